@@ -73,6 +73,7 @@ class Settings(_FromEnv):
 
     table_name: str = "tokencast-sessions"
     jobs_queue_url: str | None = None
+    dead_letter_queue_url: str | None = None
     graphql_url: str | None = None
     region: str = Field(default_factory=lambda: os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
     flush_window_ms: int = Field(50, ge=0, description="coalescing window between publishes")
@@ -82,3 +83,5 @@ class Settings(_FromEnv):
     visibility_timeout_s: int = Field(60, gt=0, description="SQS visibility while a worker streams; extended by heartbeat")
     session_ttl_days: int = Field(7, gt=0)
     events_page_limit: int = Field(500, gt=0, description="max items getEvents returns in one page")
+    cancel_poll_interval_ms: int = Field(500, gt=0, description="how often an idle worker checks for cancellation")
+    publish_timeout_s: float = Field(5.0, gt=0)
