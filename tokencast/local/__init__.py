@@ -1,0 +1,1 @@
+"""The local stack: AppSync emulator, moto, SQS poller and local model on one machine."""
