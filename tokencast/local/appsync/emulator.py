@@ -1,0 +1,95 @@
+"""The local AppSync API: schema + resolver declaration + auth, served over aiohttp.
+
+``AppSyncEmulator`` owns the pieces (engine, subscription hub, Lambda functions) and adds
+its routes to an aiohttp application, so the local stack can serve it on the same port as
+the local model. Nothing is global: two emulators can run in one process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from aiohttp import web
+
+from tokencast.local.appsync.auth import Authenticator, AuthMode
+from tokencast.local.appsync.execution import GraphQLEngine
+from tokencast.local.appsync.http import graphql_handler
+from tokencast.local.appsync.realtime import CONNECTIONS, RealtimeConfig, realtime_handler
+from tokencast.local.appsync.schema import AppSyncSchema
+from tokencast.local.appsync.subscriptions import DeliveryFaults, SubscriptionHub
+from tokencast.local.lambda_runtime import LocalFunction
+from tokencast.resolvers import DECLARATION_PATH, SCHEMA_PATH, ResolverMap
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    schema_path: Path = SCHEMA_PATH
+    declaration_path: Path = DECLARATION_PATH
+    realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
+    max_body_bytes: int = MAX_BODY_BYTES
+    function_timeout_s: float = 30.0
+    function_concurrency: int = 16
+    region: str = "us-east-1"
+
+
+class AppSyncEmulator:
+    def __init__(self, authenticator: Authenticator, config: EmulatorConfig = EmulatorConfig(),
+                 functions: Mapping[str, LocalFunction] | None = None) -> None:
+        self.config = config
+        self.authenticator = authenticator
+        self.schema = AppSyncSchema.from_file(config.schema_path)
+        self.declaration = ResolverMap.load(config.declaration_path)
+        self.functions = dict(functions) if functions is not None else {
+            name: LocalFunction(name, spec.handler, timeout_s=config.function_timeout_s,
+                                concurrency=config.function_concurrency, region=config.region)
+            for name, spec in self.declaration.functions.items()
+        }
+        self.engine = GraphQLEngine(self.schema, self.declaration, self.functions,
+                                    default_mode=authenticator.config.default_mode)
+        self.hub = SubscriptionHub(self.engine)
+        self.engine.on_mutation = self.hub.publish
+
+    def add_routes(self, app: web.Application) -> None:
+        app[CONNECTIONS] = set()
+        app.router.add_post("/graphql", graphql_handler(
+            engine=self.engine, authenticator=self.authenticator, max_body_bytes=self.config.max_body_bytes))
+        realtime = realtime_handler(
+            engine=self.engine, hub=self.hub, authenticator=self.authenticator, config=self.config.realtime)
+        # AppSync serves real-time on its own host at /graphql; locally the same port serves
+        # it at /graphql/realtime and, for clients that swap only the scheme, GET /graphql.
+        app.router.add_get("/graphql/realtime", realtime)
+        app.router.add_get("/graphql", realtime)
+        app.router.add_post("/_local/appsync/faults", self._set_faults)
+        app.router.add_get("/_local/appsync/stats", self._stats)
+        app.on_shutdown.append(self._close_connections)
+        app.on_cleanup.append(self._close_functions)
+
+    async def _set_faults(self, request: web.Request) -> web.Response:
+        """Tests only: make delivery drop or reorder messages, like AppSync may."""
+        body = await request.json()
+        self.hub.faults = DeliveryFaults(**{k: body[k] for k in ("drop_rate", "reorder_rate", "match", "seed") if k in body}) \
+            if body else None
+        return web.json_response({"ok": True})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        faults = self.hub.faults
+        return web.json_response({
+            "subscriptions": self.hub.count(),
+            "connections": len(request.app[CONNECTIONS]),
+            "delivered": self.hub.delivered,
+            "droppedOversized": self.hub.dropped_oversized,
+            "droppedByFaults": faults.dropped if faults else 0,
+            "reorderedByFaults": faults.reordered if faults else 0,
+        })
+
+    async def _close_connections(self, app: web.Application) -> None:
+        for connection in list(app[CONNECTIONS]):
+            await connection.ws.close()
+
+    async def _close_functions(self, app: web.Application) -> None:
+        for function in self.functions.values():
+            function.close()

@@ -1,0 +1,61 @@
+"""AppSync's error shapes, in one place for HTTP and the real-time protocol.
+
+AppSync reports resolver and authorization errors inside ``errors`` with ``errorType``,
+``errorInfo``, ``data``, ``path`` and ``locations`` (each location with ``sourceName``);
+request-level failures (bad JSON, bad auth) are an ``errors`` list with ``errorType`` and
+``message`` only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLError
+
+UNAUTHORIZED = "Unauthorized"
+LAMBDA_UNHANDLED = "Lambda:Unhandled"
+MALFORMED_REQUEST = "MalformedHttpRequestException"
+BAD_REQUEST = "BadRequestException"
+VALIDATION = "ValidationError"
+PAYLOAD_TOO_LARGE = "PayloadTooLargeException"
+
+
+class RequestError(Exception):
+    """A request-level failure: the operation never ran."""
+
+    def __init__(self, error_type: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.status = status
+
+    def as_errors(self) -> list[dict[str, Any]]:
+        return [{"errorType": self.error_type, "message": self.message}]
+
+
+def field_error(message: str, error_type: str, error_info: Any = None) -> GraphQLError:
+    """An error raised while resolving a field; keeps AppSync's errorType through graphql-core."""
+    return GraphQLError(message, extensions={"errorType": error_type, "errorInfo": error_info})
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    extensions = error.extensions or {}
+    return {
+        "path": list(error.path) if error.path else None,
+        "data": None,
+        "errorType": extensions.get("errorType", VALIDATION if error.path is None else "GraphQLError"),
+        "errorInfo": extensions.get("errorInfo"),
+        "locations": [{"line": loc.line, "column": loc.column, "sourceName": None} for loc in error.locations or ()],
+        "message": error.message,
+    }
+
+
+def validation_errors(errors: list[GraphQLError]) -> list[dict[str, Any]]:
+    """Validation failures, worded like AppSync's ``Validation error of type ...`` messages."""
+    shaped = []
+    for error in errors:
+        item = format_error(error)
+        item["errorType"] = VALIDATION
+        item["message"] = f"Validation error: {error.message}"
+        shaped.append(item)
+    return shaped

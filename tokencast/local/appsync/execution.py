@@ -1,0 +1,303 @@
+"""Parse, authorize and execute GraphQL operations like AppSync's data plane.
+
+Root fields are served by the data sources that graphql/resolvers.json names: direct Lambda
+resolvers receive AppSync's event (arguments, identity, source, request, info, prev, stash);
+NONE data sources run the Python twin of their APPSYNC_JS code. Every field checks the auth
+modes its directives (or its type's, or the API default) allow, so an API-key caller meets
+``Not Authorized to access publishToken on type Mutation`` exactly where AppSync would.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    execute,
+    get_operation_ast,
+    parse,
+    print_ast,
+    validate,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+
+from tokencast.local.appsync.auth import AuthMode, Caller
+from tokencast.local.appsync.builtins import BUILTINS, ResolverContext
+from tokencast.local.appsync.errors import (
+    LAMBDA_UNHANDLED,
+    UNAUTHORIZED,
+    VALIDATION,
+    RequestError,
+    field_error,
+    format_error,
+    validation_errors,
+)
+from tokencast.local.appsync.schema import AppSyncSchema
+from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
+from tokencast.resolvers import DataSourceType, ResolverMap
+
+log = logging.getLogger("tokencast.appsync")
+
+#: Called after a mutation field resolved: (mutation field name, its result by field name).
+MutationListener = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A parsed, validated request."""
+
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    variables: dict[str, Any]
+    raw_variables: dict[str, Any]
+
+    @property
+    def kind(self) -> OperationType:
+        return self.operation.operation
+
+    @property
+    def fragments(self) -> dict[str, FragmentDefinitionNode]:
+        return {d.name.value: d for d in self.document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+    def root_fields(self) -> list[FieldNode]:
+        return _fields(self.operation.selection_set, self.fragments)
+
+
+@dataclass
+class RequestContext:
+    caller: Caller
+    headers: Mapping[str, str]
+    operation: Operation
+    #: mutation results to fan out once the operation finished
+    published: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class GraphQLEngine:
+    """The executable API: schema + resolver declaration + functions + auth defaults."""
+
+    def __init__(
+        self,
+        schema: AppSyncSchema,
+        resolvers: ResolverMap,
+        functions: Mapping[str, LocalFunction],
+        *,
+        default_mode: AuthMode,
+        on_mutation: MutationListener | None = None,
+    ) -> None:
+        self.schema = schema
+        self.resolvers = resolvers
+        self.functions = functions
+        self.default_mode = default_mode
+        self.on_mutation = on_mutation
+
+    # -- parsing -------------------------------------------------------------------------
+
+    def prepare(self, request: Mapping[str, Any]) -> Operation:
+        """Parse and validate a ``{"query", "variables", "operationName"}`` request."""
+        query = request.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise RequestError(VALIDATION, "Validation error: the request has no query")
+        raw_variables = request.get("variables") or {}
+        if not isinstance(raw_variables, dict):
+            raise RequestError(VALIDATION, "Validation error: variables must be a JSON object")
+        try:
+            document = parse(query)
+        except GraphQLError as error:
+            raise _ValidationFailure([error]) from None
+        errors = validate(self.schema.schema, document)
+        if errors:
+            raise _ValidationFailure(errors)
+        operation = get_operation_ast(document, request.get("operationName"))
+        if operation is None:
+            raise RequestError(VALIDATION, "Validation error: unknown operation or operationName required")
+        coerced = get_variable_values(self.schema.schema, operation.variable_definitions or (), raw_variables)
+        if isinstance(coerced, list):
+            raise _ValidationFailure(coerced)
+        return Operation(document, operation, coerced, raw_variables)
+
+    # -- execution -----------------------------------------------------------------------
+
+    async def execute(self, operation: Operation, caller: Caller, headers: Mapping[str, str]) -> dict[str, Any]:
+        """Run a query or mutation and fan out mutation results to subscriptions."""
+        if operation.kind is OperationType.SUBSCRIPTION:
+            raise RequestError(VALIDATION, "Validation error: subscriptions are served at /graphql/realtime")
+        context = RequestContext(caller=caller, headers=headers, operation=operation)
+        result = execute(
+            self.schema.schema,
+            operation.document,
+            context_value=context,
+            variable_values=operation.raw_variables,
+            operation_name=operation.operation.name.value if operation.operation.name else None,
+            field_resolver=self._resolve_field,
+        )
+        if not isinstance(result, ExecutionResult):
+            result = await result
+        if operation.kind is OperationType.MUTATION and self.on_mutation and result.data:
+            await self._fan_out(operation, result.data)
+        response: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            response["errors"] = [format_error(error) for error in result.errors]
+        return response
+
+    async def _fan_out(self, operation: Operation, data: Mapping[str, Any]) -> None:
+        for node in operation.root_fields():
+            name = node.name.value
+            if name not in self.schema.triggers:
+                continue
+            value = data.get(node.alias.value if node.alias else name)
+            if value is None:
+                continue
+            payload = by_field_name(value, node.selection_set, operation.fragments)
+            await self.on_mutation(name, payload)
+
+    def _authorize(self, caller: Caller, type_name: str, field_name: str) -> None:
+        modes = (
+            self.schema.field_modes.get(f"{type_name}.{field_name}")
+            or self.schema.type_modes.get(type_name)
+            or frozenset({self.default_mode})
+        )
+        if caller.mode not in modes:
+            raise field_error(f"Not Authorized to access {field_name} on type {type_name}", UNAUTHORIZED)
+
+    async def _resolve_field(self, source: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
+        context: RequestContext = info.context
+        type_name, field_name = info.parent_type.name, info.field_name
+        self._authorize(context.caller, type_name, field_name)
+        spec = self.resolvers.resolver_for(type_name, field_name)
+        if spec is None:
+            return source.get(field_name) if isinstance(source, Mapping) else getattr(source, field_name, None)
+        data_source = self.resolvers.data_source_of(spec)
+        if data_source.type is DataSourceType.NONE:
+            return BUILTINS[spec.builtin](ResolverContext(arguments=arguments, identity=context.caller.identity))
+        function = self.functions[data_source.function]
+        event = lambda_event(info, arguments, context)
+        try:
+            return await function.invoke(event)
+        except LambdaInvocationError as error:
+            raise field_error(error.error_message, LAMBDA_UNHANDLED) from None
+
+    # -- subscriptions -------------------------------------------------------------------
+
+    def subscription_field(self, operation: Operation) -> tuple[str, dict[str, Any]]:
+        """The single root field of a subscription and its coerced arguments."""
+        if operation.kind is not OperationType.SUBSCRIPTION:
+            raise RequestError(VALIDATION, "Validation error: only subscriptions are allowed on the realtime endpoint")
+        fields = operation.root_fields()
+        if len(fields) != 1:
+            raise RequestError(VALIDATION, "Validation error: a subscription must select exactly one field")
+        node = fields[0]
+        definition = self.schema.root_type("subscription").fields[node.name.value]
+        return node.name.value, get_argument_values(definition, node, operation.variables)
+
+    def subscribe(self, field_name: str, arguments: Mapping[str, Any], caller: Caller) -> dict[str, Any] | None:
+        """Authorize a subscription and run its resolver; returns its enhanced filter, if any."""
+        self._authorize(caller, self.schema.root_type("subscription").name, field_name)
+        spec = self.resolvers.resolver_for(self.schema.root_type("subscription").name, field_name)
+        if spec is None or spec.builtin is None:
+            return None
+        return BUILTINS[spec.builtin](ResolverContext(arguments=dict(arguments), identity=caller.identity))
+
+    def render(self, operation: Operation, field_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """A subscriber's view of a mutation result: its own selection over the fields the mutation selected."""
+        result = execute(
+            self.schema.schema,
+            operation.document,
+            root_value={field_name: payload},
+            variable_values=operation.raw_variables,
+            operation_name=operation.operation.name.value if operation.operation.name else None,
+            field_resolver=_project,
+        )
+        assert isinstance(result, ExecutionResult)
+        rendered: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            rendered["errors"] = [format_error(error) for error in result.errors]
+        return rendered
+
+
+class _ValidationFailure(RequestError):
+    def __init__(self, errors: list[GraphQLError]) -> None:
+        super().__init__(VALIDATION, "; ".join(e.message for e in errors))
+        self.errors = errors
+
+    def as_errors(self) -> list[dict[str, Any]]:
+        return validation_errors(self.errors)
+
+
+def _project(source: Any, info: GraphQLResolveInfo, **_: Any) -> Any:
+    return source.get(info.field_name) if isinstance(source, Mapping) else None
+
+
+def _fields(selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]) -> list[FieldNode]:
+    """Field nodes of a selection set, with fragments flattened."""
+    found: list[FieldNode] = []
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            found.append(selection)
+        elif isinstance(selection, InlineFragmentNode):
+            found.extend(_fields(selection.selection_set, fragments))
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value in fragments:
+            found.extend(_fields(fragments[selection.name.value].selection_set, fragments))
+    return found
+
+
+def by_field_name(value: Any, selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]) -> Any:
+    """Re-key a result by field name instead of response key (aliases), keeping only selected fields."""
+    if selection_set is None or value is None:
+        return value
+    if isinstance(value, list):
+        return [by_field_name(item, selection_set, fragments) for item in value]
+    out: dict[str, Any] = {}
+    for node in _fields(selection_set, fragments):
+        name = node.name.value
+        if name.startswith("__"):
+            continue
+        key = node.alias.value if node.alias else name
+        if key in value:
+            nested = by_field_name(value[key], node.selection_set, fragments)
+            if isinstance(nested, dict) and isinstance(out.get(name), dict):
+                out[name].update(nested)
+            else:
+                out[name] = nested
+    return out
+
+
+def selection_list(selection_set: SelectionSetNode | None, fragments, prefix: str = "") -> list[str]:
+    """AppSync's ``info.selectionSetList``: field paths joined by ``/``."""
+    paths: list[str] = []
+    for node in _fields(selection_set, fragments):
+        path = prefix + node.name.value
+        paths.append(path)
+        paths.extend(selection_list(node.selection_set, fragments, path + "/"))
+    return paths
+
+
+def lambda_event(info: GraphQLResolveInfo, arguments: Mapping[str, Any], context: RequestContext) -> dict[str, Any]:
+    """The direct Lambda resolver event AppSync sends."""
+    node = info.field_nodes[0]
+    return {
+        "arguments": dict(arguments),
+        "identity": context.caller.identity,
+        "source": None,
+        "request": {"headers": dict(context.headers), "domainName": None},
+        "info": {
+            "fieldName": info.field_name,
+            "parentTypeName": info.parent_type.name,
+            "variables": context.operation.raw_variables,
+            "selectionSetList": selection_list(node.selection_set, info.fragments),
+            "selectionSetGraphQL": print_ast(node.selection_set) if node.selection_set else "",
+        },
+        "prev": None,
+        "stash": {},
+    }

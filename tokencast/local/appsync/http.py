@@ -1,0 +1,53 @@
+"""``POST /graphql``: AppSync's HTTP data plane.
+
+Request-level failures answer with AppSync's status codes and an ``errors`` list of
+``errorType``/``message``; anything that reached execution answers 200 with ``data`` and
+AppSync-shaped ``errors``. No input, however malformed, takes the server down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+
+from tokencast.local.appsync.auth import AuthError, Authenticator
+from tokencast.local.appsync.errors import MALFORMED_REQUEST, PAYLOAD_TOO_LARGE, RequestError
+from tokencast.local.appsync.execution import GraphQLEngine
+
+log = logging.getLogger("tokencast.appsync.http")
+
+
+def _errors(status: int, error_type: str, message: str) -> web.Response:
+    return web.json_response({"errors": [{"errorType": error_type, "message": message}]}, status=status)
+
+
+def graphql_handler(*, engine: GraphQLEngine, authenticator: Authenticator, max_body_bytes: int):
+    async def handle(request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > max_body_bytes:
+            return _errors(413, PAYLOAD_TOO_LARGE, f"Request body is larger than {max_body_bytes} bytes")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _errors(413, PAYLOAD_TOO_LARGE, f"Request body is larger than {max_body_bytes} bytes")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            caller = authenticator.authenticate(path=request.path, headers=headers, body=body,
+                                                source_ip=request.remote or "127.0.0.1")
+        except AuthError as error:
+            return _errors(error.status, error.error_type, str(error))
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            return _errors(400, MALFORMED_REQUEST, f"Unable to parse JSON document: {error}")
+        if not isinstance(payload, dict):
+            return _errors(400, MALFORMED_REQUEST, "Unable to parse JSON document: expected an object")
+        try:
+            operation = engine.prepare(payload)
+            response = await engine.execute(operation, caller, headers)
+        except RequestError as error:
+            return web.json_response({"data": None, "errors": error.as_errors()}, status=error.status)
+        return web.json_response(response)
+
+    return handle

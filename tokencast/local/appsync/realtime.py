@@ -1,0 +1,275 @@
+"""AppSync's real-time protocol at ``/graphql/realtime`` (subprotocol ``graphql-ws``).
+
+The conversation, as AppSync speaks it::
+
+    client                                   server
+    (upgrade: auth in ?header=, header-<b64> subprotocol, or plain headers)
+    connection_init                  ──▶
+                                     ◀──    connection_ack {connectionTimeoutMs}
+                                     ◀──    ka  (every keep-alive interval)
+    start {id, payload.data: "<json>",
+           payload.extensions.authorization} ──▶
+                                     ◀──    start_ack {id}   |  error {id, payload.errors}
+                                     ◀──    data {id, payload: {data}}
+    stop {id}                        ──▶
+                                     ◀──    complete {id}
+
+Bad connection auth gets ``connection_error`` and a close. Subscriptions are authorized
+per ``start`` message with the headers in ``extensions.authorization``; for IAM they are
+signed over the ``payload.data`` string at ``/graphql`` (the connect signature covers
+``/graphql/connect`` with body ``{}``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from aiohttp import WSMsgType, web
+
+from tokencast.local.appsync.auth import AuthError, Authenticator, Caller
+from tokencast.local.appsync.errors import RequestError
+from tokencast.local.appsync.execution import GraphQLEngine
+from tokencast.local.appsync.subscriptions import Subscription, SubscriptionHub
+
+log = logging.getLogger("tokencast.appsync.realtime")
+
+SUBPROTOCOL = "graphql-ws"
+HEADER_SUBPROTOCOL_PREFIX = "header-"
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 100
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    connection_timeout_ms: int = 300_000
+    keep_alive_interval_s: float = 60.0
+    init_timeout_s: float = 10.0
+    max_subscriptions: int = MAX_SUBSCRIPTIONS_PER_CONNECTION
+
+
+def _b64_json(value: str) -> dict[str, Any]:
+    padded = value + "=" * (-len(value) % 4)
+    decoded = json.loads(base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_")))
+    if not isinstance(decoded, dict):
+        raise ValueError("not a JSON object")
+    return decoded
+
+
+def connection_headers(request: web.Request) -> dict[str, str]:
+    """Auth headers for the connection, from wherever the client put them."""
+    header_param = request.query.get("header")
+    if header_param:
+        return {k.lower(): str(v) for k, v in _b64_json(header_param).items()}
+    for protocol in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
+        protocol = protocol.strip()
+        if protocol.startswith(HEADER_SUBPROTOCOL_PREFIX):
+            return {k.lower(): str(v) for k, v in _b64_json(protocol[len(HEADER_SUBPROTOCOL_PREFIX):]).items()}
+    return {k.lower(): v for k, v in request.headers.items()}
+
+
+class RealtimeConnection:
+    """One WebSocket: its subscriptions, its keep-alives and an ordered outbox."""
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, *, engine: GraphQLEngine,
+                 hub: SubscriptionHub, authenticator: Authenticator, config: RealtimeConfig) -> None:
+        self.ws = ws
+        self.request = request
+        self.engine = engine
+        self.hub = hub
+        self.authenticator = authenticator
+        self.config = config
+        self.caller: Caller | None = None
+        self.subscriptions: dict[str, Subscription] = {}
+        self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._writer: asyncio.Task | None = None
+
+    # Subscriber protocol: the hub calls this from the event loop; the writer task sends in order.
+    def deliver(self, message: dict[str, Any]) -> None:
+        self._outbox.put_nowait(message)
+
+    async def serve(self, connect_headers: Mapping[str, str]) -> None:
+        self._writer = writer = asyncio.create_task(self._write())
+        keep_alive: asyncio.Task | None = None
+        try:
+            try:
+                self.caller = self.authenticator.authenticate(
+                    path="/graphql/connect", headers=connect_headers, body=b"{}", source_ip=self._source_ip()
+                )
+            except AuthError as error:
+                await self._connection_error(error.error_type, str(error), error.status)
+                return
+            if not await self._await_init():
+                return
+            self.deliver({"type": "connection_ack", "payload": {"connectionTimeoutMs": self.config.connection_timeout_ms}})
+            keep_alive = asyncio.create_task(self._keep_alive())
+            async for message in self.ws:
+                if message.type is not WSMsgType.TEXT:
+                    continue
+                await self._handle(message.data)
+        finally:
+            for subscription in self.subscriptions.values():
+                self.hub.remove(subscription)
+            self.subscriptions.clear()
+            if keep_alive:
+                keep_alive.cancel()
+            self._outbox.put_nowait(None)
+            await writer
+
+    async def _await_init(self) -> bool:
+        try:
+            message = await self.ws.receive(timeout=self.config.init_timeout_s)
+        except asyncio.TimeoutError:
+            await self._connection_error("ConnectionTimeout", "connection_init was not received in time", 400)
+            return False
+        if message.type is not WSMsgType.TEXT:
+            return False
+        try:
+            kind = json.loads(message.data).get("type")
+        except (ValueError, AttributeError):
+            kind = None
+        if kind != "connection_init":
+            await self._connection_error("UnsupportedOperation", "the first message must be connection_init", 400)
+            return False
+        return True
+
+    async def _connection_error(self, error_type: str, message: str, code: int) -> None:
+        self.deliver({"type": "connection_error",
+                      "payload": {"errors": [{"errorType": error_type, "message": message, "errorCode": code}]}})
+        self._outbox.put_nowait(None)
+        if self._writer is not None:
+            await self._writer
+        await self.ws.close()
+
+    async def _write(self) -> None:
+        while (message := await self._outbox.get()) is not None:
+            if self.ws.closed:
+                continue
+            try:
+                await self.ws.send_str(json.dumps(message, separators=(",", ":")))
+            except ConnectionError:
+                break
+
+    async def _keep_alive(self) -> None:
+        while True:
+            self.deliver({"type": "ka"})
+            await asyncio.sleep(self.config.keep_alive_interval_s)
+
+    def _source_ip(self) -> str:
+        return self.request.remote or "127.0.0.1"
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def _handle(self, raw: str) -> None:
+        try:
+            message = json.loads(raw)
+            if not isinstance(message, dict):
+                raise ValueError
+        except ValueError:
+            self._error(None, "MalformedMessage", "message is not a JSON object")
+            return
+        kind, sub_id = message.get("type"), message.get("id")
+        if kind == "start":
+            self._start(sub_id, message.get("payload") or {})
+        elif kind == "stop":
+            self._stop(sub_id)
+        elif kind in ("connection_init", "ka"):
+            return
+        else:
+            self._error(sub_id, "UnsupportedOperation", f"Operation not supported through the realtime channel: {kind!r}")
+
+    def _error(self, sub_id: str | None, error_type: str, message: str, **extra: Any) -> None:
+        body: dict[str, Any] = {"type": "error", "payload": {"errors": [{"errorType": error_type, "message": message, **extra}]}}
+        if sub_id is not None:
+            body["id"] = sub_id
+        self.deliver(body)
+
+    def _start(self, sub_id: Any, payload: Mapping[str, Any]) -> None:
+        if not isinstance(sub_id, str) or not sub_id:
+            self._error(None, "MalformedMessage", "start needs an id")
+            return
+        if sub_id in self.subscriptions:
+            self._error(sub_id, "DuplicatedOperationError", f"subscription {sub_id} already exists")
+            return
+        if len(self.subscriptions) >= self.config.max_subscriptions:
+            self._error(sub_id, "MaxSubscriptionsReachedError",
+                        f"Max number of {self.config.max_subscriptions} subscriptions reached")
+            return
+        data = payload.get("data")
+        if not isinstance(data, str):
+            self._error(sub_id, "MalformedMessage", "payload.data must be a JSON string")
+            return
+        authorization = (payload.get("extensions") or {}).get("authorization")
+        try:
+            caller = self.caller
+            if authorization:
+                headers = {str(k).lower(): str(v) for k, v in authorization.items()}
+                caller = self.authenticator.authenticate(
+                    path="/graphql", headers=headers, body=data.encode(), source_ip=self._source_ip()
+                )
+            request = json.loads(data)
+            if not isinstance(request, dict):
+                raise RequestError("MalformedMessage", "payload.data must encode a JSON object")
+            operation = self.engine.prepare(request)
+            field_name, arguments = self.engine.subscription_field(operation)
+            subscription_filter = self.engine.subscribe(field_name, arguments, caller)
+        except AuthError as error:
+            self._error(sub_id, error.error_type, str(error))
+            return
+        except RequestError as error:
+            for item in error.as_errors():
+                self._error(sub_id, item["errorType"], item["message"])
+            return
+        except ValueError:
+            self._error(sub_id, "MalformedMessage", "payload.data is not valid JSON")
+            return
+        except Exception as error:  # a GraphQLError from the resolver (e.g. Unauthorized)
+            extensions = getattr(error, "extensions", None) or {}
+            self._error(sub_id, extensions.get("errorType", "Unknown"), getattr(error, "message", str(error)))
+            return
+        subscription = Subscription(sub_id, field_name, arguments, subscription_filter, operation, self)
+        self.subscriptions[sub_id] = subscription
+        self.hub.add(subscription)
+        self.deliver({"type": "start_ack", "id": sub_id})
+
+    def _stop(self, sub_id: Any) -> None:
+        subscription = self.subscriptions.pop(sub_id, None) if isinstance(sub_id, str) else None
+        if subscription is not None:
+            self.hub.remove(subscription)
+        self.deliver({"type": "complete", "id": sub_id})
+
+
+def realtime_handler(*, engine: GraphQLEngine, hub: SubscriptionHub, authenticator: Authenticator,
+                     config: RealtimeConfig):
+    """The aiohttp handler for ``GET /graphql/realtime``."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        if SUBPROTOCOL not in offered:
+            raise web.HTTPBadRequest(text=json.dumps({"errors": [{
+                "errorType": "UnsupportedProtocol", "message": f"the {SUBPROTOCOL} subprotocol is required"}]}),
+                content_type="application/json")
+        try:
+            headers = connection_headers(request)
+        except (ValueError, binascii.Error):
+            raise web.HTTPBadRequest(text=json.dumps({"errors": [{
+                "errorType": "MalformedHttpRequestException", "message": "the header parameter is not base64 JSON"}]}),
+                content_type="application/json") from None
+        ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), heartbeat=None, autoping=True, max_msg_size=1024 * 1024)
+        await ws.prepare(request)
+        connection = RealtimeConnection(ws, request, engine=engine, hub=hub, authenticator=authenticator, config=config)
+        request.app[CONNECTIONS].add(connection)
+        try:
+            await connection.serve(headers)
+        finally:
+            request.app[CONNECTIONS].discard(connection)
+        return ws
+
+    return handle
+
+
+CONNECTIONS: web.AppKey[set[RealtimeConnection]] = web.AppKey("realtime_connections", set)

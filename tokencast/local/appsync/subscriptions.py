@@ -1,0 +1,133 @@
+"""Subscription registry and fan-out: which mutation results reach which subscribers.
+
+A mutation named in ``@aws_subscribe`` hands its result (keyed by field name, holding only
+the fields the mutation selected) to :meth:`SubscriptionHub.publish`. Each subscription on a
+triggered field receives it when its arguments and its resolver's enhanced filter match,
+rendered through the subscriber's own selection set.
+
+AppSync promises at-most-once delivery in no particular order. ``DeliveryFaults`` makes the
+emulator behave that way on demand (drop, reorder) so clients are tested against it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tokencast.local.appsync.filters import matches_arguments, matches_filter
+
+if TYPE_CHECKING:
+    from tokencast.local.appsync.execution import GraphQLEngine, Operation
+
+log = logging.getLogger("tokencast.appsync.subscriptions")
+
+#: AppSync drops subscription payloads larger than this (240 KB).
+MAX_PAYLOAD_BYTES = 240 * 1024
+
+
+class Subscriber(Protocol):
+    def deliver(self, message: dict[str, Any]) -> None: ...
+
+
+@dataclass(eq=False)
+class Subscription:
+    id: str
+    field_name: str
+    arguments: dict[str, Any]
+    filter: dict[str, Any] | None
+    operation: "Operation"
+    subscriber: Subscriber
+
+
+@dataclass
+class DeliveryFaults:
+    """Make delivery as unreliable as AppSync is allowed to be (tests only).
+
+    ``drop_rate``: chance a message to one subscriber is lost. ``reorder_rate``: chance a
+    message is held back and delivered after the next one to the same subscriber.
+    ``match``: only messages whose payload has this sessionId are affected.
+    """
+
+    drop_rate: float = 0.0
+    reorder_rate: float = 0.0
+    match: str | None = None
+    seed: int | None = None
+    dropped: int = 0
+    reordered: int = 0
+    _random: random.Random = field(default_factory=random.Random, repr=False)
+    _held: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.seed is not None:
+            self._random.seed(self.seed)
+
+    def applies(self, payload: dict[str, Any]) -> bool:
+        return (self.drop_rate or self.reorder_rate) > 0 and (self.match is None or payload.get("sessionId") == self.match)
+
+    def route(self, subscription: Subscription, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """The messages to send now, in order, for one would-be delivery."""
+        if self._random.random() < self.drop_rate:
+            self.dropped += 1
+            return []
+        key = id(subscription)
+        held = self._held.pop(key, None)
+        if held is None and self._random.random() < self.reorder_rate:
+            self._held[key] = message
+            self.reordered += 1
+            return []
+        return [message, held] if held is not None else [message]
+
+    def release(self, subscription: Subscription) -> list[dict[str, Any]]:
+        held = self._held.pop(id(subscription), None)
+        return [held] if held is not None else []
+
+
+class SubscriptionHub:
+    """All live subscriptions of the API, across connections."""
+
+    def __init__(self, engine: "GraphQLEngine") -> None:
+        self.engine = engine
+        self._by_field: dict[str, list[Subscription]] = {}
+        self.faults: DeliveryFaults | None = None
+        self.dropped_oversized = 0
+        self.delivered = 0
+
+    def add(self, subscription: Subscription) -> None:
+        self._by_field.setdefault(subscription.field_name, []).append(subscription)
+
+    def remove(self, subscription: Subscription) -> None:
+        subscriptions = self._by_field.get(subscription.field_name, [])
+        if subscription in subscriptions:
+            subscriptions.remove(subscription)
+        if self.faults:
+            for message in self.faults.release(subscription):
+                subscription.subscriber.deliver(message)
+
+    def count(self) -> int:
+        return sum(len(s) for s in self._by_field.values())
+
+    async def publish(self, mutation_field: str, payload: dict[str, Any]) -> None:
+        for field_name in self.engine.schema.triggers.get(mutation_field, ()):
+            for subscription in list(self._by_field.get(field_name, ())):
+                if not matches_arguments(subscription.arguments, payload):
+                    continue
+                if not matches_filter(subscription.filter, payload):
+                    continue
+                self._send(subscription, payload)
+
+    def _send(self, subscription: Subscription, payload: dict[str, Any]) -> None:
+        rendered = self.engine.render(subscription.operation, subscription.field_name, payload)
+        message = {"id": subscription.id, "type": "data", "payload": rendered}
+        size = len(json.dumps(rendered, separators=(",", ":")).encode())
+        if size > MAX_PAYLOAD_BYTES:
+            # AppSync drops these silently; we say so, without the payload itself.
+            self.dropped_oversized += 1
+            log.warning("dropped a %d-byte payload for subscription %s (limit %d)", size, subscription.id, MAX_PAYLOAD_BYTES)
+            return
+        messages = self.faults.route(subscription, message) if self.faults and self.faults.applies(payload) else [message]
+        for item in messages:
+            self.delivered += 1
+            subscription.subscriber.deliver(item)

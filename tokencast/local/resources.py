@@ -1,0 +1,51 @@
+"""Create the local stack's table and queues in moto: the same shapes the CDK app deploys.
+
+The jobs queue redrives to the dead-letter queue after ``max_receive_count`` receives, so a
+job whose worker keeps crashing lands in the DLQ locally exactly as it would on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from tokencast.core.store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+
+
+@dataclass(frozen=True)
+class QueueSet:
+    jobs_url: str
+    jobs_arn: str
+    dlq_url: str
+    dlq_arn: str
+
+
+def create_table(dynamodb: Any, name: str) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+                   {"AttributeName": SORT_KEY, "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+                              {"AttributeName": SORT_KEY, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+    )
+
+
+def create_queues(sqs: Any, *, prefix: str, visibility_timeout_s: int, max_receive_count: int) -> QueueSet:
+    dlq_url = sqs.create_queue(
+        QueueName=f"{prefix}-jobs-dlq", Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    jobs_url = sqs.create_queue(
+        QueueName=f"{prefix}-jobs",
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout_s),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
+        },
+    )["QueueUrl"]
+    jobs_arn = sqs.get_queue_attributes(QueueUrl=jobs_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return QueueSet(jobs_url=jobs_url, jobs_arn=jobs_arn, dlq_url=dlq_url, dlq_arn=dlq_arn)

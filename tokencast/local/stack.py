@@ -1,0 +1,207 @@
+"""``tokencast up``: the whole pipeline in one process, no AWS account needed.
+
+One aiohttp server carries the AppSync emulator (``/graphql``, ``/graphql/realtime``) and
+the local Bedrock stand-in (``/model/{id}/converse-stream``); moto server serves SQS and
+DynamoDB on a second port; an SQS poller feeds the process handler like Lambda's event
+source mapping. The handlers are the deployed ones, configured only through the standard
+environment variables (``AWS_ENDPOINT_URL_*``, ``TOKENCAST_*``), which is why the stack sets
+them on this process before the first handler is imported: one stack per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from aiohttp import web
+
+from tokencast.config import LOCAL_MODEL_ID, Limits, Settings
+from tokencast.local.appsync.auth import AuthConfig, Authenticator
+from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
+from tokencast.local.appsync.realtime import RealtimeConfig
+from tokencast.local.bedrock.server import LocalBedrock, LocalBedrockConfig
+from tokencast.local.jwt_issuer import LocalJwtIssuer
+from tokencast.local.lambda_runtime import LocalFunction
+from tokencast.local.resources import QueueSet, create_queues, create_table
+from tokencast.local.sqs_poller import PollerConfig, SqsPoller
+from tokencast.resolvers import ResolverMap
+
+log = logging.getLogger("tokencast.local")
+
+DEFAULT_PORT = 4000
+DEFAULT_API_KEY = "tokencast-local-key"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+@dataclass
+class StackConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    moto_port: int = 0
+    api_key: str = DEFAULT_API_KEY
+    region: str = "us-east-1"
+    #: "local" serves the local model; "bedrock" sends ConverseStream to real Bedrock
+    model: str = "local"
+    model_config: LocalBedrockConfig = field(default_factory=LocalBedrockConfig)
+    keep_alive_interval_s: float = 60.0
+    worker_concurrency: int = 8
+    max_receive_count: int = 5
+    prefix: str = "tokencast-local"
+    #: extra TOKENCAST_* settings (flush window, limits ...) for the handlers
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    graphql_url: str
+    realtime_url: str
+    model_url: str
+    moto_url: str
+    api_key: str
+    region: str
+    queues: QueueSet
+    table_name: str
+
+
+class LocalStack:
+    """Start with ``await stack.start()`` (or ``async with``), stop with ``await stack.stop()``."""
+
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.config = config or StackConfig()
+        self.model: LocalBedrock | None = None
+        self.emulator: AppSyncEmulator | None = None
+        self.poller: SqsPoller | None = None
+        self.endpoints: Endpoints | None = None
+        self._moto: Any = None
+        self._runner: web.AppRunner | None = None
+        self._process: LocalFunction | None = None
+
+    async def __aenter__(self) -> "LocalStack":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+    async def start(self) -> Endpoints:
+        config = self.config
+        moto_url = self._start_moto()
+
+        # Bind first: the worker's environment needs the URL before any handler is loaded.
+        sock = _bind(config.host, config.port)
+        port = sock.getsockname()[1]
+        base_url = f"http://{config.host}:{port}"
+        app = web.Application(client_max_size=EmulatorConfig.max_body_bytes + 1)
+        table_name = f"{config.prefix}-sessions"
+        settings = Settings(table_name=table_name, region=config.region)
+
+        env = {
+            "AWS_REGION": config.region,
+            "AWS_DEFAULT_REGION": config.region,
+            "AWS_ENDPOINT_URL_SQS": moto_url,
+            "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
+            "POWERTOOLS_SERVICE_NAME": "tokencast",
+            "POWERTOOLS_METRICS_NAMESPACE": "tokencast",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "TOKENCAST_LOCAL_API_KEYS": config.api_key,
+        }
+        if config.model == "local":
+            env.update(LOCAL_CREDENTIALS)
+            env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = base_url
+        os.environ.update(env)
+
+        sqs = boto3.client("sqs", region_name=config.region, endpoint_url=moto_url)
+        dynamodb = boto3.client("dynamodb", region_name=config.region, endpoint_url=moto_url)
+        create_table(dynamodb, table_name)
+        queues = create_queues(sqs, prefix=config.prefix, visibility_timeout_s=settings.visibility_timeout_s,
+                               max_receive_count=config.max_receive_count)
+        handler_env = {
+            **settings.to_env(),
+            "TOKENCAST_JOBS_QUEUE_URL": queues.jobs_url,
+            "TOKENCAST_DEAD_LETTER_QUEUE_URL": queues.dlq_url,
+            "TOKENCAST_GRAPHQL_URL": f"{base_url}/graphql",
+            **self._model_limits(),
+            **config.settings,
+        }
+        os.environ.update(handler_env)
+
+        self.emulator = AppSyncEmulator(
+            Authenticator(self._auth_config()),
+            EmulatorConfig(realtime=RealtimeConfig(keep_alive_interval_s=config.keep_alive_interval_s),
+                           region=config.region),
+        )
+        self.emulator.add_routes(app)
+        if config.model == "local":
+            self.model = LocalBedrock(config.model_config)
+            self.model.add_to(app)
+
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+
+        declaration = ResolverMap.load()
+        self._process = LocalFunction("process", declaration.functions["process"].handler,
+                                      timeout_s=900, concurrency=config.worker_concurrency, region=config.region)
+        self.poller = SqsPoller(sqs, self._process, PollerConfig(
+            queue_url=queues.jobs_url, queue_arn=queues.jobs_arn, region=config.region,
+            maximum_concurrency=config.worker_concurrency))
+        self.poller.start()
+
+        self.endpoints = Endpoints(
+            graphql_url=f"{base_url}/graphql",
+            realtime_url=f"ws://{config.host}:{port}/graphql/realtime",
+            model_url=base_url if config.model == "local" else "bedrock (your AWS account)",
+            moto_url=moto_url,
+            api_key=config.api_key,
+            region=config.region,
+            queues=queues,
+            table_name=table_name,
+        )
+        return self.endpoints
+
+    async def stop(self) -> None:
+        if self.poller:
+            await self.poller.stop()
+        if self._runner:
+            await self._runner.cleanup()
+        if self._process:
+            self._process.close()
+        if self.model:
+            self.model.shutdown()
+        if self._moto:
+            await asyncio.to_thread(self._moto.stop)
+
+    # -- pieces --------------------------------------------------------------------------
+
+    def _start_moto(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def _auth_config(self) -> AuthConfig:
+        credentials = boto3.Session().get_credentials()
+        frozen = credentials.get_frozen_credentials() if credentials else None
+        iam = {frozen.access_key: frozen.secret_key} if frozen else {"test": "test"}
+        return AuthConfig(api_keys=frozenset({self.config.api_key}), iam_credentials=iam, iam_principals={},
+                          jwt=LocalJwtIssuer.from_env(), region=self.config.region)
+
+    def _model_limits(self) -> dict[str, str]:
+        if self.config.model == "local":
+            return Limits(allowed_models=[LOCAL_MODEL_ID], default_model=LOCAL_MODEL_ID).to_env()
+        return {}
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
