@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tokencast.core.store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from tokencast.core.store import table_definition, ttl_specification
 
 
 @dataclass(frozen=True)
@@ -22,17 +22,8 @@ class QueueSet:
 
 
 def create_table(dynamodb: Any, name: str) -> None:
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                   {"AttributeName": SORT_KEY, "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-                              {"AttributeName": SORT_KEY, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
-    )
+    dynamodb.create_table(**table_definition(name))
+    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl_specification())
 
 
 def create_queues(sqs: Any, *, prefix: str, visibility_timeout_s: int, max_receive_count: int) -> QueueSet:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,3 +206,41 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
+
+
+class BackgroundStack:
+    """A :class:`LocalStack` on its own thread and event loop, for tests and benchmarks.
+
+    Callers keep their own event loop (pytest-asyncio's, a benchmark's) while the stack lives
+    for the whole session.
+    """
+
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.stack = LocalStack(config)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tokencast-local-stack", daemon=True)
+
+    def start(self, timeout_s: float = 60.0) -> Endpoints:
+        self._thread.start()
+        return asyncio.run_coroutine_threadsafe(self.stack.start(), self._loop).result(timeout_s)
+
+    def call(self, fn, *args: Any, timeout_s: float = 30.0) -> Any:
+        """Run ``fn(*args)`` on the stack's loop (for its non-thread-safe parts) and return the result."""
+
+        async def _call() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(_call(), self._loop).result(timeout_s)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.stack.stop(), self._loop).result(timeout_s)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout_s)
+            self._loop.close()
+
+    @property
+    def endpoints(self) -> Endpoints:
+        assert self.stack.endpoints is not None, "start() first"
+        return self.stack.endpoints
