@@ -1,0 +1,36 @@
+"""Session-wide fixtures: the real local stack, started once and shared by e2e tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+@pytest.fixture(scope="session")
+def local_stack():
+    """The whole pipeline (emulator, moto, local model, SQS poller) on ephemeral ports.
+
+    Fast model pacing keeps the suite quick; tests that need other pacing or faults use the
+    model's fault rules, which match on a marker in the prompt so tests do not interfere.
+    """
+    from tokencast.local.bedrock.server import LocalBedrockConfig
+    from tokencast.local.stack import BackgroundStack, StackConfig
+
+    stack = BackgroundStack(StackConfig(
+        port=0,
+        moto_port=0,
+        prefix="tokencast-test",
+        keep_alive_interval_s=5.0,
+        model_config=LocalBedrockConfig(first_token_delay_s=0.01, tokens_per_second=1000.0),
+        settings={
+            "TOKENCAST_RETRY_BASE_DELAY_MS": "20",
+            "TOKENCAST_RETRY_MAX_DELAY_MS": "200",
+            "TOKENCAST_FLUSH_WINDOW_MS": "20",
+        },
+    ))
+    stack.start()
+    yield stack
+    stack.stop()
