@@ -69,10 +69,14 @@ class AppSyncEmulator:
         app.on_cleanup.append(self._close_functions)
 
     async def _set_faults(self, request: web.Request) -> web.Response:
-        """Tests only: make delivery drop or reorder messages, like AppSync may."""
+        """Tests and benchmarks only: drop or reorder deliveries (as AppSync may), add mutation latency.
+
+        Body: ``{"drop_rate", "reorder_rate", "match", "seed", "mutation_latency_ms"}``; ``{}`` resets.
+        """
         body = await request.json()
-        self.hub.faults = DeliveryFaults(**{k: body[k] for k in ("drop_rate", "reorder_rate", "match", "seed") if k in body}) \
-            if body else None
+        self.engine.mutation_latency_s = float(body.pop("mutation_latency_ms", 0)) / 1000
+        delivery = {k: body[k] for k in ("drop_rate", "reorder_rate", "match", "seed") if k in body}
+        self.hub.faults = DeliveryFaults(**delivery) if delivery else None
         return web.json_response({"ok": True})
 
     async def _stats(self, request: web.Request) -> web.Response:
