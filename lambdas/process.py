@@ -1,0 +1,75 @@
+"""The SQS jobs-queue consumer: one :class:`~tokencast.core.worker.Worker` run per record.
+
+Records that settle -- completed, cancelled, skipped as duplicates, or dead-lettered with
+their reason -- are acknowledged. Only infrastructure failures become batch item failures,
+so SQS redelivers them and, after ``maxReceiveCount``, its redrive policy moves them to the
+DLQ. Records of a batch run one after another; give the event source a small batch size.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tokencast.config import Limits, Settings
+from tokencast.core.aws import client
+from tokencast.core.logs import route_core_logs
+from tokencast.core.dlq import DeadLetterSender
+from tokencast.core.model import BedrockModel
+from tokencast.core.publisher import AppSyncPublisher
+from tokencast.core.store import SessionStore
+from tokencast.core.worker import Worker
+
+logger = Logger(service="tokencast-process")
+metrics = Metrics(namespace="tokencast", service="tokencast-process")
+route_core_logs(logger)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@cache
+def worker() -> Worker:
+    settings = Settings.from_env()
+    missing = [name for name in ("jobs_queue_url", "dead_letter_queue_url", "graphql_url") if not getattr(settings, name)]
+    if missing:
+        raise RuntimeError("not set: " + ", ".join("TOKENCAST_" + m.upper() for m in missing))
+    sqs = client("sqs", settings)
+    return Worker(
+        store=SessionStore(client("dynamodb", settings), settings.table_name, ttl_days=settings.session_ttl_days),
+        model=BedrockModel(client("bedrock-runtime", settings)),
+        transport=AppSyncPublisher(settings.graphql_url, settings.region, timeout_s=settings.publish_timeout_s),
+        dead_letters=DeadLetterSender(sqs, settings.dead_letter_queue_url),
+        settings=settings,
+        limits=Limits.from_env(),
+        sqs=sqs,
+    )
+
+
+def record_handler(record: SQSRecord) -> str:
+    try:
+        result = worker().process(record.body, record.receipt_handle)
+    except Exception:
+        logger.exception("job will be redelivered", extra={"messageId": record.message_id})
+        metrics.add_metric(name="JobsRedelivered", unit=MetricUnit.Count, value=1)
+        raise
+    logger.info(
+        "job settled",
+        extra={"messageId": record.message_id, "sessionId": result.session_id, "outcome": result.outcome.value,
+               "attempts": result.attempts, "events": result.events, "publishes": result.publishes},
+    )
+    metrics.add_metric(name=f"Jobs{result.outcome.value.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="Attempts", unit=MetricUnit.Count, value=result.attempts)
+    metrics.add_metric(name="Publishes", unit=MetricUnit.Count, value=result.publishes)
+    metrics.add_metric(name="ModelDeltas", unit=MetricUnit.Count, value=result.deltas)
+    return result.outcome.value
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,49 @@
+"""``Mutation.startStream`` (AppSync direct Lambda resolver).
+
+Dependencies are built once per cold start from ``TOKENCAST_*`` settings and the standard
+boto3 clients; the same code runs in the cloud and against the local stack.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import AppSyncResolver
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tokencast.config import Limits, Settings
+from tokencast.core.aws import client
+from tokencast.core.logs import route_core_logs
+from tokencast.core.start import StartService
+from tokencast.core.store import SessionStore
+
+logger = Logger(service="tokencast-start")
+metrics = Metrics(namespace="tokencast", service="tokencast-start")
+route_core_logs(logger)
+app = AppSyncResolver()
+
+
+@cache
+def service() -> StartService:
+    settings = Settings.from_env()
+    if not settings.jobs_queue_url:
+        raise RuntimeError("TOKENCAST_JOBS_QUEUE_URL is not set")
+    store = SessionStore(client("dynamodb", settings), settings.table_name, ttl_days=settings.session_ttl_days)
+    return StartService(store=store, sqs=client("sqs", settings), jobs_queue_url=settings.jobs_queue_url, limits=Limits.from_env())
+
+
+@app.resolver(type_name="Mutation", field_name="startStream")
+def start_stream(prompt: str | None = None, input: dict[str, Any] | None = None) -> dict[str, Any]:
+    session = service().start({"prompt": prompt, "input": input}, app.current_event.raw_event.get("identity"))
+    logger.info("session started", extra={"sessionId": session["sessionId"], "status": session["status"]})
+    metrics.add_metric(name="SessionsStarted", unit=MetricUnit.Count, value=1)
+    return session
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    return app.resolve(event, context)

@@ -1,0 +1,18 @@
+"""The pipeline core: everything the three Lambda handlers do, with no handler in it.
+
+One job per module:
+
+- :mod:`~tokencast.core.requests` validates ``startStream`` arguments against the Limits;
+- :mod:`~tokencast.core.jobs` is the versioned job message on the SQS queue;
+- :mod:`~tokencast.core.store` is the DynamoDB table (sessions + event log, with fencing);
+- :mod:`~tokencast.core.attempt` turns one processing attempt into ordered, stored events;
+- :mod:`~tokencast.core.model` adapts Bedrock ConverseStream to "an iterator of text deltas";
+- :mod:`~tokencast.core.publisher` signs ``publishToken`` calls and coalesces token deltas;
+- :mod:`~tokencast.core.heartbeat` keeps a streaming job's SQS message invisible;
+- :mod:`~tokencast.core.worker` runs one job: attempts, retries, cancel, fencing, DLQ;
+- :mod:`~tokencast.core.errors` names the failures and classifies them transient/permanent;
+- :mod:`~tokencast.core.dlq` writes dead letters and lists/shows/replays/purges them;
+- :mod:`~tokencast.core.start` and :mod:`~tokencast.core.sessions` are the resolver services.
+
+Handlers in ``lambdas/`` only parse the event, call one of these, and shape the answer.
+"""

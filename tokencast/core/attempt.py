@@ -1,0 +1,80 @@
+"""One processing attempt's event log: assigns ``seq``, keeps the text, stores with fencing.
+
+Only one thread appends at a time (the coalescer's, then the worker's once the coalescer has
+stopped), so the counters need no lock. State advances only after the store accepted the
+event, so a refused write leaves ``seq`` without a gap.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from tokencast.core.clock import Clock, iso, utc_now
+from tokencast.core.store import SessionRecord, SessionStore, status_message
+from tokencast.events import STATUS_AFTER, EventType, SessionStatus
+
+
+class AttemptLog:
+    def __init__(self, store: SessionStore, session: SessionRecord, *, clock: Clock = utc_now):
+        self.session = session
+        self.attempt = session.attempt
+        self.seq = 0
+        self.text = ""
+        self._store = store
+        self._clock = clock
+
+    @property
+    def session_id(self) -> str:
+        return self.session.session_id
+
+    @property
+    def attempts_used(self) -> int:
+        """Attempts taken since the job was (re)queued -- what ``max_attempts`` bounds."""
+        return self.attempt - self.session.attempt_base
+
+    def append(
+        self,
+        type: EventType | str,
+        token: str = "",
+        *,
+        stop_reason: str | None = None,
+        usage: Mapping[str, int] | None = None,
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        """Store the next event (and the session's new state); return it as a TokenEvent."""
+        kind = EventType(type)
+        seq = self.seq + 1
+        text = self.text + token
+        event = {
+            "sessionId": self.session.session_id,
+            "attempt": self.attempt,
+            "seq": seq,
+            "type": kind.value,
+            "token": token,
+            "isComplete": kind.is_terminal,
+            "stopReason": stop_reason,
+            "usage": dict(usage) if usage else None,
+            "error": error,
+            "timestamp": iso(self._clock()),
+            "owner": self.session.owner,
+            "visibility": self.session.visibility,
+        }
+        status = STATUS_AFTER.get(kind, SessionStatus.STREAMING)
+        sets: dict[str, Any] = {"text": text}
+        if kind != EventType.TOKEN:
+            sets["status"] = status.value
+            sets["message"] = status_message(status, self.attempt, error)
+        if kind == EventType.COMPLETED:
+            sets["stopReason"] = stop_reason
+            sets["usage"] = event["usage"]
+        elif kind == EventType.FAILED:
+            sets["error"] = error
+        elif kind == EventType.CANCELLED:
+            sets["cancelRequested"] = False  # the cancel has been carried out
+        self._store.append(event, sets, check_cancel=kind not in (EventType.CANCELLED, EventType.FAILED))
+        self.seq, self.text = seq, text
+        return event
+
+    def check(self) -> None:
+        """Raise Fenced / CancelRequested / SessionGone if this attempt may not go on."""
+        self._store.check(self.session.session_id, self.attempt)

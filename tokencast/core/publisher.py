@@ -1,0 +1,329 @@
+"""Publishing events to AppSync: the signed ``publishToken`` transport and the coalescer.
+
+:class:`AppSyncPublisher` posts the mutation over one keep-alive HTTPS session, SigV4-signed
+for service ``appsync`` with refreshable credentials (the Lambda role's rotate). The mutation
+selects every TokenEvent field because AppSync hands subscribers only what the mutation
+selected.
+
+:class:`Coalescer` is invariant 3. The model thread only appends deltas; one background
+thread stores then publishes events, one at a time, so at most one publish is in flight per
+session. The first token goes out at once; later ones merge while a publish is in flight or
+until ``window_s`` has passed since the last one. Storing happens on the same thread right
+before publishing, so every published event is already in the log (invariant 2) and each
+store doubles as the fencing/cancel check; when nothing is stored for ``idle_interval_s``
+the thread runs ``idle_check`` instead, so a cancel is noticed even when tokens are slow.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+import boto3
+import requests
+from requests_aws4auth import AWS4Auth
+
+from tokencast.core.errors import PublishFailed
+from tokencast.core.store import EVENT_FIELDS
+from tokencast.events import EventType
+
+PUBLISH_MUTATION = """
+mutation PublishToken($sessionId: ID!, $attempt: Int!, $seq: Int!, $type: EventType!, $token: String!,
+  $isComplete: Boolean!, $stopReason: String, $usage: UsageInput, $error: String, $timestamp: AWSDateTime,
+  $owner: String, $visibility: Visibility) {
+  publishToken(sessionId: $sessionId, attempt: $attempt, seq: $seq, type: $type, token: $token,
+    isComplete: $isComplete, stopReason: $stopReason, usage: $usage, error: $error, timestamp: $timestamp,
+    owner: $owner, visibility: $visibility) {
+    sessionId attempt seq type token isComplete stopReason
+    usage { inputTokens outputTokens totalTokens }
+    error timestamp owner visibility
+  }
+}
+""".strip()
+
+
+class PublishTransport(Protocol):
+    """Sends one stored event to subscribers; raises on any failure."""
+
+    def publish(self, event: Mapping[str, Any]) -> None: ...
+
+
+class PublishError(Exception):
+    """AppSync did not accept a publish (HTTP error, GraphQL error, no answer)."""
+
+
+class AppSyncPublisher:
+    """``publishToken`` over HTTPS with SigV4 (IAM auth), reusing one connection."""
+
+    def __init__(
+        self,
+        url: str,
+        region: str,
+        *,
+        credentials: Any = None,
+        timeout_s: float = 5.0,
+        session: requests.Session | None = None,
+    ):
+        credentials = credentials if credentials is not None else boto3.Session().get_credentials()
+        if credentials is None:
+            raise PublishError("no AWS credentials to sign publishToken with")
+        self._url = url
+        self._timeout = timeout_s
+        self._auth = AWS4Auth(refreshable_credentials=credentials, region=region, service="appsync")
+        self._http = session or requests.Session()
+        self._http.headers.update({"Content-Type": "application/json"})
+
+    def publish(self, event: Mapping[str, Any]) -> None:
+        variables = {name: event.get(name) for name in EVENT_FIELDS}
+        try:
+            response = self._http.post(
+                self._url,
+                json={"query": PUBLISH_MUTATION, "variables": variables},
+                auth=self._auth,
+                timeout=self._timeout,
+            )
+            body = response.content  # read it all: the connection goes back to the pool
+        except requests.RequestException as exc:
+            raise PublishError(f"publishToken: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise PublishError(f"publishToken: HTTP {response.status_code}")
+        try:
+            errors = (response.json() if body else {}).get("errors")
+        except ValueError:
+            raise PublishError("publishToken: response is not JSON") from None
+        if errors:
+            first = errors[0] if isinstance(errors[0], dict) else {}
+            kind = first.get("errorType") or "GraphQLError"
+            raise PublishError(f"publishToken: {kind}: {str(first.get('message', ''))[:200]}")
+
+    def close(self) -> None:
+        self._http.close()
+
+
+#: Stores one event and returns it: ``sink(type, token, **fields)`` (AttemptLog.append).
+Sink = Callable[..., dict]
+
+
+@dataclass
+class _Tokens:
+    parts: list[str]
+
+
+@dataclass
+class _Control:
+    type: EventType
+    fields: dict[str, Any] = field(default_factory=dict)
+    token: str = ""
+    result: dict[str, Any] | None = None
+
+
+_IDLE = object()
+
+
+@dataclass
+class CoalescerStats:
+    deltas: int = 0
+    events: int = 0
+    publishes: int = 0
+    publish_retries: int = 0
+
+
+class Coalescer:
+    """Merges token deltas into few events; stores then publishes each, in order, on one thread.
+
+    Lifecycle: :meth:`start`, then :meth:`emit` (control events) and :meth:`add` (deltas)
+    from the model thread, then exactly one of :meth:`finish` (terminal event), :meth:`drain`
+    (flush, no terminal) or :meth:`abort` (stop now). Any exception from the sink, the
+    transport (after ``publish_retries`` quick retries, as :class:`PublishFailed`) or
+    ``idle_check`` stops the thread; it is kept in :attr:`failure`, passed to ``on_failure``
+    (which typically closes the model stream) and re-raised by finish/drain.
+    """
+
+    def __init__(
+        self,
+        sink: Sink,
+        transport: PublishTransport,
+        *,
+        window_s: float = 0.05,
+        idle_check: Callable[[], None] | None = None,
+        idle_interval_s: float = 0.5,
+        on_failure: Callable[[BaseException], None] | None = None,
+        publish_retries: int = 2,
+        retry_delay_s: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._sink = sink
+        self._transport = transport
+        self._window = window_s
+        self._idle_check = idle_check
+        self._idle_interval = idle_interval_s
+        self._on_failure = on_failure
+        self._retries = publish_retries
+        self._retry_delay = retry_delay_s
+        self._clock = clock
+        self._sleep = sleep
+        self._cond = threading.Condition()
+        self._queue: deque[_Tokens | _Control] = deque()
+        self._stopping = False
+        self._aborted = False
+        self._first_token_sent = False
+        self._last_flush = float("-inf")
+        self._last_activity = clock()
+        self._thread = threading.Thread(target=self._run, name="tokencast-coalescer", daemon=True)
+        self.failure: BaseException | None = None
+        self.stats = CoalescerStats()
+
+    # --- model thread ----------------------------------------------------------------------
+
+    def start(self) -> "Coalescer":
+        self._thread.start()
+        return self
+
+    def emit(self, type: EventType, **fields: Any) -> None:
+        """Queue a control event (STARTED, RESTARTED) behind everything queued so far."""
+        with self._cond:
+            self._queue.append(_Control(EventType(type), fields))
+            self._cond.notify()
+
+    def add(self, delta: str) -> None:
+        """Queue a text delta; merged with the deltas queued right before it."""
+        if not delta:
+            return
+        with self._cond:
+            if self.failure is not None or self._stopping:
+                return
+            self.stats.deltas += 1
+            tail = self._queue[-1] if self._queue else None
+            if isinstance(tail, _Tokens):
+                tail.parts.append(delta)
+            else:
+                self._queue.append(_Tokens([delta]))
+                self._cond.notify()
+
+    def finish(self, type: EventType, **fields: Any) -> dict[str, Any]:
+        """Flush all deltas, store and publish the terminal event, stop; return that event."""
+        last = _Control(EventType(type), fields)
+        with self._cond:
+            self._queue.append(last)
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join()
+        if self.failure is not None:
+            raise self.failure
+        assert last.result is not None
+        return last.result
+
+    def drain(self) -> None:
+        """Flush what is queued and stop, without a terminal event."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join()
+        if self.failure is not None:
+            raise self.failure
+
+    def abort(self) -> None:
+        """Stop now: nothing more is stored or published (the one in progress completes)."""
+        with self._cond:
+            self._aborted = True
+            self._cond.notify()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    # --- coalescer thread ----------------------------------------------------------------
+
+    def _next(self) -> Any:
+        """Wait for the next thing to do: an item to store+publish, an idle check, or exit."""
+        with self._cond:
+            while True:
+                if self._aborted:
+                    return None
+                now = self._clock()
+                if self._queue:
+                    head = self._queue[0]
+                    if isinstance(head, _Control):
+                        return self._queue.popleft()
+                    due = self._last_flush + self._window
+                    if not self._first_token_sent or len(self._queue) > 1 or self._stopping or now >= due:
+                        self._queue.popleft()
+                        self._first_token_sent = True
+                        return _Control(EventType.TOKEN, token="".join(head.parts))
+                    timeout: float | None = due - now
+                elif self._stopping:
+                    return None
+                elif self._idle_check is not None:
+                    idle_due = self._last_activity + self._idle_interval
+                    if now >= idle_due:
+                        self._last_activity = now
+                        return _IDLE
+                    timeout = idle_due - now
+                else:
+                    timeout = None
+                self._cond.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._next()
+            if item is None:
+                return
+            try:
+                if item is _IDLE:
+                    assert self._idle_check is not None
+                    self._idle_check()
+                    continue
+                event = self._sink(item.type, item.token, **item.fields)
+                self.stats.events += 1
+                self._publish(event)
+                item.result = event
+            except BaseException as exc:  # noqa: BLE001 - reported to the worker, never lost
+                self._fail(exc)
+                return
+            with self._cond:
+                self._last_flush = self._last_activity = self._clock()
+
+    def _publish(self, event: Mapping[str, Any]) -> None:
+        last: Exception | None = None
+        for attempt in range(self._retries + 1):
+            if attempt:
+                self.stats.publish_retries += 1
+                self._sleep(self._retry_delay * attempt)
+            try:
+                self._transport.publish(event)
+                self.stats.publishes += 1
+                return
+            except Exception as exc:
+                last = exc
+        raise PublishFailed(f"publishing to AppSync failed {self._retries + 1} times ({last})")
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._cond:
+            self.failure = exc
+            self._queue.clear()
+            self._cond.notify_all()
+        if self._on_failure is not None:
+            try:
+                self._on_failure(exc)
+            except Exception:
+                pass
+
+
+def publish_with_retries(transport: PublishTransport, event: Mapping[str, Any], *, retries: int = 2, delay_s: float = 0.05,
+                         sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Publish outside a coalescer (the CANCELLED/FAILED events); False if it never went out.
+
+    Those events are already stored, so a subscriber that missed one still finds it in
+    ``getEvents``; failing to publish them must not stop the job from settling.
+    """
+    for attempt in range(retries + 1):
+        if attempt:
+            sleep(delay_s * attempt)
+        try:
+            transport.publish(event)
+            return True
+        except Exception:
+            continue
+    return False

@@ -1,0 +1,83 @@
+"""Reading sessions and events, and cancelling -- with the access rule of tokencast.access.
+
+A caller who may not read a session is told it does not exist (``sessionId: not found``),
+so private session ids cannot be probed. Cancel is the owner's alone; a reader who is not
+the owner hears ``sessionId: only the owner may cancel``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from tokencast.access import can_cancel, can_read
+from tokencast.core.errors import Forbidden, InvalidInput, NotFound
+from tokencast.core.store import SessionRecord, SessionStore
+from tokencast.events import SessionStatus
+
+_MAX_ID_CHARS = 128
+
+
+class SessionService:
+    def __init__(self, *, store: SessionStore, events_page_limit: int = 500):
+        self._store = store
+        self._page_limit = events_page_limit
+
+    def _readable(self, session_id: str, identity: Mapping[str, Any] | None) -> SessionRecord | None:
+        if not isinstance(session_id, str) or not 0 < len(session_id) <= _MAX_ID_CHARS:
+            return None
+        record = self._store.get(session_id)
+        if record is None or not can_read(record.owner, record.visibility, identity):
+            return None
+        return record
+
+    def get(self, session_id: str, identity: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """``getSession`` / ``getStreamStatus``: the Session, or null."""
+        record = self._readable(session_id, identity)
+        return record.to_graphql() if record else None
+
+    def events(
+        self,
+        session_id: str,
+        identity: Mapping[str, Any] | None,
+        *,
+        after_attempt: int | None = None,
+        after_seq: int | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """``getEvents``: events strictly after ``(afterAttempt, afterSeq)``, in order."""
+        problems = []
+        if after_attempt is not None and after_attempt < 0:
+            problems.append("afterAttempt: must be 0 or more")
+        if after_seq is not None and after_seq < 0:
+            problems.append("afterSeq: must be 0 or more")
+        if limit is not None and not 1 <= limit <= self._page_limit:
+            problems.append(f"limit: must be between 1 and {self._page_limit}")
+        if problems:
+            raise InvalidInput("; ".join(problems))
+        if self._readable(session_id, identity) is None:
+            raise NotFound("sessionId: not found")
+        page = self._store.events(
+            session_id, after_attempt=after_attempt or 0, after_seq=after_seq or 0, limit=limit or self._page_limit
+        )
+        return page.to_graphql()
+
+    def cancel(self, session_id: str, identity: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``cancelStream``: QUEUED → CANCELLED now; STREAMING/RETRYING → flagged for the worker."""
+        record = self._readable(session_id, identity)
+        if record is None:
+            raise NotFound("sessionId: not found")
+        if not can_cancel(record.owner, identity):
+            raise Forbidden("sessionId: only the owner may cancel")
+        for _ in range(5):
+            if record.status == SessionStatus.QUEUED:
+                updated = self._store.cancel_queued(session_id)
+            elif record.status in (SessionStatus.STREAMING, SessionStatus.RETRYING):
+                updated = self._store.request_cancel(session_id)
+            else:
+                return record.to_graphql()  # already settled
+            if updated is not None:
+                return updated.to_graphql()
+            record = self._store.get(session_id)  # the status moved under us: decide again
+            if record is None:
+                raise NotFound("sessionId: not found")
+        return record.to_graphql()
