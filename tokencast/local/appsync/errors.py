@@ -18,6 +18,7 @@ MALFORMED_REQUEST = "MalformedHttpRequestException"
 BAD_REQUEST = "BadRequestException"
 VALIDATION = "ValidationError"
 PAYLOAD_TOO_LARGE = "PayloadTooLargeException"
+UNSUPPORTED_OPERATION = "UnsupportedOperation"
 
 
 class RequestError(Exception):

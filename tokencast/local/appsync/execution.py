@@ -39,6 +39,7 @@ from tokencast.local.appsync.builtins import BUILTINS, ResolverContext
 from tokencast.local.appsync.errors import (
     LAMBDA_UNHANDLED,
     UNAUTHORIZED,
+    UNSUPPORTED_OPERATION,
     VALIDATION,
     RequestError,
     field_error,
@@ -199,7 +200,8 @@ class GraphQLEngine:
     def subscription_field(self, operation: Operation) -> tuple[str, dict[str, Any]]:
         """The single root field of a subscription and its coerced arguments."""
         if operation.kind is not OperationType.SUBSCRIPTION:
-            raise RequestError(VALIDATION, "Validation error: only subscriptions are allowed on the realtime endpoint")
+            # AppSync's answer to a query or mutation sent to the real-time endpoint
+            raise RequestError(UNSUPPORTED_OPERATION, f"{operation.kind.value} not supported through the realtime channel")
         fields = operation.root_fields()
         if len(fields) != 1:
             raise RequestError(VALIDATION, "Validation error: a subscription must select exactly one field")

@@ -33,7 +33,7 @@ from typing import Any, Mapping
 from aiohttp import WSMsgType, web
 
 from tokencast.local.appsync.auth import AuthError, Authenticator, Caller
-from tokencast.local.appsync.errors import RequestError
+from tokencast.local.appsync.errors import UNSUPPORTED_OPERATION, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.subscriptions import Subscription, SubscriptionHub
 
@@ -172,15 +172,18 @@ class RealtimeConnection:
         except ValueError:
             self._error(None, "MalformedMessage", "message is not a JSON object")
             return
-        kind, sub_id = message.get("type"), message.get("id")
-        if kind == "start":
-            self._start(sub_id, message.get("payload") or {})
+        kind, sub_id, payload = message.get("type"), message.get("id"), message.get("payload")
+        if kind == "start" and isinstance(payload, dict) and isinstance(payload.get("data"), str):
+            self._start(sub_id, payload)
         elif kind == "stop":
             self._stop(sub_id)
         elif kind in ("connection_init", "ka"):
             return
         else:
-            self._error(sub_id, "UnsupportedOperation", f"Operation not supported through the realtime channel: {kind!r}")
+            # What AppSync cannot read as one of its operations (another type, or a start
+            # without a payload.data string, as graphql-ws clients send) is "unknown", and
+            # AppSync answers it without an id.
+            self._error(None, UNSUPPORTED_OPERATION, "unknown not supported through the realtime channel")
 
     def _error(self, sub_id: str | None, error_type: str, message: str, **extra: Any) -> None:
         body: dict[str, Any] = {"type": "error", "payload": {"errors": [{"errorType": error_type, "message": message, **extra}]}}
@@ -199,14 +202,14 @@ class RealtimeConnection:
             self._error(sub_id, "MaxSubscriptionsReachedError",
                         f"Max number of {self.config.max_subscriptions} subscriptions reached")
             return
-        data = payload.get("data")
-        if not isinstance(data, str):
-            self._error(sub_id, "MalformedMessage", "payload.data must be a JSON string")
-            return
-        authorization = (payload.get("extensions") or {}).get("authorization")
+        data = payload["data"]
+        extensions = payload.get("extensions")
+        authorization = extensions.get("authorization") if isinstance(extensions, dict) else None
         try:
             caller = self.caller
-            if authorization:
+            if authorization is not None:
+                if not isinstance(authorization, dict):
+                    raise AuthError("UnauthorizedException", "Valid authorization header not provided.", 401)
                 headers = {str(k).lower(): str(v) for k, v in authorization.items()}
                 caller = self.authenticator.authenticate(
                     path="/graphql", headers=headers, body=data.encode(), source_ip=self._source_ip()
