@@ -1,0 +1,182 @@
+"""The values the client SDK hands out: events, deltas, sessions, pages, results.
+
+All are frozen dataclasses built from the GraphQL wire shape by ``from_graphql``, which is
+tolerant on purpose: AppSync sends a subscriber only the fields the triggering mutation
+selected, so optional fields may be missing from live events. ``usage`` stays the wire
+mapping (``inputTokens``, ``outputTokens``, ``totalTokens``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from tokencast.events import EventType, SessionStatus
+
+
+def _event_type(value: Any) -> EventType | str:
+    try:
+        return EventType(value)
+    except ValueError:
+        return str(value)  # a type added after this client was written: still occupies its seq
+
+
+def _usage(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, Mapping):
+        return None
+    return {k: int(v) for k, v in value.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEvent:
+    """One stored and published event of a session, identified by ``(attempt, seq)``."""
+
+    session_id: str
+    attempt: int
+    seq: int
+    type: EventType | str
+    token: str = ""
+    is_complete: bool = False
+    stop_reason: str | None = None
+    usage: dict[str, int] | None = None
+    error: str | None = None
+    timestamp: str | None = None
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.attempt, self.seq)
+
+    @property
+    def is_terminal(self) -> bool:
+        return isinstance(self.type, EventType) and self.type.is_terminal
+
+    @classmethod
+    def from_graphql(cls, data: Mapping[str, Any]) -> "TokenEvent":
+        """Build from a ``TokenEvent`` object; ValueError when identity fields are missing."""
+        try:
+            session_id, attempt, seq, kind = data["sessionId"], data["attempt"], data["seq"], data["type"]
+        except (KeyError, TypeError):
+            raise ValueError(f"not a TokenEvent: {data!r}") from None
+        if session_id is None or attempt is None or seq is None or kind is None:
+            raise ValueError(f"TokenEvent without sessionId/attempt/seq/type: {data!r}")
+        return cls(
+            session_id=str(session_id),
+            attempt=int(attempt),
+            seq=int(seq),
+            type=_event_type(kind),
+            token=data.get("token") or "",
+            is_complete=bool(data.get("isComplete")),
+            stop_reason=data.get("stopReason"),
+            usage=_usage(data.get("usage")),
+            error=data.get("error"),
+            timestamp=data.get("timestamp"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """What a stream yields: new text, or (``restarted=True``, empty text) "drop what you showed".
+
+    A restart delta means a higher attempt superseded the text delivered so far; the text
+    that follows is the new attempt's, from its beginning.
+    """
+
+    text: str
+    attempt: int
+    seq: int
+    restarted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """The ``Session`` GraphQL type."""
+
+    session_id: str
+    status: SessionStatus | str
+    attempt: int = 0
+    text: str = ""
+    last_seq: int = 0
+    message: str | None = None
+    error: str | None = None
+    usage: dict[str, int] | None = None
+    stop_reason: str | None = None
+    model_id: str | None = None
+    visibility: str | None = None
+    owner: str | None = None
+    timestamp: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return isinstance(self.status, SessionStatus) and self.status.is_final
+
+    @classmethod
+    def from_graphql(cls, data: Mapping[str, Any]) -> "SessionInfo":
+        status: SessionStatus | str
+        try:
+            status = SessionStatus(data.get("status"))
+        except ValueError:
+            status = str(data.get("status"))
+        return cls(
+            session_id=str(data["sessionId"]),
+            status=status,
+            attempt=int(data.get("attempt") or 0),
+            text=data.get("text") or "",
+            last_seq=int(data.get("lastSeq") or 0),
+            message=data.get("message"),
+            error=data.get("error"),
+            usage=_usage(data.get("usage")),
+            stop_reason=data.get("stopReason"),
+            model_id=data.get("modelId"),
+            visibility=data.get("visibility"),
+            owner=data.get("owner"),
+            timestamp=data.get("timestamp"),
+            created_at=data.get("createdAt"),
+            updated_at=data.get("updatedAt"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """One page of ``getEvents``: items in ``(attempt, seq)`` order, and where to go on."""
+
+    items: tuple[TokenEvent, ...]
+    next_attempt: int | None = None
+    next_seq: int | None = None
+
+    @property
+    def next_cursor(self) -> tuple[int, int] | None:
+        """``(afterAttempt, afterSeq)`` for the next page, or None at the end of the log."""
+        if self.next_attempt is None or self.next_seq is None:
+            return None
+        return (self.next_attempt, self.next_seq)
+
+    @classmethod
+    def from_graphql(cls, data: Mapping[str, Any]) -> "EventPage":
+        return cls(
+            items=tuple(TokenEvent.from_graphql(item) for item in data.get("items") or ()),
+            next_attempt=data.get("nextAttempt"),
+            next_seq=data.get("nextSeq"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamResult:
+    """How a stream ended: the final attempt's whole text and the terminal event's details."""
+
+    session_id: str
+    status: SessionStatus | str
+    text: str
+    attempt: int
+    usage: dict[str, int] | None = None
+    stop_reason: str | None = None
+    error: str | None = None
+
+    def raise_for_status(self) -> "StreamResult":
+        """Raise :class:`~tokencast.client.errors.StreamFailed` for FAILED; return self otherwise."""
+        if self.status == SessionStatus.FAILED:
+            from tokencast.client.errors import StreamFailed
+
+            raise StreamFailed(self)
+        return self
