@@ -8,9 +8,10 @@ request-level failures (bad JSON, bad auth) are an ``errors`` list with ``errorT
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema, get_named_type
 
 UNAUTHORIZED = "Unauthorized"
 LAMBDA_UNHANDLED = "Lambda:Unhandled"
@@ -39,7 +40,13 @@ def field_error(message: str, error_type: str, error_info: Any = None) -> GraphQ
     return GraphQLError(message, extensions={"errorType": error_type, "errorInfo": error_info})
 
 
-def format_error(error: GraphQLError) -> dict[str, Any]:
+#: graphql-core's wording for a null in a non-null field (e.g. a field the mutation did not select)
+_NON_NULL = re.compile(r"^Cannot return null for non-nullable field (\w+)\.(\w+)\.$")
+
+
+def format_error(error: GraphQLError, schema: GraphQLSchema | None = None) -> dict[str, Any]:
+    if schema is not None and (violation := _null_violation(error, schema)) is not None:
+        return violation
     extensions = error.extensions or {}
     return {
         "path": list(error.path) if error.path else None,
@@ -48,6 +55,28 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         "errorInfo": extensions.get("errorInfo"),
         "locations": [{"line": loc.line, "column": loc.column, "sourceName": None} for loc in error.locations or ()],
         "message": error.message,
+    }
+
+
+def _null_violation(error: GraphQLError, schema: GraphQLSchema) -> dict[str, Any] | None:
+    """AppSync's shape for a null in a non-null field: its own message, a path, no locations.
+
+    ``Cannot return null for non-nullable type: 'String' within parent 'TokenEvent'
+    (/onTokenReceived/token)`` is what AppSync sends, over HTTP and in subscription data
+    when a subscriber selects a non-null field the mutation did not.
+    """
+    match = _NON_NULL.match(error.message)
+    parent = schema.type_map.get(match.group(1)) if match else None
+    field = parent.fields.get(match.group(2)) if isinstance(parent, GraphQLObjectType) else None
+    if field is None:
+        return None
+    path = list(error.path or ())
+    shown = "".join(f"[{part}]" if isinstance(part, int) else f"/{part}" for part in path)
+    return {
+        "path": path,
+        "locations": None,
+        "message": f"Cannot return null for non-nullable type: '{get_named_type(field.type).name}' "
+                   f"within parent '{parent.name}' ({shown})",
     }
 
 

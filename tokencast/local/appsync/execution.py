@@ -155,7 +155,7 @@ class GraphQLEngine:
             await self._fan_out(operation, result.data)
         response: dict[str, Any] = {"data": result.data}
         if result.errors:
-            response["errors"] = [format_error(error) for error in result.errors]
+            response["errors"] = [format_error(error, self.schema.schema) for error in result.errors]
         return response
 
     async def _fan_out(self, operation: Operation, data: Mapping[str, Any]) -> None:
@@ -230,7 +230,7 @@ class GraphQLEngine:
         assert isinstance(result, ExecutionResult)
         rendered: dict[str, Any] = {"data": result.data}
         if result.errors:
-            rendered["errors"] = [format_error(error) for error in result.errors]
+            rendered["errors"] = [format_error(error, self.schema.schema) for error in result.errors]
         return rendered
 
 

@@ -23,13 +23,28 @@ def _errors(status: int, error_type: str, message: str) -> web.Response:
     return web.json_response({"errors": [{"errorType": error_type, "message": message}]}, status=status)
 
 
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None once it exceeds ``limit`` bytes.
+
+    A chunked body has no Content-Length to check up front, and ``request.read()`` would
+    enforce the application's ``client_max_size`` instead of the emulator's limit.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def graphql_handler(*, engine: GraphQLEngine, authenticator: Authenticator, max_body_bytes: int):
     async def handle(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > max_body_bytes:
             return _errors(413, PAYLOAD_TOO_LARGE, f"Request body is larger than {max_body_bytes} bytes")
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
+        body = await _read_at_most(request, max_body_bytes)
+        if body is None:
             return _errors(413, PAYLOAD_TOO_LARGE, f"Request body is larger than {max_body_bytes} bytes")
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
