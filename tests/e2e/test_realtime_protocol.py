@@ -397,11 +397,14 @@ async def test_undecodable_header_parameter_is_refused(emulator):
     assert refused.value.status == 400
 
 
-async def test_first_message_must_be_connection_init(emulator):
+async def test_connection_init_is_optional(emulator):
+    """AppSync's protocol makes connection_init optional: a start may come first, and then
+    no connection_ack is sent."""
     async with raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as ws:
         await ws.start("1", subscription_data("s1"), auth_headers(emulator, "api_key", "x"))
-        error = await expect_connection_error(ws)
-        assert error["errorType"]
+        assert await ws.receive() == {"type": "start_ack", "id": "1"}
+        await emulator.publish(event_variables("s1", 1))
+        assert (await ws.expect("data"))["payload"]["data"]["onTokenReceived"]["seq"] == 1
 
 
 async def test_connection_init_is_awaited_only_so_long():

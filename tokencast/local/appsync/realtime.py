@@ -4,7 +4,7 @@ The conversation, as AppSync speaks it::
 
     client                                   server
     (upgrade: auth in ?header=, header-<b64> subprotocol, or plain headers)
-    connection_init                  ──▶
+    connection_init  (optional)      ──▶
                                      ◀──    connection_ack {connectionTimeoutMs}
                                      ◀──    ka  (every keep-alive interval)
     start {id, payload.data: "<json>",
@@ -48,6 +48,7 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 100
 class RealtimeConfig:
     connection_timeout_ms: int = 300_000
     keep_alive_interval_s: float = 60.0
+    #: how long a new connection may stay silent before its first message
     init_timeout_s: float = 10.0
     max_subscriptions: int = MAX_SUBSCRIPTIONS_PER_CONNECTION
 
@@ -70,6 +71,14 @@ def connection_headers(request: web.Request) -> dict[str, str]:
         if protocol.startswith(HEADER_SUBPROTOCOL_PREFIX):
             return {k.lower(): str(v) for k, v in _b64_json(protocol[len(HEADER_SUBPROTOCOL_PREFIX):]).items()}
     return {k.lower(): v for k, v in request.headers.items()}
+
+
+def _message_type(raw: str) -> Any:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    return message.get("type") if isinstance(message, dict) else None
 
 
 class RealtimeConnection:
@@ -103,10 +112,18 @@ class RealtimeConnection:
             except AuthError as error:
                 await self._connection_error(error.error_type, str(error), error.status)
                 return
-            if not await self._await_init():
+            first = await self._first_message()
+            if first is None:
                 return
-            self.deliver({"type": "connection_ack", "payload": {"connectionTimeoutMs": self.config.connection_timeout_ms}})
+            # connection_init is optional in AppSync's protocol: when sent, it is acknowledged;
+            # otherwise the first message is already an operation.
+            if _message_type(first) == "connection_init":
+                self.deliver({"type": "connection_ack",
+                              "payload": {"connectionTimeoutMs": self.config.connection_timeout_ms}})
+                first = None
             keep_alive = asyncio.create_task(self._keep_alive())
+            if first is not None:
+                await self._handle(first)
             async for message in self.ws:
                 if message.type is not WSMsgType.TEXT:
                     continue
@@ -120,22 +137,18 @@ class RealtimeConnection:
             self._outbox.put_nowait(None)
             await writer
 
-    async def _await_init(self) -> bool:
-        try:
-            message = await self.ws.receive(timeout=self.config.init_timeout_s)
-        except asyncio.TimeoutError:
-            await self._connection_error("ConnectionTimeout", "connection_init was not received in time", 400)
-            return False
-        if message.type is not WSMsgType.TEXT:
-            return False
-        try:
-            kind = json.loads(message.data).get("type")
-        except (ValueError, AttributeError):
-            kind = None
-        if kind != "connection_init":
-            await self._connection_error("UnsupportedOperation", "the first message must be connection_init", 400)
-            return False
-        return True
+    async def _first_message(self) -> str | None:
+        """The first text message, or None when the client closed or stayed silent too long."""
+        while True:
+            try:
+                message = await self.ws.receive(timeout=self.config.init_timeout_s)
+            except asyncio.TimeoutError:
+                await self._connection_error("ConnectionTimeout", "no message was received in time", 400)
+                return None
+            if message.type is WSMsgType.TEXT:
+                return message.data
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                return None
 
     async def _connection_error(self, error_type: str, message: str, code: int) -> None:
         self.deliver({"type": "connection_error",
