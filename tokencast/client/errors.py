@@ -19,6 +19,7 @@ mapped by AppSync's ``errorType``; transport failures that survived the retries 
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from tokencast.core.errors import TokencastError
@@ -37,6 +38,7 @@ __all__ = [
     "StreamFailed",
     "TokencastError",
     "error_from_graphql",
+    "is_transient",
 ]
 
 
@@ -91,7 +93,11 @@ class StreamFailed(TokencastError):
 
 
 _AUTH = {"Unauthorized", "UnauthorizedException", "UnrecognizedClientException", "AccessDeniedException",
-         "ExpiredTokenException", "InvalidSignatureException", "IncompleteSignatureException"}
+         "ExpiredTokenException", "InvalidSignatureException", "IncompleteSignatureException",
+         "InvalidClientTokenId", "SignatureDoesNotMatch"}
+#: worth retrying: AppSync's rate limits and its own transient failures
+_TRANSIENT = {"LimitExceededError", "LimitExceededException", "ThrottlingException", "TooManyRequestsException",
+              "InternalFailure", "InternalFailureException", "ServiceUnavailable", "ServiceUnavailableException"}
 _INVALID = {"ValidationError", "BadRequestException", "MalformedHttpRequestException", "InvalidInput",
             "MalformedMessage", "PayloadTooLargeException"}
 _NOT_FOUND = {"NotFound", "NotFoundException", "SessionNotFound"}
@@ -111,19 +117,58 @@ def _flatten(errors: Sequence[Any]) -> list[Mapping[str, Any]]:
     return flat
 
 
+#: Resolver errors of direct Lambda resolvers reach clients as ``Lambda:Unhandled`` with the
+#: exception's message, which by contract names the field and the rule (``<field>: <rule>``,
+#: several joined by ``; ``). These rules recover the kind from that message.
+_FIELD_RULE = re.compile(r"^[A-Za-z_][\w.\[\]]*: \S")
+_NOT_FOUND_RULE = re.compile(r"^sessionId: not found\b")
+_FORBIDDEN_RULE = re.compile(r"^\w+: only the owner may\b")
+#: "startStream: the job could not be queued ..." is a server-side failure, not bad input
+_OPERATION_PREFIXES = ("startStream:", "cancelStream:", "getSession:", "getEvents:")
+
+
+def _kind_from_message(message: str) -> type[RequestError]:
+    if _NOT_FOUND_RULE.match(message):
+        return SessionNotFound
+    if _FORBIDDEN_RULE.match(message):
+        return Forbidden
+    if message.startswith(_OPERATION_PREFIXES):
+        return RequestError
+    if _FIELD_RULE.match(message):
+        return InvalidRequest
+    return RequestError
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying the same request may succeed."""
+    if isinstance(error, ConnectionLost):
+        return True
+    return type(error) is RequestError and error.error_type in _TRANSIENT
+
+
 def error_from_graphql(errors: Sequence[Any], *, session_id: str | None = None) -> RequestError:
-    """The exact exception for an AppSync ``errors`` list (HTTP or real-time)."""
+    """The exact exception for an AppSync ``errors`` list (HTTP or real-time).
+
+    By ``errorType`` first (AppSync's own: ``Unauthorized``, ``ValidationError`` ...); for
+    resolver errors without a telling type (``Lambda:Unhandled``), by the message's
+    ``<field>: <rule>`` form.
+    """
     flat = _flatten(errors)
     first = flat[0] if flat else {}
     error_type = first.get("errorType")
     message = str(first.get("message") or error_type or "request failed")
     kwargs: dict[str, Any] = {"error_type": error_type, "errors": flat}
+    kind: type[RequestError]
     if error_type in _AUTH:
-        return AuthError(message, **kwargs)
-    if error_type in _INVALID:
-        return InvalidRequest(message, **kwargs)
-    if error_type in _NOT_FOUND:
+        kind = AuthError
+    elif error_type in _INVALID:
+        kind = InvalidRequest
+    elif error_type in _NOT_FOUND:
+        kind = SessionNotFound
+    elif error_type in _FORBIDDEN:
+        kind = Forbidden
+    else:
+        kind = _kind_from_message(message)
+    if kind is SessionNotFound:
         return SessionNotFound(session_id or "?", message, **kwargs)
-    if error_type in _FORBIDDEN:
-        return Forbidden(message, **kwargs)
-    return RequestError(message, **kwargs)
+    return kind(message, **kwargs)

@@ -1,0 +1,164 @@
+"""Queries and mutations over one persistent HTTP session (gql ``Client`` + ``AIOHTTPTransport``).
+
+The session opens on the first request and stays open until :meth:`GraphQLApi.close`.
+Every operation here is idempotent (``startStream`` always carries a client-chosen
+``sessionId``), so transport failures -- a refused or reset connection, a timeout, a 5xx or
+429 -- are retried with backoff; GraphQL errors are mapped to exact exceptions and never
+retried unless AppSync says they are transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Mapping, Sequence
+
+from gql import Client, GraphQLRequest
+from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import (
+    TransportClosed,
+    TransportConnectionFailed,
+    TransportError,
+    TransportProtocolError,
+    TransportQueryError,
+    TransportServerError,
+)
+
+from tokencast.client.auth import Auth
+from tokencast.client.backoff import Backoff
+from tokencast.client.endpoints import Endpoints
+from tokencast.client.errors import (
+    AuthError,
+    ClientClosed,
+    ConnectionLost,
+    RequestError,
+    TokencastError,
+    error_from_graphql,
+    is_transient,
+)
+from tokencast.client.types import EventPage, SessionInfo
+
+log = logging.getLogger("tokencast.client")
+
+USAGE_FIELDS = "usage { inputTokens outputTokens totalTokens }"
+SESSION_FIELDS = (
+    "sessionId status message timestamp error attempt text lastSeq stopReason modelId visibility owner "
+    f"createdAt updatedAt {USAGE_FIELDS}"
+)
+EVENT_FIELDS = f"sessionId attempt seq type token isComplete stopReason error timestamp {USAGE_FIELDS}"
+
+START_STREAM = GraphQLRequest(
+    "mutation StartStream($prompt: String, $input: StartStreamInput) "
+    f"{{ startStream(prompt: $prompt, input: $input) {{ {SESSION_FIELDS} }} }}"
+)
+CANCEL_STREAM = GraphQLRequest(
+    f"mutation CancelStream($sessionId: ID!) {{ cancelStream(sessionId: $sessionId) {{ {SESSION_FIELDS} }} }}"
+)
+GET_SESSION = GraphQLRequest(
+    f"query GetSession($sessionId: ID!) {{ getSession(sessionId: $sessionId) {{ {SESSION_FIELDS} }} }}"
+)
+GET_EVENTS = GraphQLRequest(
+    "query GetEvents($sessionId: ID!, $afterAttempt: Int, $afterSeq: Int, $limit: Int) "
+    "{ getEvents(sessionId: $sessionId, afterAttempt: $afterAttempt, afterSeq: $afterSeq, limit: $limit) "
+    f"{{ items {{ {EVENT_FIELDS} }} nextAttempt nextSeq }} }}"
+)
+
+
+def _transport_error(error: BaseException) -> TokencastError:
+    """A gql / network failure as the client's exception (auth by status, else ConnectionLost)."""
+    if isinstance(error, TransportServerError) and error.code in (401, 403):
+        return AuthError(str(error), error_type=f"HTTP {error.code}")
+    if isinstance(error, TransportServerError) and error.code is not None and 400 <= error.code < 500 \
+            and error.code != 429:
+        return RequestError(str(error), error_type=f"HTTP {error.code}")
+    lost = ConnectionLost(f"GraphQL request failed: {error or type(error).__name__}")
+    lost.__cause__ = error
+    return lost
+
+
+class GraphQLApi:
+    """tokencast's queries and mutations; ``open``/``close`` bracket the HTTP session."""
+
+    def __init__(self, endpoints: Endpoints, auth: Auth, *, timeout_s: float = 10.0, retries: int = 3,
+                 backoff: Backoff | None = None) -> None:
+        self.endpoints = endpoints
+        self.auth = auth
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff = backoff or Backoff(base_s=0.1, max_s=2.0)
+        self._client: Client | None = None
+        self._session: Any = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def _connected(self) -> Any:
+        if self._closed:
+            raise ClientClosed("the client is closed")
+        if self._session is None:
+            async with self._lock:
+                if self._session is None:
+                    transport = AIOHTTPTransport(url=self.endpoints.graphql_url,
+                                                 auth=self.auth.authentication(self.endpoints.host),
+                                                 timeout=int(max(1, self.timeout_s)))
+                    client = Client(transport=transport, execute_timeout=self.timeout_s)
+                    self._session = await client.connect_async()
+                    self._client = client
+        return self._session
+
+    async def close(self) -> None:
+        self._closed = True
+        async with self._lock:
+            client, self._client, self._session = self._client, None, None
+        if client is not None:
+            await client.close_async()
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def execute(self, request: GraphQLRequest, variables: Mapping[str, Any], *,
+                      session_id: str | None = None) -> dict[str, Any]:
+        """Run one operation; retry transport failures; raise the exact error otherwise."""
+        retry = 0
+        while True:
+            try:
+                session = await self._connected()
+                return await session.execute(GraphQLRequest(request, variable_values=dict(variables)))
+            except TransportQueryError as error:
+                failure: TokencastError = error_from_graphql(error.errors or [{"message": str(error)}],
+                                                             session_id=session_id)
+            except (TransportServerError, TransportConnectionFailed, TransportProtocolError, TransportClosed,
+                    TransportError, asyncio.TimeoutError, OSError) as error:
+                failure = _transport_error(error)
+            if not is_transient(failure) or retry >= self.retries:
+                raise failure
+            delay = self.backoff.delay(retry)
+            retry += 1
+            log.debug("retrying %s in %.2fs after %r", request.operation_name or "request", delay, failure)
+            await asyncio.sleep(delay)
+
+    async def start_stream(self, *, session_id: str, prompt: str | None = None,
+                           messages: Sequence[Mapping[str, str]] | None = None, system: str | None = None,
+                           model_id: str | None = None, max_tokens: int | None = None,
+                           temperature: float | None = None, visibility: str | None = None) -> SessionInfo:
+        fields = {"sessionId": session_id, "messages": messages, "system": system, "modelId": model_id,
+                  "maxTokens": max_tokens, "temperature": temperature, "visibility": visibility}
+        data = await self.execute(START_STREAM, {
+            "prompt": prompt, "input": {k: v for k, v in fields.items() if v is not None}}, session_id=session_id)
+        return SessionInfo.from_graphql(data["startStream"])
+
+    async def cancel_stream(self, session_id: str) -> SessionInfo:
+        data = await self.execute(CANCEL_STREAM, {"sessionId": session_id}, session_id=session_id)
+        return SessionInfo.from_graphql(data["cancelStream"])
+
+    async def get_session(self, session_id: str) -> SessionInfo | None:
+        data = await self.execute(GET_SESSION, {"sessionId": session_id}, session_id=session_id)
+        return SessionInfo.from_graphql(data["getSession"]) if data.get("getSession") else None
+
+    async def get_events(self, session_id: str, after_attempt: int = 0, after_seq: int = 0,
+                         limit: int | None = None) -> EventPage:
+        variables: dict[str, Any] = {"sessionId": session_id, "afterAttempt": after_attempt, "afterSeq": after_seq}
+        if limit is not None:
+            variables["limit"] = limit
+        data = await self.execute(GET_EVENTS, variables, session_id=session_id)
+        return EventPage.from_graphql(data["getEvents"])
