@@ -88,6 +88,9 @@ class Auth(Construct):
             "CliClient",
             user_pool=self.user_pool,
             generate_secret=False,
+            # No hosted UI / OAuth flows (CDK would default to implicit + code grants with an
+            # example.com callback): clients sign in against the Cognito API directly.
+            disable_o_auth=True,
             auth_flows=cognito.AuthFlow(user_srp=True, user_password=True),
             prevent_user_existence_errors=True,
             access_token_validity=Duration.hours(1),

@@ -1,0 +1,59 @@
+"""Reading synthesized CloudFormation: resources by type, and a role's effective statements."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable
+
+from cdk.nag import flatten_cfn_reference
+
+
+def resources(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_}
+
+
+def one(template: dict[str, Any], type_: str, where: Callable[[str, dict[str, Any]], bool] = lambda k, v: True) -> str:
+    """The logical id of the single resource of ``type_`` matching ``where``."""
+    found = [k for k, v in resources(template, type_).items() if where(k, v)]
+    assert len(found) == 1, f"expected one {type_}, found {found}"
+    return found[0]
+
+
+def function_id(template: dict[str, Any], handler: str) -> str:
+    return one(template, "AWS::Lambda::Function", lambda k, v: v["Properties"]["Handler"] == handler)
+
+
+def role_of(template: dict[str, Any], function_logical_id: str) -> str:
+    role = template["Resources"][function_logical_id]["Properties"]["Role"]
+    return role["Fn::GetAtt"][0]
+
+
+def _listify(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_statements(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    """Every statement that applies to the role: attached AWS::IAM::Policy documents and inline ones."""
+    statements: list[dict[str, Any]] = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"].get("Roles", []):
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    for inline in template["Resources"][role_id]["Properties"].get("Policies", []):
+        statements += inline["PolicyDocument"]["Statement"]
+    return statements
+
+
+def grants(statements: Iterable[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """Flatten statements into (action, resource, condition) triples, resources spelled like cdk-nag."""
+    out = set()
+    for st in statements:
+        assert st["Effect"] == "Allow", st
+        condition = json.dumps(st.get("Condition"), sort_keys=True, default=str) if st.get("Condition") else ""
+        for action in _listify(st["Action"]):
+            for resource in _listify(st["Resource"]):
+                out.add((action, flatten_cfn_reference(resource), condition))
+    return out
+
+
+def triples(actions: Iterable[str], resource: str, condition: str = "") -> set[tuple[str, str, str]]:
+    return {(a, resource, condition) for a in actions}
