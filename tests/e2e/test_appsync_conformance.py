@@ -20,11 +20,12 @@ import pytest
 from gql import Client, GraphQLRequest, gql
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
-from gql.transport.exceptions import TransportQueryError
+from gql.transport.appsync_auth import AppSyncJWTAuthentication
+from gql.transport.exceptions import TransportQueryError, TransportServerError
 from gql.transport.requests import RequestsHTTPTransport
 from requests_aws4auth import AWS4Auth
 
-from emulator_fixtures import (
+from tests.e2e.emulator_fixtures import (
     ACCESS_KEY,
     API_KEY,
     EVENT_FIELDS,
@@ -42,6 +43,7 @@ from emulator_fixtures import (
 )
 from tokencast.local.appsync.emulator import EmulatorConfig
 from tokencast.local.appsync.subscriptions import MAX_PAYLOAD_BYTES
+from tokencast.local.jwt_issuer import LocalJwtIssuer
 
 MODES = ("api_key", "iam", "jwt")
 IAM_IDENTITY_KEYS = {"accountId", "cognitoIdentityPoolId", "cognitoIdentityId", "sourceIp", "username",
@@ -156,6 +158,21 @@ async def test_requests_transport_queries(emulator, mode):
     result = await asyncio.to_thread(query)
     assert result == {"getStreamStatus": {"sessionId": "s9", "status": "STREAMING",
                                           "owner": "anonymous" if mode == "api_key" else emulator.sub_of("dora")}}
+
+
+@pytest.mark.parametrize("mode,error_type", [
+    ("api_key", "UnauthorizedException"), ("iam", "InvalidSignatureException"), ("jwt", "UnauthorizedException")])
+async def test_gql_sees_the_connection_error_for_bad_connect_auth(emulator, mode, error_type):
+    """connection_error answers connection_init, so gql reports AppSync's reason rather than
+    a socket that closed under it."""
+    auth = {"api_key": lambda: emulator.api_key_auth("da2-wrong"),
+            "iam": lambda: emulator.iam_auth(secret="not-the-secret"),
+            "jwt": lambda: AppSyncJWTAuthentication(host=emulator.host,
+                                                    jwt=LocalJwtIssuer(b"another-pool").mint("mallory"))}[mode]()
+    with pytest.raises(TransportServerError) as refused:
+        async with Client(transport=AppSyncWebsocketsTransport(url=emulator.ws_url, auth=auth)):
+            pass
+    assert f"'errorType': '{error_type}'" in str(refused.value)
 
 
 async def test_gql_client_closes_promptly_with_a_live_subscription(emulator):

@@ -14,7 +14,7 @@ import json
 import aiohttp
 import pytest
 
-from emulator_fixtures import (
+from tests.e2e.emulator_fixtures import (
     API_KEY,
     IAM_USER_ARN,
     SUBSCRIBE,

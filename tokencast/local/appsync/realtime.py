@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -110,9 +111,18 @@ class RealtimeConnection:
                     path="/graphql/connect", headers=connect_headers, body=b"{}", source_ip=self._source_ip()
                 )
             except AuthError as error:
+                # Sent as the answer to the client's first message (its connection_init): a
+                # client that reads replies only after sending it would otherwise meet a
+                # closed socket instead of the reason.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await self._first_message()
                 await self._connection_error(error.error_type, str(error), error.status)
                 return
-            first = await self._first_message()
+            try:
+                first = await self._first_message()
+            except asyncio.TimeoutError:
+                await self._connection_error("ConnectionTimeout", "no message was received in time", 400)
+                return
             if first is None:
                 return
             # connection_init is optional in AppSync's protocol: when sent, it is acknowledged;
@@ -138,13 +148,10 @@ class RealtimeConnection:
             await writer
 
     async def _first_message(self) -> str | None:
-        """The first text message, or None when the client closed or stayed silent too long."""
+        """The first text message, or None when the client closed; raises
+        ``asyncio.TimeoutError`` when it stays silent for ``init_timeout_s``."""
         while True:
-            try:
-                message = await self.ws.receive(timeout=self.config.init_timeout_s)
-            except asyncio.TimeoutError:
-                await self._connection_error("ConnectionTimeout", "no message was received in time", 400)
-                return None
+            message = await self.ws.receive(timeout=self.config.init_timeout_s)
             if message.type is WSMsgType.TEXT:
                 return message.data
             if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
