@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from tokencast.local.appsync.filters import matches_arguments, matches_filter
 
@@ -94,20 +95,32 @@ class SubscriptionHub:
         self.faults: DeliveryFaults | None = None
         self.dropped_oversized = 0
         self.delivered = 0
+        # Thread-safe so tests and tools on other threads can wait for a subscription to be
+        # live (registered before start_ack is sent) instead of sleeping.
+        self._changed = threading.Condition()
 
     def add(self, subscription: Subscription) -> None:
-        self._by_field.setdefault(subscription.field_name, []).append(subscription)
+        with self._changed:
+            self._by_field.setdefault(subscription.field_name, []).append(subscription)
+            self._changed.notify_all()
 
     def remove(self, subscription: Subscription) -> None:
-        subscriptions = self._by_field.get(subscription.field_name, [])
-        if subscription in subscriptions:
-            subscriptions.remove(subscription)
+        with self._changed:
+            subscriptions = self._by_field.get(subscription.field_name, [])
+            if subscription in subscriptions:
+                subscriptions.remove(subscription)
+            self._changed.notify_all()
         if self.faults:
             for message in self.faults.release(subscription):
                 subscription.subscriber.deliver(message)
 
-    def count(self) -> int:
-        return sum(len(s) for s in self._by_field.values())
+    def count(self, where: Callable[[Subscription], bool] | None = None) -> int:
+        return sum(1 for subs in self._by_field.values() for sub in subs if where is None or where(sub))
+
+    def wait_until(self, predicate: Callable[["SubscriptionHub"], bool], timeout: float) -> bool:
+        """Block (on any thread) until ``predicate(hub)`` holds after an add/remove, or time out."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self), timeout)
 
     async def publish(self, mutation_field: str, payload: dict[str, Any]) -> None:
         for field_name in self.engine.schema.triggers.get(mutation_field, ()):
