@@ -29,7 +29,6 @@ from tokencast.core.worker import Worker
 logger = Logger(service="tokencast-process")
 metrics = Metrics(namespace="tokencast", service="tokencast-process")
 route_core_logs(logger)
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @cache
@@ -72,4 +71,7 @@ def record_handler(record: SQSRecord) -> str:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A processor per invocation: it holds the batch's results, and the local stack may run
+    # invocations on concurrent threads. Every record failing is still a normal response.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

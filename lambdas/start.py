@@ -6,16 +6,19 @@ boto3 clients; the same code runs in the cloud and against the local stack.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import AppSyncResolver
+from aws_lambda_powertools.event_handler.appsync import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tokencast.config import Limits, Settings
 from tokencast.core.aws import client
+from tokencast.core.errors import EnqueueFailed, InvalidInput
 from tokencast.core.logs import route_core_logs
 from tokencast.core.start import StartService
 from tokencast.core.store import SessionStore
@@ -23,7 +26,9 @@ from tokencast.core.store import SessionStore
 logger = Logger(service="tokencast-start")
 metrics = Metrics(namespace="tokencast", service="tokencast-start")
 route_core_logs(logger)
-app = AppSyncResolver()
+router = Router()
+#: The caller of the current invocation, safe under concurrent threads.
+_caller: ContextVar[Any] = ContextVar("tokencast_caller", default=None)
 
 
 @cache
@@ -35,9 +40,16 @@ def service() -> StartService:
     return StartService(store=store, sqs=client("sqs", settings), jobs_queue_url=settings.jobs_queue_url, limits=Limits.from_env())
 
 
-@app.resolver(type_name="Mutation", field_name="startStream")
+@router.resolver(type_name="Mutation", field_name="startStream")
 def start_stream(prompt: str | None = None, input: dict[str, Any] | None = None) -> dict[str, Any]:
-    session = service().start({"prompt": prompt, "input": input}, app.current_event.raw_event.get("identity"))
+    try:
+        session = service().start({"prompt": prompt, "input": input}, _caller.get())
+    except InvalidInput:
+        metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+        raise
+    except EnqueueFailed:
+        metrics.add_metric(name="EnqueueFailures", unit=MetricUnit.Count, value=1)
+        raise
     logger.info("session started", extra={"sessionId": session["sessionId"], "status": session["status"]})
     metrics.add_metric(name="SessionsStarted", unit=MetricUnit.Count, value=1)
     return session
@@ -46,4 +58,12 @@ def start_stream(prompt: str | None = None, input: dict[str, Any] | None = None)
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    return app.resolve(event, context)
+    # A resolver per invocation over the shared routes: AppSyncResolver keeps the current
+    # event on the instance, and the local stack runs invocations on concurrent threads.
+    app = AppSyncResolver()
+    app.include_router(router)
+    token = _caller.set(event.get("identity"))
+    try:
+        return app.resolve(event, context)
+    finally:
+        _caller.reset(token)

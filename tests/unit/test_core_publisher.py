@@ -152,7 +152,7 @@ def appsync_stub():
     _Recorder.requests = []
     _Recorder.reply = {"data": {"publishToken": {"seq": 1}}}
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/graphql", _Recorder
     server.shutdown()

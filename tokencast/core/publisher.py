@@ -75,16 +75,15 @@ class AppSyncPublisher:
         self._auth = AWS4Auth(refreshable_credentials=credentials, region=region, service="appsync")
         self._http = session or requests.Session()
         self._http.headers.update({"Content-Type": "application/json"})
+        self._sign_lock = threading.Lock()  # AWS4Auth refreshes credentials in place
 
     def publish(self, event: Mapping[str, Any]) -> None:
         variables = {name: event.get(name) for name in EVENT_FIELDS}
+        request = requests.Request("POST", self._url, json={"query": PUBLISH_MUTATION, "variables": variables}, auth=self._auth)
         try:
-            response = self._http.post(
-                self._url,
-                json={"query": PUBLISH_MUTATION, "variables": variables},
-                auth=self._auth,
-                timeout=self._timeout,
-            )
+            with self._sign_lock:
+                prepared = self._http.prepare_request(request)
+            response = self._http.send(prepared, timeout=self._timeout)
             body = response.content  # read it all: the connection goes back to the pool
         except requests.RequestException as exc:
             raise PublishError(f"publishToken: {type(exc).__name__}") from None

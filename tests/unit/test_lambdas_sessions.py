@@ -1,0 +1,71 @@
+"""lambdas.sessions.handler: reads, pages and cancels with the access rule, against moto."""
+
+from __future__ import annotations
+
+import pytest
+
+import lambdas.sessions as sessions
+from tokencast.core.errors import Forbidden, InvalidInput, NotFound
+from tokencast.core.worker import Outcome
+
+from test_lambdas_start import ALICE, BOB, Context, appsync_event  # noqa: I001 - sibling test module
+
+IAM = {"accountId": "000000000000", "userArn": "arn:aws:iam::000000000000:user/ops", "username": "AIDAEXAMPLE",
+       "sourceIp": ["127.0.0.1"], "cognitoIdentityPoolId": None, "cognitoIdentityId": None}
+
+
+@pytest.fixture
+def call(core_aws):
+    sessions.service.cache_clear()
+
+    def call(field, identity=ALICE, parent="Query", **arguments):
+        return sessions.handler(appsync_event(arguments, identity, field, parent), Context(function_name="tokencast-sessions"))
+
+    yield call
+    sessions.service.cache_clear()
+
+
+def test_get_session_and_its_alias_follow_the_access_rule(start_job, call):
+    private = start_job("p", {"sub": "alice-sub"})
+    shared = start_job("s", {"sub": "alice-sub"}, visibility="SHARED")
+    for field in ("getSession", "getStreamStatus"):
+        assert call(field, sessionId=private.session_id)["status"] == "QUEUED"
+        assert call(field, BOB, sessionId=private.session_id) is None  # existence is not leaked
+        assert call(field, BOB, sessionId=shared.session_id)["sessionId"] == shared.session_id
+        assert call(field, IAM, sessionId=shared.session_id) is not None
+        assert call(field, None, sessionId=shared.session_id) is None  # API key is not signed in
+        assert call(field, sessionId="no-such-session") is None
+
+
+def test_get_events_pages_in_order(start_job, make_worker, fakes, call):
+    job = start_job("p", {"sub": "alice-sub"})
+    worker, _, transport, _ = make_worker(fakes.Script(["a", "b", "c"]), flush_window_ms=0)
+    assert worker.process(job.body).outcome == Outcome.COMPLETED
+    everything = call("getEvents", sessionId=job.session_id)
+    assert everything["items"] == transport.events and everything["nextAttempt"] is None
+    page = call("getEvents", sessionId=job.session_id, limit=1)
+    assert len(page["items"]) == 1 and (page["nextAttempt"], page["nextSeq"]) == (1, 1)
+    rest = call("getEvents", sessionId=job.session_id, afterAttempt=1, afterSeq=1)
+    assert page["items"] + rest["items"] == everything["items"]
+    with pytest.raises(NotFound, match="^sessionId: not found$"):
+        call("getEvents", BOB, sessionId=job.session_id)
+    with pytest.raises(InvalidInput, match="^limit: must be between 1 and 500$"):
+        call("getEvents", sessionId=job.session_id, limit=0)
+
+
+def test_cancel_is_for_the_owner_and_depends_on_the_status(core_aws, start_job, call):
+    private = start_job("p", {"sub": "alice-sub"})
+    shared = start_job("s", {"sub": "alice-sub"}, visibility="SHARED")
+    with pytest.raises(NotFound, match="^sessionId: not found$"):
+        call("cancelStream", BOB, "Mutation", sessionId=private.session_id)
+    with pytest.raises(Forbidden, match="^sessionId: only the owner may cancel$"):
+        call("cancelStream", BOB, "Mutation", sessionId=shared.session_id)
+
+    cancelled = call("cancelStream", parent="Mutation", sessionId=private.session_id)
+    assert cancelled["status"] == "CANCELLED"
+    assert call("cancelStream", parent="Mutation", sessionId=private.session_id) == cancelled  # settled: unchanged
+
+    core_aws.store.begin_attempt(shared.session_id)  # a worker is streaming it
+    flagged = call("cancelStream", parent="Mutation", sessionId=shared.session_id)
+    assert (flagged["status"], flagged["message"]) == ("STREAMING", "cancel requested")
+    assert core_aws.store.get(shared.session_id).cancel_requested

@@ -1,0 +1,83 @@
+"""lambdas.start.handler as AppSync invokes it (direct Lambda resolver), against moto."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import pytest
+
+import lambdas.start as start
+from tokencast.core.errors import EnqueueFailed, InvalidInput
+
+ALICE = {"sub": "alice-sub", "username": "alice", "claims": {"sub": "alice-sub"}, "issuer": "local", "sourceIp": ["127.0.0.1"],
+         "defaultAuthStrategy": "ALLOW", "groups": None}
+BOB = {**ALICE, "sub": "bob-sub", "username": "bob", "claims": {"sub": "bob-sub"}}
+SID = "0b7e4c3a-5f2d-4e61-9c1a-7d8e9f0a1b2c"
+
+
+@dataclass
+class Context:
+    function_name: str = "tokencast-start"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:tokencast-start"
+    aws_request_id: str = "req-1"
+
+
+def appsync_event(arguments, identity=ALICE, field="startStream", parent="Mutation"):
+    return {"arguments": arguments, "identity": identity, "source": None, "prev": None, "stash": {},
+            "request": {"headers": {"content-type": "application/json"}, "domainName": None},
+            "info": {"fieldName": field, "parentTypeName": parent, "variables": {},
+                     "selectionSetList": ["sessionId", "status", "message", "timestamp"],
+                     "selectionSetGraphQL": "{ sessionId status message timestamp }"}}
+
+
+@pytest.fixture
+def invoke(core_aws):
+    start.service.cache_clear()  # rebuilt from this test's environment
+    yield lambda arguments, identity=ALICE: start.handler(appsync_event(arguments, identity), Context())
+    start.service.cache_clear()
+
+
+def test_plain_prompt_stores_a_queued_session_and_enqueues_a_versioned_job(core_aws, invoke):
+    session = invoke({"prompt": "Tell me a story"})
+    assert session["status"] == "QUEUED" and session["message"] == "queued" and session["attempt"] == 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", session["timestamp"])
+    assert session["owner"] == "alice-sub" and session["visibility"] == "PRIVATE"
+    [message] = core_aws.receive_jobs()
+    job = json.loads(message["Body"])
+    assert job == {"version": 1, "sessionId": session["sessionId"], "owner": "alice-sub", "modelId": "tokencast.local-model-v1",
+                   "messages": [{"role": "user", "text": "Tell me a story"}], "system": None, "maxTokens": 1024,
+                   "temperature": None, "visibility": "PRIVATE", "enqueuedAt": job["enqueuedAt"]}
+    assert core_aws.store.get(session["sessionId"]).status.value == "QUEUED"
+
+
+def test_bad_input_names_the_field_and_leaves_nothing_behind(core_aws, invoke):
+    with pytest.raises(InvalidInput, match=r"^input\.maxTokens: must be between 1 and 4096$"):
+        invoke({"input": {"prompt": "hi", "maxTokens": 99999}})
+    with pytest.raises(InvalidInput, match=r"input\.messages\[1\]\.text: must not be empty"):
+        invoke({"input": {"messages": [{"role": "user", "text": "a"}, {"role": "assistant", "text": ""}], "prompt": "b"}})
+    assert core_aws.table_items() == [] and core_aws.count(core_aws.settings.jobs_queue_url) == 0
+
+
+def test_a_client_chosen_session_id_is_idempotent_for_its_owner_only(core_aws, invoke):
+    first = invoke({"input": {"sessionId": SID, "prompt": "once", "visibility": "SHARED"}})
+    again = invoke({"input": {"sessionId": SID, "prompt": "once"}})
+    assert first["sessionId"] == again["sessionId"] == SID and again["createdAt"] == first["createdAt"]
+    assert core_aws.count(core_aws.settings.jobs_queue_url) == 1
+    with pytest.raises(InvalidInput, match="^input.sessionId: already in use$"):
+        invoke({"input": {"sessionId": SID, "prompt": "mine now"}}, BOB)
+    assert core_aws.count(core_aws.settings.jobs_queue_url) == 1
+
+
+def test_api_key_callers_own_their_sessions_as_anonymous(core_aws, invoke):
+    assert invoke({"prompt": "hi"}, None)["owner"] == "anonymous"
+
+
+def test_an_enqueue_failure_removes_the_session_again(core_aws, invoke, monkeypatch):
+    monkeypatch.setenv("TOKENCAST_JOBS_QUEUE_URL", core_aws.settings.jobs_queue_url + "-missing")
+    start.service.cache_clear()
+    with pytest.raises(EnqueueFailed):
+        invoke({"input": {"sessionId": SID, "prompt": "hi"}})
+    assert core_aws.table_items() == []
