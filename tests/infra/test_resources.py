@@ -240,6 +240,19 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(assembly):
     assert len(cw) == 1 and set(cw[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
 
 
+def test_cloudwatch_may_publish_to_the_ssl_only_topic(assembly):
+    t = assembly.template(DEFAULT_STACK)
+    [policy] = resources(t, "AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    allow = [s for s in statements if s["Effect"] == "Allow"]
+    assert len(allow) == 1
+    assert allow[0]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow[0]["Action"] == "sns:Publish"
+    assert allow[0]["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    deny = [s for s in statements if s["Effect"] == "Deny"]
+    assert [d["Condition"] for d in deny] == [{"Bool": {"aws:SecureTransport": "false"}}]
+
+
 def test_alarm_email_is_subscribed_only_when_given(assembly):
     assert not resources(assembly.template(DEFAULT_STACK), "AWS::SNS::Subscription")
     subs = resources(assembly.template(DEV_STACK), "AWS::SNS::Subscription")
