@@ -49,18 +49,22 @@ EVENT_FIELDS = f"sessionId attempt seq type token isComplete stopReason error ti
 
 START_STREAM = GraphQLRequest(
     "mutation StartStream($prompt: String, $input: StartStreamInput) "
-    f"{{ startStream(prompt: $prompt, input: $input) {{ {SESSION_FIELDS} }} }}"
+    f"{{ startStream(prompt: $prompt, input: $input) {{ {SESSION_FIELDS} }} }}",
+    operation_name="StartStream",
 )
 CANCEL_STREAM = GraphQLRequest(
-    f"mutation CancelStream($sessionId: ID!) {{ cancelStream(sessionId: $sessionId) {{ {SESSION_FIELDS} }} }}"
+    f"mutation CancelStream($sessionId: ID!) {{ cancelStream(sessionId: $sessionId) {{ {SESSION_FIELDS} }} }}",
+    operation_name="CancelStream",
 )
 GET_SESSION = GraphQLRequest(
-    f"query GetSession($sessionId: ID!) {{ getSession(sessionId: $sessionId) {{ {SESSION_FIELDS} }} }}"
+    f"query GetSession($sessionId: ID!) {{ getSession(sessionId: $sessionId) {{ {SESSION_FIELDS} }} }}",
+    operation_name="GetSession",
 )
 GET_EVENTS = GraphQLRequest(
     "query GetEvents($sessionId: ID!, $afterAttempt: Int, $afterSeq: Int, $limit: Int) "
     "{ getEvents(sessionId: $sessionId, afterAttempt: $afterAttempt, afterSeq: $afterSeq, limit: $limit) "
-    f"{{ items {{ {EVENT_FIELDS} }} nextAttempt nextSeq }} }}"
+    f"{{ items {{ {EVENT_FIELDS} }} nextAttempt nextSeq }} }}",
+    operation_name="GetEvents",
 )
 
 

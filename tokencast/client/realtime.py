@@ -41,7 +41,8 @@ from tokencast.client.errors import ClientClosed, ConnectionLost, TokencastError
 log = logging.getLogger("tokencast.client.realtime")
 
 ON_TOKEN_RECEIVED = GraphQLRequest(
-    f"subscription OnTokenReceived($sessionId: ID!) {{ onTokenReceived(sessionId: $sessionId) {{ {EVENT_FIELDS} }} }}"
+    f"subscription OnTokenReceived($sessionId: ID!) {{ onTokenReceived(sessionId: $sessionId) {{ {EVENT_FIELDS} }} }}",
+    operation_name="OnTokenReceived",
 )
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 100
 
@@ -72,6 +73,17 @@ class AppSyncRealtimeTransport(AppSyncWebsocketsTransport):
             # the liveness checker needs this event; gql creates it only for a fixed timeout
             self._next_keep_alive_message = asyncio.Event()
             self._next_keep_alive_message.set()
+
+    async def _initialize(self) -> None:
+        # Like gql's, except that a refused send is not the end: a server that rejects the
+        # connection's auth may answer connection_error and close before reading
+        # connection_init, and that reason is still waiting in the receive buffer.
+        init_message = json.dumps({"type": "connection_init", "payload": self.init_payload})
+        try:
+            await self.adapter.send(init_message)
+        except TransportError:
+            log.debug("connection_init not sent; looking for the server's reason")
+        await asyncio.wait_for(self._wait_ack(), self.ack_timeout)
 
     def _parse_answer(self, answer: str) -> Tuple[str, Optional[int], Optional[ExecutionResult]]:
         try:

@@ -193,8 +193,7 @@ class TokenStream:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        else:
-            await self._finish()
+        await self._finish()  # also when the task was cancelled before it ever ran
 
     async def __aenter__(self) -> "TokenStream":
         return self
