@@ -114,9 +114,9 @@ def test_invalid_scalar_literal_fails_validation(engine):
              'isComplete: false, timestamp: "not a date") { seq } }')
     with pytest.raises(RequestError) as refused:
         engine.prepare({"query": query})
+    assert refused.value.error_type == "ValidationError" and refused.value.status == 200
     [error] = refused.value.as_errors()
-    assert error["errorType"] == "ValidationError"
-    assert "AWSDateTime" in error["message"]
+    assert error["message"].startswith("Validation error: ") and "AWSDateTime" in error["message"]
 
 
 # -- argument filtering ------------------------------------------------------------------------

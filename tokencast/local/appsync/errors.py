@@ -2,8 +2,10 @@
 
 AppSync reports resolver and authorization errors inside ``errors`` with ``errorType``,
 ``errorInfo``, ``data``, ``path`` and ``locations`` (each location with ``sourceName``);
-request-level failures (bad JSON, bad auth) are an ``errors`` list with ``errorType`` and
-``message`` only.
+request-level failures (bad JSON, no query, bad auth) are an ``errors`` list with
+``errorType`` and ``message`` only, with a 4xx status; syntax, validation and variable
+errors answer 200 with ``data`` null and errors without ``errorType``. The HTTP cases follow
+what the AppSync team published in graphql/graphql-over-http#81.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ MALFORMED_REQUEST = "MalformedHttpRequestException"
 BAD_REQUEST = "BadRequestException"
 VALIDATION = "ValidationError"
 PAYLOAD_TOO_LARGE = "PayloadTooLargeException"
+#: AppSync's message for a body that holds no GraphQL request (bad JSON, no query, "[]")
+UNPARSABLE_QUERY = "Unable to parse GraphQL query."
 UNSUPPORTED_OPERATION = "UnsupportedOperation"
 
 
@@ -81,11 +85,20 @@ def _null_violation(error: GraphQLError, schema: GraphQLSchema) -> dict[str, Any
 
 
 def validation_errors(errors: list[GraphQLError]) -> list[dict[str, Any]]:
-    """Validation failures, worded like AppSync's ``Validation error of type ...`` messages."""
+    """Syntax, validation and variable failures as AppSync reports them over HTTP (status 200,
+    ``data`` null): ``path`` null, ``locations``, a message, and no ``errorType``.
+
+    AppSync's parser says ``Invalid Syntax : ...`` and its validator ``Validation error of
+    type <Kind>: ...``; the text after the prefix is graphql-core's.
+    """
     shaped = []
     for error in errors:
-        item = format_error(error)
-        item["errorType"] = VALIDATION
-        item["message"] = f"Validation error: {error.message}"
-        shaped.append(item)
+        syntax = error.message.startswith("Syntax Error: ")
+        shaped.append({
+            "path": None,
+            "locations": [{"line": loc.line, "column": loc.column, "sourceName": None}
+                          for loc in error.locations] if error.locations else None,
+            "message": f"Invalid Syntax : {error.message.removeprefix('Syntax Error: ')}" if syntax
+                       else f"Validation error: {error.message}",
+        })
     return shaped

@@ -38,7 +38,9 @@ from tokencast.local.appsync.auth import AuthMode, Caller
 from tokencast.local.appsync.builtins import BUILTINS, ResolverContext
 from tokencast.local.appsync.errors import (
     LAMBDA_UNHANDLED,
+    MALFORMED_REQUEST,
     UNAUTHORIZED,
+    UNPARSABLE_QUERY,
     UNSUPPORTED_OPERATION,
     VALIDATION,
     RequestError,
@@ -112,11 +114,9 @@ class GraphQLEngine:
     def prepare(self, request: Mapping[str, Any]) -> Operation:
         """Parse and validate a ``{"query", "variables", "operationName"}`` request."""
         query = request.get("query")
-        if not isinstance(query, str) or not query.strip():
-            raise RequestError(VALIDATION, "Validation error: the request has no query")
         raw_variables = request.get("variables") or {}
-        if not isinstance(raw_variables, dict):
-            raise RequestError(VALIDATION, "Validation error: variables must be a JSON object")
+        if not isinstance(query, str) or not query.strip() or not isinstance(raw_variables, dict):
+            raise RequestError(MALFORMED_REQUEST, UNPARSABLE_QUERY)
         try:
             document = parse(query)
         except GraphQLError as error:
@@ -126,7 +126,10 @@ class GraphQLEngine:
             raise _ValidationFailure(errors)
         operation = get_operation_ast(document, request.get("operationName"))
         if operation is None:
-            raise RequestError(VALIDATION, "Validation error: unknown operation or operationName required")
+            name = request.get("operationName")
+            raise _ValidationFailure([GraphQLError(
+                f"Unknown operation named '{name}'." if name else "Must provide operation name if query contains "
+                                                                   "multiple operations.")])
         coerced = get_variable_values(self.schema.schema, operation.variable_definitions or (), raw_variables)
         if isinstance(coerced, list):
             raise _ValidationFailure(coerced)
@@ -235,8 +238,10 @@ class GraphQLEngine:
 
 
 class _ValidationFailure(RequestError):
+    """Syntax, validation or variable errors: AppSync answers them with status 200."""
+
     def __init__(self, errors: list[GraphQLError]) -> None:
-        super().__init__(VALIDATION, "; ".join(e.message for e in errors))
+        super().__init__(VALIDATION, "; ".join(e.message for e in errors), status=200)
         self.errors = errors
 
     def as_errors(self) -> list[dict[str, Any]]:

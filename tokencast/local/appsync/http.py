@@ -1,8 +1,10 @@
 """``POST /graphql``: AppSync's HTTP data plane.
 
-Request-level failures answer with AppSync's status codes and an ``errors`` list of
-``errorType``/``message``; anything that reached execution answers 200 with ``data`` and
-AppSync-shaped ``errors``. No input, however malformed, takes the server down.
+Request-level failures (no body, no JSON object, no query, too large, bad auth) answer with
+AppSync's 4xx status codes and an ``errors`` list of ``errorType``/``message``; a query that
+parses far enough to be GraphQL answers 200, with ``data`` null and AppSync-shaped ``errors``
+when it does not validate (graphql/graphql-over-http#81, where the AppSync team listed these
+cases). No input, however malformed, takes the server down.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from aiohttp import web
 
 from tokencast.local.appsync.auth import AuthError, Authenticator
-from tokencast.local.appsync.errors import MALFORMED_REQUEST, PAYLOAD_TOO_LARGE, RequestError
+from tokencast.local.appsync.errors import MALFORMED_REQUEST, PAYLOAD_TOO_LARGE, UNPARSABLE_QUERY, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
 
 log = logging.getLogger("tokencast.appsync.http")
@@ -52,16 +54,20 @@ def graphql_handler(*, engine: GraphQLEngine, authenticator: Authenticator, max_
                                                 source_ip=request.remote or "127.0.0.1")
         except AuthError as error:
             return _errors(error.status, error.error_type, str(error))
+        if not body.strip():
+            return _errors(400, MALFORMED_REQUEST, "Request body is empty.")
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            return _errors(400, MALFORMED_REQUEST, f"Unable to parse JSON document: {error}")
+        except (ValueError, UnicodeDecodeError):
+            payload = None
         if not isinstance(payload, dict):
-            return _errors(400, MALFORMED_REQUEST, "Unable to parse JSON document: expected an object")
+            return _errors(400, MALFORMED_REQUEST, UNPARSABLE_QUERY)
         try:
             operation = engine.prepare(payload)
             response = await engine.execute(operation, caller, headers)
         except RequestError as error:
+            if error.status >= 400:  # the request never became an operation: no data key
+                return web.json_response({"errors": error.as_errors()}, status=error.status)
             return web.json_response({"data": None, "errors": error.as_errors()}, status=error.status)
         return web.json_response(response)
 

@@ -244,8 +244,8 @@ class RealtimeConnection:
             self._error(sub_id, error.error_type, str(error))
             return
         except RequestError as error:
-            for item in error.as_errors():
-                self._error(sub_id, item["errorType"], item["message"])
+            for item in error.as_errors():  # validation errors carry no errorType over HTTP
+                self._error(sub_id, item.get("errorType", error.error_type), item["message"])
             return
         except ValueError:
             self._error(sub_id, "MalformedMessage", "payload.data is not valid JSON")
