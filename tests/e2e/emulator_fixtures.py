@@ -303,6 +303,7 @@ class RawSocket:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.keep_alives = 0
+        self._barriers = 0
 
     async def send(self, message: Mapping[str, Any] | str) -> None:
         await self.ws.send_str(message if isinstance(message, str) else json.dumps(message))
@@ -350,12 +351,18 @@ class RawSocket:
         assert ack["id"] == sub_id
         return ack
 
-    async def barrier(self, marker: str = "barrier") -> None:
-        """Everything the server queued for this socket before now is read past this point.
+    async def barrier(self, authorization: Mapping[str, Any]) -> None:
+        """Asserts that nothing was queued for this socket before now.
 
-        A ``stop`` for an unknown id is answered by ``complete`` through the same ordered
-        outbox as ``data``; so the ``complete`` arriving first proves nothing else was queued.
+        Replies travel through the same ordered outbox as ``data``: when the ``start_ack`` of
+        a throwaway subscription (on a session nobody publishes to) is the next message,
+        nothing else was waiting. The subscription is stopped again.
         """
+        self._barriers += 1
+        marker = f"barrier-{self._barriers}"
+        await self.start(marker, {"query": SUBSCRIBE % "seq", "variables": {"sessionId": marker}}, authorization)
+        message = await self.receive()
+        assert message == {"type": "start_ack", "id": marker}, message
         await self.send({"type": "stop", "id": marker})
         message = await self.receive()
         assert message == {"type": "complete", "id": marker}, message

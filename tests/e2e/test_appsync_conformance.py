@@ -283,7 +283,7 @@ async def test_argument_filter_and_selection_set_rule(emulator):
         # B's first message is its own event: session-A's never reached it
         assert (await b.expect("data"))["payload"] == {
             "data": {"onTokenReceived": {"sessionId": "session-B", "seq": 2, "stopReason": "end_turn"}}}
-        await a.barrier()  # and B's event never reached A
+        await a.barrier(auth_headers(emulator, "api_key", "x"))  # and B's event never reached A
         assert (await emulator.stats())["delivered"] == 2
 
 
@@ -528,7 +528,7 @@ async def test_publish_token_is_iam_only(emulator, mode):
         assert {k: error[k] for k in ("errorType", "message")} == UNAUTHORIZED_PUBLISH
         assert error["path"] == ["publishToken"]
         assert refused.value.data is None
-        await ws.barrier()  # nothing was fanned out
+        await ws.barrier(auth_headers(emulator, "api_key", "x"))  # nothing was fanned out
         assert (await emulator.stats())["delivered"] == 0
 
 

@@ -89,7 +89,7 @@ async def test_start_ack_data_stop_complete(emulator):
 
         # stopped means stopped: nothing is queued for sub-1 by a later publish
         await emulator.publish(event_variables("s1", 2))
-        await ws.barrier()
+        await ws.barrier(auth_headers(emulator, "api_key", "x"))
 
 
 async def test_several_subscriptions_share_one_connection(emulator):
@@ -112,7 +112,6 @@ async def test_closing_the_socket_removes_its_subscriptions(emulator):
         await ws.subscribe("b", "s2", auth_headers(emulator, "api_key", "x"))
         await emulator.wait_subscriptions(2)
     await emulator.wait_subscriptions(0)
-    assert (await emulator.stats())["connections"] == 0
 
 
 async def test_the_server_completes_the_close_handshake_promptly(emulator):
