@@ -130,7 +130,7 @@ class TokencastApi(Construct):
             field_log_level="ERROR",
             exclude_verbose_content=True,
         )
-        Validations.of(self.api).acknowledge(
+        Validations.of(cfn_api).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-ASC3",
                 reason=(

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -65,13 +67,15 @@ class Assembly:
     validation_report: dict[str, Any] | None
     synth_error: str | None
     stacks: dict[str, Any] = field(default_factory=dict)
+    #: cfn-lint over both templates, started right after synth so it overlaps the other tests.
+    cfn_lint: subprocess.Popen | None = None
 
     def template(self, stack: str) -> dict[str, Any]:
         return self.templates[stack]
 
 
 @pytest.fixture(scope="session")
-def assembly(tmp_path_factory) -> Assembly:
+def assembly(tmp_path_factory) -> Iterator[Assembly]:
     import aws_cdk as cdk
 
     from cdk.config import TokencastConfig
@@ -105,7 +109,17 @@ def assembly(tmp_path_factory) -> Assembly:
         else {}
         for name in stacks
     }
-    return Assembly(outdir, templates, metadata, configs, report, synth_error, stacks)
+    cfn_lint = subprocess.Popen(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", "--"]
+        + [str(outdir / f"{name}.template.json") for name in stacks],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    yield Assembly(outdir, templates, metadata, configs, report, synth_error, stacks, cfn_lint)
+    if cfn_lint.poll() is None:
+        cfn_lint.kill()
+        cfn_lint.wait()
 
 
 @pytest.fixture(scope="session")

@@ -73,4 +73,36 @@ def test_full_bundle_has_aarch64_cp312_wheels(tmp_path: Path):
         assert (tmp_path / package).is_dir(), package
     assert not (tmp_path / "tokencast" / "local").exists()
     assert not (tmp_path / "bin").exists()
+    assert not (tmp_path / "boto3").exists() and not (tmp_path / "botocore").exists()  # the runtime's
     assert not list(tmp_path.rglob("*.pyc"))
+
+
+@pytest.mark.skipif(
+    os.environ.get("TOKENCAST_TEST_FULL_BUNDLING") != "1", reason="needs the package index; set TOKENCAST_TEST_FULL_BUNDLING=1"
+)
+def test_handlers_import_with_only_the_bundled_dependencies(assembly, tmp_path: Path):
+    """The handlers need nothing beyond the pinned requirements and the runtime's boto3.
+
+    Same wheels for this machine's platform, an isolated interpreter (-I -S: no venv, no site
+    packages), and the synthesized asset's code: importing the three handlers must work.
+    """
+    import subprocess
+    import sys
+
+    deps = tmp_path / "deps"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--target", str(deps), "--requirement", str(REQUIREMENTS), "boto3"],
+        check=True,
+    )  # fmt: skip
+    assets = json.loads((assembly.outdir / f"{DEFAULT_STACK}.assets.json").read_text())["files"]
+    [asset] = [a for a in assets.values() if a["source"]["packaging"] == "zip"]
+    code = assembly.outdir / asset["source"]["path"]
+    probe = (
+        f"import sys; sys.path[:0] = [{str(code)!r}, {str(deps)!r}]\n"
+        "import lambdas.start, lambdas.sessions, lambdas.process\n"
+        "leaked = sorted({m.split('.')[0] for m in sys.modules} & {'gql', 'moto', 'aiohttp', 'aws_cdk', 'graphql'})\n"
+        "assert not leaked, leaked\n"
+    )
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
