@@ -9,7 +9,7 @@ DLQ. Records of a batch run one after another; give the event source a small bat
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Callable
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,7 +22,7 @@ from tokencast.core.aws import client
 from tokencast.core.logs import route_core_logs
 from tokencast.core.dlq import DeadLetterSender
 from tokencast.core.model import BedrockModel
-from tokencast.core.publisher import AppSyncPublisher
+from tokencast.core.publisher import AppSyncPublisher, PublishTransport
 from tokencast.core.store import SessionStore
 from tokencast.core.worker import Worker
 
@@ -31,22 +31,36 @@ metrics = Metrics(namespace="tokencast", service="tokencast-process")
 route_core_logs(logger)
 
 
-@cache
-def worker() -> Worker:
-    settings = Settings.from_env()
+def build_worker(
+    settings: Settings | None = None,
+    limits: Limits | None = None,
+    *,
+    wrap_transport: Callable[[PublishTransport], PublishTransport] | None = None,
+) -> Worker:
+    """The worker from configuration alone; ``wrap_transport`` lets a benchmark observe publishes."""
+    settings = settings or Settings.from_env()
     missing = [name for name in ("jobs_queue_url", "dead_letter_queue_url", "graphql_url") if not getattr(settings, name)]
     if missing:
         raise RuntimeError("not set: " + ", ".join("TOKENCAST_" + m.upper() for m in missing))
     sqs = client("sqs", settings)
+    transport: PublishTransport = AppSyncPublisher(settings.graphql_url, settings.region, timeout_s=settings.publish_timeout_s)
+    if wrap_transport is not None:
+        transport = wrap_transport(transport)
     return Worker(
         store=SessionStore(client("dynamodb", settings), settings.table_name, ttl_days=settings.session_ttl_days),
         model=BedrockModel(client("bedrock-runtime", settings)),
-        transport=AppSyncPublisher(settings.graphql_url, settings.region, timeout_s=settings.publish_timeout_s),
+        transport=transport,
         dead_letters=DeadLetterSender(sqs, settings.dead_letter_queue_url),
         settings=settings,
-        limits=Limits.from_env(),
+        limits=limits or Limits.from_env(),
         sqs=sqs,
     )
+
+
+@cache
+def worker() -> Worker:
+    """Built once per cold start."""
+    return build_worker()
 
 
 def record_handler(record: SQSRecord) -> str:

@@ -225,7 +225,8 @@ def start_job(core_aws: CoreAws) -> Callable[..., StartedJob]:
 def make_worker(core_aws: CoreAws) -> Callable[..., tuple[Worker, FakeModel, RecordingTransport, list[float]]]:
     """``make_worker(*scripts, transport=None, **settings)`` → (worker, model, transport, sleeps)."""
 
-    def make(*scripts: Script, transport: RecordingTransport | None = None, limits: Limits | None = None, **overrides: Any):
+    def make(*scripts: Script, transport: RecordingTransport | None = None, limits: Limits | None = None,
+             sleep: Callable[[float], None] | None = None, **overrides: Any):
         settings = core_aws.settings.model_copy(update=overrides)
         model = FakeModel(*scripts)
         transport = transport or RecordingTransport()
@@ -238,7 +239,7 @@ def make_worker(core_aws: CoreAws) -> Callable[..., tuple[Worker, FakeModel, Rec
             settings=settings,
             limits=limits or Limits(),
             sqs=core_aws.sqs,
-            sleep=sleeps.append,
+            sleep=lambda seconds: (sleeps.append(seconds), sleep and sleep(seconds)),
             rand=lambda: 0.5,
         )
         return worker, model, transport, sleeps

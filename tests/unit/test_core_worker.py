@@ -201,6 +201,17 @@ def test_cancel_mid_stream_closes_the_model_and_keeps_partial_text(core_aws, sta
     assert (session.status, session.text, session.cancel_requested) == (SessionStatus.CANCELLED, "partial", False)
 
 
+def test_a_cancel_during_backoff_ends_the_failed_attempt(core_aws, start_job, make_worker, fakes):
+    job = start_job()
+    cancel = lambda seconds: SessionService(store=core_aws.store).cancel(job.session_id, {"sub": "alice"})  # noqa: E731
+    throttled = fakes.Script([], raise_on_call=fakes.client_error("ThrottlingException"))
+    worker, model, transport, _ = make_worker(throttled, fakes.Script(["never"]), sleep=cancel)
+    assert worker.process(job.body).outcome == Outcome.CANCELLED and len(model.jobs) == 1
+    events = stored(core_aws, job.session_id)
+    assert [(e["attempt"], e["seq"], e["type"]) for e in events] == [(1, 1, "STARTED"), (1, 2, "CANCELLED")]
+    assert core_aws.store.get(job.session_id).status == SessionStatus.CANCELLED
+
+
 def test_a_superseded_worker_stops_publishing_at_once(core_aws, start_job, make_worker, fakes):
     job = start_job()
     takeover = {}

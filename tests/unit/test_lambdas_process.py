@@ -51,6 +51,8 @@ def test_the_worker_is_built_from_the_environment_alone(core_aws, monkeypatch):
     try:
         built = process.worker()
         assert isinstance(built, Worker) and built._settings.jobs_queue_url == core_aws.settings.jobs_queue_url
+        wrapped = process.build_worker(wrap_transport=lambda real: ("wrapped", real))
+        assert wrapped._transport[0] == "wrapped"
         process.worker.cache_clear()
         monkeypatch.delenv("TOKENCAST_GRAPHQL_URL")
         with pytest.raises(RuntimeError, match="TOKENCAST_GRAPHQL_URL"):

@@ -8,6 +8,7 @@ error). Only then is the job sent; if that fails the session is deleted again.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any, Callable, Mapping
 
@@ -18,6 +19,8 @@ from tokencast.core.errors import EnqueueFailed, InvalidInput
 from tokencast.core.jobs import Job
 from tokencast.core.requests import parse_start
 from tokencast.core.store import SessionStore
+
+logger = logging.getLogger(__name__)
 
 #: SQS's classic message size limit; larger conversations are refused up front.
 MAX_JOB_BYTES = 256 * 1024
@@ -71,6 +74,9 @@ class StartService:
         try:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)
         except Exception as exc:
-            self._store.delete_queued(session_id)
+            try:
+                self._store.delete_queued(session_id)
+            except Exception:  # the send's failure is the one to report; TTL removes the rest
+                logger.exception("could not remove the session of an unqueued job", extra={"sessionId": session_id})
             raise EnqueueFailed("startStream: the job could not be queued; nothing was stored, try again") from exc
         return record.to_graphql()
