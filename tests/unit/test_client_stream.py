@@ -419,6 +419,22 @@ async def test_transient_http_failures_are_retried(fake):
     assert session.status == "QUEUED"
 
 
+async def test_a_failing_catch_up_is_retried_later_not_fatal(fake):
+    async def worker(session_id: str, variables: dict) -> None:
+        await fake.wait_for_request("GetEvents")
+        events = attempt_events(session_id, 1, ["x", "y", "z"])
+        fake.http_failures = 4  # more than the API's own 3 retries: one catch-up fails
+        for event in events:
+            await fake.publish(event, live=event["seq"] != 3)
+
+    fake.on_start = worker
+    async with client_for(fake) as client:
+        stream = await client.stream("x")
+        result = await asyncio.wait_for(stream.result(), 5)
+    assert result.text == "xyz"
+    assert stream.stats.fetch_failures == 1
+
+
 async def test_closing_a_stream_ends_iteration_and_result(fake):
     async with client_for(fake) as client:
         stream = await client.stream("x")
@@ -538,3 +554,24 @@ async def test_the_client_must_be_open():
     client = TokencastClient("http://127.0.0.1:9/graphql", auth=ApiKeyAuth("k"))
     with pytest.raises(ClientClosed):
         await client.get_session("x")
+
+
+async def test_a_refused_websocket_upgrade_is_an_auth_error():
+    async def refuse(request: web.Request) -> web.Response:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return web.Response(status=401)
+        return web.json_response({"data": {"getSession": None}})
+
+    app = web.Application()
+    app.router.add_route("*", "/graphql", refuse)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/graphql"
+        async with TokencastClient(url, auth=ApiKeyAuth("k")) as client:
+            with pytest.raises(AuthError, match="HTTP 401"):
+                await client.stream("x")
+    finally:
+        await runner.cleanup()

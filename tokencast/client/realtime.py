@@ -36,7 +36,7 @@ from graphql import ExecutionResult
 from tokencast.client.api import EVENT_FIELDS
 from tokencast.client.auth import Auth
 from tokencast.client.endpoints import Endpoints
-from tokencast.client.errors import ClientClosed, ConnectionLost, TokencastError, error_from_graphql
+from tokencast.client.errors import AuthError, ClientClosed, ConnectionLost, TokencastError, error_from_graphql
 
 log = logging.getLogger("tokencast.client.realtime")
 
@@ -179,9 +179,24 @@ def realtime_error(error: BaseException) -> TokencastError:
         return error_from_graphql(error.errors)
     if isinstance(error, TransportQueryError):
         return error_from_graphql(error.errors or [{"message": str(error)}])
+    status = _upgrade_status(error)
+    if status in (401, 403):
+        return AuthError(f"real-time endpoint refused the upgrade: HTTP {status}", error_type=f"HTTP {status}")
     lost = ConnectionLost(f"real-time connection failed: {error or type(error).__name__}")
     lost.__cause__ = error
     return lost
+
+
+def _upgrade_status(error: BaseException) -> int | None:
+    """The HTTP status of a refused WebSocket upgrade, if that is what ``error`` comes from."""
+    cause: BaseException | None = error
+    while cause is not None:
+        response = getattr(cause, "response", None)
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int):
+            return status
+        cause = cause.__cause__
+    return None
 
 
 class _Connection:

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from tokencast.client.assembler import (
     DEFAULT_GAP_GRACE_S,
@@ -70,6 +70,8 @@ class StreamStats:
     idle_polls: int = 0
     drops: int = 0
     resubscribes: int = 0
+    #: catch-ups / polls that failed transiently and were retried later
+    fetch_failures: int = 0
     assembler: AssemblerStats = field(default_factory=AssemblerStats)
 
 
@@ -117,6 +119,7 @@ class TokenStream:
         self._error: BaseException | None = None
         self._ended = False
         self._closing = False
+        self._failed_fetches = 0
         self._last_progress = clock()
 
     # -- state -----------------------------------------------------------------------------
@@ -228,7 +231,7 @@ class TokenStream:
 
     async def _run(self) -> None:
         try:
-            await self._catch_up()  # events published before start_ack exist only in the log
+            await self._tolerant(self._catch_up)  # events published before start_ack exist only in the log
             while not self._finished():
                 item = await self._next_item(self._wait_time())
                 if item is None:
@@ -283,9 +286,9 @@ class TokenStream:
         now = self._clock()
         due = self._assembler.fetch_due()
         if due is not None and due <= now:
-            await self._catch_up()
+            await self._tolerant(self._catch_up)
         elif now >= self._last_progress + self.options.idle_poll_s:
-            await self._idle_poll()
+            await self._tolerant(self._idle_poll)
 
     def _on_live(self, data: dict[str, Any]) -> None:
         self.stats.live_events += 1
@@ -353,9 +356,29 @@ class TokenStream:
                 if failures >= self.options.max_reconnect_attempts:
                     raise ConnectionLost(f"stream {self.session_id}: could not resubscribe after "
                                          f"{failures} attempts") from failure
-            await self._catch_up()  # keep the text moving over HTTP meanwhile
+            await self._tolerant(self._catch_up)  # keep the text moving over HTTP meanwhile
             if self._finished():
                 return
         self.stats.resubscribes += 1
         self._last_progress = self._clock()
-        await self._catch_up()  # resume after the last contiguous (attempt, seq)
+        await self._tolerant(self._catch_up)  # resume after the last contiguous (attempt, seq)
+
+    async def _tolerant(self, fetch: Callable[[], Awaitable[Any]]) -> None:
+        """Run a catch-up or poll; a transient failure (after the API's own retries) is
+        retried on the gap/idle schedule instead of failing a stream whose socket may be
+        fine -- until ``max_reconnect_attempts`` of them in a row."""
+        try:
+            await fetch()
+        except TokencastError as error:
+            if not is_transient(error):
+                raise
+            self._failed_fetches += 1
+            self.stats.fetch_failures += 1
+            if self._failed_fetches >= self.options.max_reconnect_attempts:
+                raise
+            log.info("catch-up for %s failed (%r); trying again later", self.session_id, error)
+            now = self._clock()
+            self._assembler.note_fetched(now)
+            self._last_progress = now
+        else:
+            self._failed_fetches = 0
