@@ -31,23 +31,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 REPO = Path(__file__).resolve().parents[2]
 
-DEFAULT_STACK = "Tokencast"
-DEV_STACK = "TokencastDev"
-EXISTING_POOL_ID = "eu-west-1_Abc123XYZ"
-DEV_CONTEXT: dict[str, Any] = {
-    "enableApiKey": "true",  # command-line spelling on purpose
-    "userPoolId": EXISTING_POOL_ID,
-    "alarmEmail": "oncall@example.com",
-    "allowedModels": ["eu.anthropic.claude-haiku-4-5-20251001-v1:0", "amazon.nova-micro-v1:0"],
-    "defaultModel": "amazon.nova-micro-v1:0",
-    "maxConcurrency": "25",
-    "maxAttempts": 5,
-    "retentionDays": 10,
-    "flushWindowMs": 80,
-    "limits": {"maxTokens": 2048, "maxPromptChars": 10000},
-    "removalPolicy": "destroy",
-    "logLevel": "debug",
-}
+from infra_helpers import DEFAULT_STACK, DEV_CONTEXT, DEV_STACK  # noqa: E402  (shared with the tests)
 
 
 def pytest_collection_modifyitems(config, items):

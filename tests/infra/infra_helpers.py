@@ -7,6 +7,25 @@ from typing import Any, Callable, Iterable
 
 from cdk.nag import flatten_cfn_reference
 
+#: The two stacks the session synthesizes (tests/infra/conftest.py).
+DEFAULT_STACK = "Tokencast"
+DEV_STACK = "TokencastDev"
+EXISTING_POOL_ID = "eu-west-1_Abc123XYZ"
+DEV_CONTEXT: dict[str, Any] = {
+    "enableApiKey": "true",  # command-line spelling on purpose
+    "userPoolId": EXISTING_POOL_ID,
+    "alarmEmail": "oncall@example.com",
+    "allowedModels": ["eu.anthropic.claude-haiku-4-5-20251001-v1:0", "amazon.nova-micro-v1:0"],
+    "defaultModel": "amazon.nova-micro-v1:0",
+    "maxConcurrency": "25",
+    "maxAttempts": 5,
+    "retentionDays": 10,
+    "flushWindowMs": 80,
+    "limits": {"maxTokens": 2048, "maxPromptChars": 10000},
+    "removalPolicy": "destroy",
+    "logLevel": "debug",
+}
+
 
 def resources(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == type_}

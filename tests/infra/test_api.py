@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DEFAULT_STACK, DEV_STACK
+from infra_helpers import DEFAULT_STACK, DEV_STACK
 from infra_helpers import function_id, one, resources
 
 from cdk.api import schema_definition

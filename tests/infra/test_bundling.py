@@ -13,7 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_STACK
+from infra_helpers import DEFAULT_STACK
 
 from cdk.functions import REQUIREMENTS, ROOT, PipLocalBundling, _source_files, bundle_hash
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DEFAULT_STACK, DEV_STACK
+from infra_helpers import DEFAULT_STACK, DEV_STACK
 
 #: cfn-lint checks ignored, each with the reason it does not apply.
 CFN_LINT_IGNORES = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DEFAULT_STACK, DEV_STACK
+from infra_helpers import DEFAULT_STACK, DEV_STACK
 from infra_helpers import function_id, grants, one, resources, role_of, role_statements, triples
 
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match
-from conftest import DEFAULT_STACK, DEV_STACK, EXISTING_POOL_ID
+from infra_helpers import DEFAULT_STACK, DEV_STACK, EXISTING_POOL_ID
 from infra_helpers import function_id, one, resources
 
 from tokencast.config import Limits, Settings
