@@ -352,6 +352,23 @@ async def test_a_session_that_ends_without_a_stored_terminal_settles_from_the_re
     assert stream.stats.assembler.settled == 1
 
 
+async def test_a_hole_in_the_log_itself_cannot_hang_a_finished_session(fake):
+    async def worker(session_id: str, variables: dict) -> None:
+        await fake.wait_for_request("GetEvents")
+        for event in attempt_events(session_id, 1, ["a", "b", "c"]):
+            if event["seq"] != 3:
+                await fake.publish(event)  # seq 3 lost live *and* never stored
+        fake.sessions[session_id].update(text="abc", lastSeq=5, status="COMPLETED")
+
+    fake.on_start = worker
+    async with client_for(fake) as client:
+        stream = await client.stream("x")
+        deltas = await collect(stream)
+        result = await stream.result()
+    assert result.status == "COMPLETED" and result.text == "abc" == screen(deltas)
+    assert stream.stats.assembler.settled == 1
+
+
 async def test_restart_drops_the_earlier_attempt(fake):
     async def worker(session_id: str, variables: dict) -> None:
         await fake.wait_for_request("GetEvents")

@@ -285,10 +285,11 @@ class TokenStream:
     async def _on_timeout(self) -> None:
         now = self._clock()
         due = self._assembler.fetch_due()
-        if due is not None and due <= now:
-            await self._tolerant(self._catch_up)
-        elif now >= self._last_progress + self.options.idle_poll_s:
+        if now >= self._last_progress + self.options.idle_poll_s:
+            # first, so a gap that never fills cannot starve the poll that can settle it
             await self._tolerant(self._idle_poll)
+        elif due is not None and due <= now:
+            await self._tolerant(self._catch_up)
 
     def _on_live(self, data: dict[str, Any]) -> None:
         self.stats.live_events += 1
