@@ -11,7 +11,8 @@ from constructs import Construct
 
 @dataclass(frozen=True)
 class AuthProps:
-    #: Use this existing pool instead of creating one (its users, MFA and policies apply).
+    #: Use this existing pool (in the stack's region) instead of creating one; its users, MFA and
+    #: password policies apply, and the stack only adds an app client to it.
     existing_user_pool_id: str | None = None
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
 
@@ -33,7 +34,6 @@ class Auth(Construct):
             self.user_pool: cognito.IUserPool = cognito.UserPool.from_user_pool_id(
                 self, "UserPool", props.existing_user_pool_id
             )
-            self.created_user_pool = False
         else:
             pool = cognito.UserPool(
                 self,
@@ -81,7 +81,6 @@ class Auth(Construct):
                 ),
             )
             self.user_pool = pool
-            self.created_user_pool = True
 
         self.client = cognito.UserPoolClient(
             self,
