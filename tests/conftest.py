@@ -24,6 +24,7 @@ def local_stack():
         moto_port=0,
         prefix="tokencast-test",
         keep_alive_interval_s=5.0,
+        log_level="WARNING",
         model_config=LocalBedrockConfig(first_token_delay_s=0.01, tokens_per_second=1000.0),
         settings={
             "TOKENCAST_RETRY_BASE_DELAY_MS": "20",

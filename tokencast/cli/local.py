@@ -99,7 +99,7 @@ async def _demo(prompt: str) -> int:
     from tokencast.cli.streaming import print_stream
     from tokencast.client import ApiKeyAuth, TokencastClient
 
-    async with LocalStack(StackConfig(port=0)) as stack:
+    async with LocalStack(StackConfig(port=0, log_level="WARNING")) as stack:
         endpoints = stack.endpoints
         print(f"local stack on {endpoints.graphql_url}; streaming an answer to: {prompt!r}\n", flush=True)
         async with TokencastClient(endpoints.graphql_url, auth=ApiKeyAuth(endpoints.api_key)) as client:

@@ -53,6 +53,8 @@ class StackConfig:
     worker_concurrency: int = 8
     max_receive_count: int = 5
     prefix: str = "tokencast-local"
+    #: the handlers' Powertools log level (their JSON logs go to stdout, as in Lambda)
+    log_level: str = "INFO"
     #: extra TOKENCAST_* settings (flush window, limits ...) for the handlers
     settings: dict[str, str] = field(default_factory=dict)
 
@@ -109,6 +111,7 @@ class LocalStack:
             "POWERTOOLS_SERVICE_NAME": "tokencast",
             "POWERTOOLS_METRICS_NAMESPACE": "tokencast",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": config.log_level,
             "TOKENCAST_LOCAL_API_KEYS": config.api_key,
         }
         if config.model == "local":
