@@ -243,6 +243,17 @@ def test_redelivery_after_a_crash_restarts_with_a_new_attempt(core_aws, start_jo
     assert transport.events[0]["error"] == "previous attempt was interrupted"
 
 
+def test_a_job_whose_workers_keep_dying_is_dead_lettered_with_a_reason(core_aws, start_job, make_worker, fakes):
+    job = start_job()
+    for _ in range(3):
+        core_aws.store.begin_attempt(job.session_id)  # three workers took an attempt and died
+    worker, model, transport, _ = make_worker(fakes.Script(["never"]), max_attempts=3)
+    assert worker.process(job.body).outcome == Outcome.DEAD_LETTERED and model.jobs == []
+    assert transport.events[-1]["type"] == "FAILED" and transport.events[-1]["attempt"] == 4
+    assert core_aws.store.get(job.session_id).error == "processing was interrupted 3 times; job moved to the dead-letter queue"
+    assert len(dead_letters(core_aws)) == 1
+
+
 def test_heartbeat_keeps_the_message_invisible_while_streaming(core_aws, start_job, make_worker, fakes):
     job = start_job()
     calls = threading.Event()

@@ -24,7 +24,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from tokencast.core.clock import Clock, iso, utc_now
 from tokencast.core.errors import CancelRequested, Fenced, SessionGone
-from tokencast.events import FINAL_STATUSES, SessionStatus, Visibility
+from tokencast.events import SessionStatus, Visibility
 
 PK = "pk"
 SK = "sk"

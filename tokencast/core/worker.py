@@ -174,6 +174,10 @@ class Worker:
         else:
             restart_reason = begin.previous.error or "previous attempt was interrupted"
 
+        if log.attempts_used > self._settings.max_attempts:
+            # Redelivered again and again: workers keep dying mid-stream (timeouts, crashes).
+            reason = f"processing was interrupted {log.attempts_used - 1} times; {DLQ_SUFFIX}"
+            return self._fail(log, body, reason, "Interrupted", result)
         if job.model_id not in self._limits.allowed_models:
             error = PermanentError(f"model {job.model_id} is not allowed in this deployment", "UnknownModel")
             return self._fail(log, body, f"{error.reason}; {DLQ_SUFFIX}", error.error_type, result)
