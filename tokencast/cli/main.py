@@ -6,6 +6,7 @@ Each subcommand lives in its own module; this file only wires arguments to them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -113,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return dlq.run(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`tokencast stream --json ... | head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 2
 
 

@@ -1,0 +1,1 @@
+"""The ``tokencast`` command line: one module per group of subcommands."""
