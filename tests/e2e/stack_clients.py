@@ -15,7 +15,8 @@ from typing import Any, AsyncIterator
 import boto3
 from gql import Client, GraphQLRequest, gql
 from gql.transport.aiohttp import AIOHTTPTransport
-from gql.transport.appsync_auth import AppSyncApiKeyAuthentication, AppSyncJWTAuthentication
+from botocore.credentials import Credentials
+from gql.transport.appsync_auth import AppSyncApiKeyAuthentication, AppSyncIAMAuthentication, AppSyncJWTAuthentication
 from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 
 from tokencast.local.jwt_issuer import LocalJwtIssuer
@@ -39,6 +40,12 @@ def host_of(endpoints: Endpoints) -> str:
 
 def api_key_auth(endpoints: Endpoints) -> AppSyncApiKeyAuthentication:
     return AppSyncApiKeyAuthentication(host=host_of(endpoints), api_key=endpoints.api_key)
+
+
+def iam_auth(endpoints: Endpoints) -> AppSyncIAMAuthentication:
+    """The worker's identity locally: SigV4 with the stack's credentials."""
+    return AppSyncIAMAuthentication(host=host_of(endpoints), credentials=Credentials("test", "test"),
+                                    region_name=endpoints.region)
 
 
 def jwt_auth(endpoints: Endpoints, user: str) -> AppSyncJWTAuthentication:
