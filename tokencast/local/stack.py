@@ -51,6 +51,9 @@ class StackConfig:
     model_config: LocalBedrockConfig = field(default_factory=LocalBedrockConfig)
     keep_alive_interval_s: float = 60.0
     worker_concurrency: int = 8
+    #: "thread": the process handler runs on threads of this process; "process": in spawned
+    #: execution environments, one invocation each at a time, that can crash like Lambda's
+    worker_isolation: str = "thread"
     max_receive_count: int = 5
     prefix: str = "tokencast-local"
     #: the handlers' Powertools log level (their JSON logs go to stdout, as in Lambda)
@@ -150,7 +153,8 @@ class LocalStack:
 
         declaration = ResolverMap.load()
         self._process = LocalFunction("process", declaration.functions["process"].handler,
-                                      timeout_s=900, concurrency=config.worker_concurrency, region=config.region)
+                                      timeout_s=900, concurrency=config.worker_concurrency, region=config.region,
+                                      isolation=config.worker_isolation)
         self.poller = SqsPoller(sqs, self._process, PollerConfig(
             queue_url=queues.jobs_url, queue_arn=queues.jobs_arn, region=config.region,
             maximum_concurrency=config.worker_concurrency))
@@ -185,6 +189,9 @@ class LocalStack:
     def _start_moto(self) -> str:
         from moto.server import ThreadedMotoServer
 
+        from tokencast.local import moto_speedups
+
+        moto_speedups.install()  # each stored event is a transaction: keep it O(1) in table size
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
         self._moto.start()

@@ -1,0 +1,66 @@
+"""The moto patch keeps TransactWriteItems' all-or-nothing semantics."""
+
+from __future__ import annotations
+
+import copy
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from tokencast.core.store import table_definition
+from tokencast.local import moto_speedups
+
+
+@pytest.fixture
+def table():
+    moto_speedups.install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(**table_definition("t"))
+        for i in range(50):
+            client.put_item(TableName="t", Item={"pk": {"S": f"P#{i}"}, "sk": {"S": "S"}, "n": {"N": "0"}})
+        yield client
+
+
+def _items(client) -> list:
+    return sorted((i["pk"]["S"], i["sk"]["S"], i.get("n", {}).get("N")) for i in client.scan(TableName="t")["Items"])
+
+
+def _transaction(condition_value: str) -> list:
+    return [
+        {"Put": {"TableName": "t", "Item": {"pk": {"S": "P#1"}, "sk": {"S": "EVENT#1"}},
+                 "ConditionExpression": "attribute_not_exists(sk)"}},
+        {"Update": {"TableName": "t", "Key": {"pk": {"S": "P#1"}, "sk": {"S": "S"}},
+                    "UpdateExpression": "SET n = :one", "ConditionExpression": "n = :expected",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}, ":expected": {"N": condition_value}}}},
+        {"Put": {"TableName": "t", "Item": {"pk": {"S": "NEW"}, "sk": {"S": "S"}}}},
+    ]
+
+
+def test_a_failed_condition_rolls_back_every_write(table):
+    before = _items(table)
+    with pytest.raises(ClientError) as raised:
+        table.transact_write_items(TransactItems=_transaction(condition_value="7"))
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert _items(table) == before
+
+
+def test_a_successful_transaction_applies_every_write(table):
+    table.transact_write_items(TransactItems=_transaction(condition_value="0"))
+    after = _items(table)
+    assert ("P#1", "EVENT#1", None) in after and ("NEW", "S", None) in after and ("P#1", "S", "1") in after
+    assert len(after) == 52
+
+
+def test_deepcopy_outside_a_transaction_is_still_deep(table):
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    live = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["t"]
+    clone = copy.deepcopy(live)
+    some_key = next(iter(live.items))
+    assert clone.items[some_key] is not live.items[some_key]
+    range_key = next(iter(live.items[some_key]))
+    assert clone.items[some_key][range_key] is not live.items[some_key][range_key]
