@@ -5,12 +5,10 @@ One AppSync direct Lambda resolver for all four: they share the access rule and 
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import AppSyncResolver
 from aws_lambda_powertools.event_handler.appsync import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tokencast.config import Settings
 from tokencast.core.aws import client
 from tokencast.core.logs import route_core_logs
+from tokencast.core.resolver import caller, resolve
 from tokencast.core.sessions import SessionService
 from tokencast.core.store import SessionStore
 
@@ -25,9 +24,6 @@ logger = Logger(service="tokencast-sessions")
 metrics = Metrics(namespace="tokencast", service="tokencast-sessions")
 route_core_logs(logger)
 router = Router()
-#: The caller of the current invocation. Not read from ``router.current_event``, which is
-#: shared by every resolver instance; the local stack runs invocations on concurrent threads.
-_caller: ContextVar[Any] = ContextVar("tokencast_caller", default=None)
 
 
 @cache
@@ -37,32 +33,28 @@ def service() -> SessionService:
     return SessionService(store=store, events_page_limit=settings.events_page_limit)
 
 
-def _identity() -> Any:
-    return _caller.get()
-
-
 @router.resolver(type_name="Query", field_name="getSession")
 def get_session(sessionId: str) -> dict[str, Any] | None:
     metrics.add_metric(name="SessionReads", unit=MetricUnit.Count, value=1)
-    return service().get(sessionId, _identity())
+    return service().get(sessionId, caller())
 
 
 @router.resolver(type_name="Query", field_name="getStreamStatus")
 def get_stream_status(sessionId: str) -> dict[str, Any] | None:
     metrics.add_metric(name="SessionReads", unit=MetricUnit.Count, value=1)
-    return service().get(sessionId, _identity())
+    return service().get(sessionId, caller())
 
 
 @router.resolver(type_name="Query", field_name="getEvents")
 def get_events(sessionId: str, afterAttempt: int | None = None, afterSeq: int | None = None, limit: int | None = None) -> dict[str, Any]:
     metrics.add_metric(name="EventPages", unit=MetricUnit.Count, value=1)
-    return service().events(sessionId, _identity(), after_attempt=afterAttempt, after_seq=afterSeq, limit=limit)
+    return service().events(sessionId, caller(), after_attempt=afterAttempt, after_seq=afterSeq, limit=limit)
 
 
 @router.resolver(type_name="Mutation", field_name="cancelStream")
 def cancel_stream(sessionId: str) -> dict[str, Any]:
     metrics.add_metric(name="CancelsRequested", unit=MetricUnit.Count, value=1)
-    session = service().cancel(sessionId, _identity())
+    session = service().cancel(sessionId, caller())
     logger.info("cancel requested", extra={"sessionId": sessionId, "status": session["status"]})
     return session
 
@@ -70,12 +62,4 @@ def cancel_stream(sessionId: str) -> dict[str, Any]:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    # A resolver per invocation over the shared routes: AppSyncResolver keeps the current
-    # event on the instance, and the local stack runs invocations on concurrent threads.
-    app = AppSyncResolver()
-    app.include_router(router)
-    token = _caller.set(event.get("identity"))
-    try:
-        return app.resolve(event, context)
-    finally:
-        _caller.reset(token)
+    return resolve(router, event, context)

@@ -6,12 +6,10 @@ boto3 clients; the same code runs in the cloud and against the local stack.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import AppSyncResolver
 from aws_lambda_powertools.event_handler.appsync import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,6 +18,7 @@ from tokencast.config import Limits, Settings
 from tokencast.core.aws import client
 from tokencast.core.errors import EnqueueFailed, InvalidInput
 from tokencast.core.logs import route_core_logs
+from tokencast.core.resolver import caller, resolve
 from tokencast.core.start import StartService
 from tokencast.core.store import SessionStore
 
@@ -27,8 +26,6 @@ logger = Logger(service="tokencast-start")
 metrics = Metrics(namespace="tokencast", service="tokencast-start")
 route_core_logs(logger)
 router = Router()
-#: The caller of the current invocation, safe under concurrent threads.
-_caller: ContextVar[Any] = ContextVar("tokencast_caller", default=None)
 
 
 @cache
@@ -43,7 +40,7 @@ def service() -> StartService:
 @router.resolver(type_name="Mutation", field_name="startStream")
 def start_stream(prompt: str | None = None, input: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
-        session = service().start({"prompt": prompt, "input": input}, _caller.get())
+        session = service().start({"prompt": prompt, "input": input}, caller())
     except InvalidInput:
         metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
         raise
@@ -58,12 +55,4 @@ def start_stream(prompt: str | None = None, input: dict[str, Any] | None = None)
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    # A resolver per invocation over the shared routes: AppSyncResolver keeps the current
-    # event on the instance, and the local stack runs invocations on concurrent threads.
-    app = AppSyncResolver()
-    app.include_router(router)
-    token = _caller.set(event.get("identity"))
-    try:
-        return app.resolve(event, context)
-    finally:
-        _caller.reset(token)
+    return resolve(router, event, context)

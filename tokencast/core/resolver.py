@@ -1,0 +1,33 @@
+"""Run Powertools' AppSync routes with the caller's identity at hand, safely under threads.
+
+``AppSyncResolver`` keeps the current event on the instance, and the local stack runs
+invocations of one function on concurrent threads (as Lambda would in separate
+environments). So each invocation gets its own resolver over the module's shared
+:class:`Router`, and the identity travels in a context variable the routes read with
+:func:`caller`.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any, Mapping
+
+from aws_lambda_powertools.event_handler import AppSyncResolver
+from aws_lambda_powertools.event_handler.appsync import Router
+
+_CALLER: ContextVar[Mapping[str, Any] | None] = ContextVar("tokencast_caller", default=None)
+
+
+def caller() -> Mapping[str, Any] | None:
+    """AppSync's ``identity`` of the invocation being resolved (None for API-key callers)."""
+    return _CALLER.get()
+
+
+def resolve(router: Router, event: dict[str, Any], context: Any) -> Any:
+    app = AppSyncResolver()
+    app.include_router(router)
+    token = _CALLER.set(event.get("identity"))
+    try:
+        return app.resolve(event, context)
+    finally:
+        _CALLER.reset(token)
