@@ -24,12 +24,16 @@ def local_stack():
         moto_port=0,
         prefix="tokencast-test",
         keep_alive_interval_s=5.0,
+        # Execution environments are processes, so crash tests can kill one mid-stream.
+        worker_isolation="process",
         log_level="WARNING",
         model_config=LocalBedrockConfig(first_token_delay_s=0.01, tokens_per_second=1000.0),
         settings={
             "TOKENCAST_RETRY_BASE_DELAY_MS": "20",
             "TOKENCAST_RETRY_MAX_DELAY_MS": "200",
             "TOKENCAST_FLUSH_WINDOW_MS": "20",
+            # A dead worker's job comes back within 3 s (heartbeat every 1 s keeps live ones).
+            "TOKENCAST_VISIBILITY_TIMEOUT_S": "3",
         },
     ))
     stack.start()

@@ -1,0 +1,179 @@
+"""Shared pieces of the fault, cancel, DLQ, soak and CLI tests on the real local stack.
+
+Two kinds of observers:
+
+* the client SDK (:func:`sdk`), whose merged view (live + ``getEvents``) must always end
+  with the model's exact text;
+* :func:`raw_subscription`, a plain gql subscriber that records what AppSync actually
+  delivered, in delivery order, so tests can assert on raw delivery (what arrived late, what
+  was dropped) -- and wait on it without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Iterable
+
+import aiohttp
+import boto3
+from gql import Client
+from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
+
+from tests.e2e.stack_clients import EVENT_FIELDS, SUBSCRIBE, WAIT_S, api_key_auth, op
+from tokencast.client import ApiKeyAuth, ClientOptions, Delta, StreamOptions, TokencastClient
+from tokencast.core.store import SessionStore
+from tokencast.local.bedrock.server import prompt_fingerprint
+from tokencast.local.stack import BackgroundStack
+
+#: Patient enough for a loaded 2-CPU machine, quick enough to keep the suite short.
+OPTIONS = ClientOptions(stream=StreamOptions(gap_grace_s=0.1, idle_poll_s=1.0, reconnect_base_s=0.05))
+
+
+def sdk(stack: BackgroundStack, auth: Any = None) -> TokencastClient:
+    endpoints = stack.endpoints
+    return TokencastClient(endpoints.graphql_url, auth=auth or ApiKeyAuth(endpoints.api_key), options=OPTIONS)
+
+
+def marked(text: str) -> str:
+    """A prompt of its own: model fault rules match on it, so tests never consume each other's."""
+    return f"{text} #{uuid.uuid4().hex[:10]}"
+
+
+def screen(deltas: Iterable[Delta]) -> str:
+    """What a UI following the deltas shows at the end (a restart clears the screen)."""
+    shown = ""
+    for delta in deltas:
+        shown = "" if delta.restarted else shown + delta.text
+    return shown
+
+
+def assert_no_stale_text(deltas: list[Delta]) -> None:
+    """After a restart delta of attempt N, no text of an attempt below N is ever handed out."""
+    current = 0
+    for delta in deltas:
+        if delta.restarted:
+            assert delta.attempt > current, f"restart to attempt {delta.attempt} after attempt {current}"
+            current = delta.attempt
+        else:
+            assert delta.attempt >= current, f"text of superseded attempt {delta.attempt} after attempt {current}"
+            current = max(current, delta.attempt)
+
+
+async def delivery_faults(stack: BackgroundStack, **faults: Any) -> None:
+    """The emulator's delivery faults (drop_rate, reorder_rate, match, seed); no args resets."""
+    base = stack.endpoints.graphql_url.rsplit("/graphql", 1)[0]
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/_local/appsync/faults", json=faults) as response:
+            assert response.status == 200
+
+
+async def emulator_stats(stack: BackgroundStack) -> dict[str, Any]:
+    base = stack.endpoints.graphql_url.rsplit("/graphql", 1)[0]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/_local/appsync/stats") as response:
+            return await response.json()
+
+
+def model_requests(stack: BackgroundStack, prompt: str) -> list[dict[str, Any]]:
+    """The local model's records of requests whose last user message is ``prompt``."""
+    fingerprint = prompt_fingerprint(prompt)
+    return [r for r in stack.stack.model.stats()["recent"] if r["prompt_fingerprint"] == fingerprint]
+
+
+def store(stack: BackgroundStack) -> SessionStore:
+    endpoints = stack.endpoints
+    dynamodb = boto3.client("dynamodb", region_name=endpoints.region, endpoint_url=endpoints.moto_url,
+                            aws_access_key_id="test", aws_secret_access_key="test")
+    return SessionStore(dynamodb, endpoints.table_name)
+
+
+def stored_events(stack: BackgroundStack, session_id: str) -> list[dict[str, Any]]:
+    """The session's whole event log, read straight from DynamoDB."""
+    page = store(stack).events(session_id, limit=100_000)
+    return page.items
+
+
+def key(event: dict[str, Any]) -> tuple[int, int]:
+    return (event["attempt"], event["seq"])
+
+
+def attempt_events(events: Iterable[dict[str, Any]], attempt: int) -> list[dict[str, Any]]:
+    return sorted((e for e in events if e["attempt"] == attempt), key=key)
+
+
+def assert_exact_attempt(events: list[dict[str, Any]], attempt: int, text: str, *, terminal: str = "COMPLETED") -> None:
+    """Raw delivery of one attempt: each seq once, 1..N with no gap, terminal last, exact text."""
+    delivered = [key(e) for e in events if e["attempt"] == attempt]
+    assert len(delivered) == len(set(delivered)), f"duplicate deliveries in attempt {attempt}"
+    mine = attempt_events(events, attempt)
+    assert [e["seq"] for e in mine] == list(range(1, len(mine) + 1)), f"gap in attempt {attempt}"
+    assert mine[0]["type"] in ("STARTED", "RESTARTED")
+    assert mine[-1]["type"] == terminal and mine[-1]["isComplete"]
+    assert [e["isComplete"] for e in mine].count(True) == 1
+    assert "".join(e["token"] or "" for e in mine) == text
+
+
+@dataclass
+class RawSubscriber:
+    """Every event AppSync delivered to one plain gql subscription, in delivery order."""
+
+    session_id: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def add(self, event: dict[str, Any]) -> None:
+        async with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = WAIT_S) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: predicate(self.events)), timeout)
+
+    async def wait_terminal(self, attempt: int | None = None, timeout: float = WAIT_S) -> None:
+        await self.wait_for(lambda events: any(e["isComplete"] and (attempt is None or e["attempt"] == attempt)
+                                               for e in events), timeout)
+
+
+@asynccontextmanager
+async def raw_subscription(stack: BackgroundStack, session_id: str, *, auth: Any = None) -> AsyncIterator[RawSubscriber]:
+    """Subscribe with an unmodified gql AppSync transport; yields once the emulator registered it."""
+    hub = stack.stack.emulator.hub
+    before = hub.count(lambda s: s.arguments.get("sessionId") == session_id)
+    transport = AppSyncWebsocketsTransport(url=stack.endpoints.realtime_url, auth=auth or api_key_auth(stack.endpoints))
+    subscriber = RawSubscriber(session_id)
+    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+        generator = session.subscribe(op(SUBSCRIBE % EVENT_FIELDS, sessionId=session_id))
+
+        async def consume() -> None:
+            async for result in generator:
+                await subscriber.add(result["onTokenReceived"])
+
+        task = asyncio.create_task(consume())
+        live = await asyncio.to_thread(
+            hub.wait_until, lambda h: h.count(lambda s: s.arguments.get("sessionId") == session_id) > before, WAIT_S)
+        assert live, f"subscription to {session_id} was not registered within {WAIT_S}s"
+        try:
+            yield subscriber
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await generator.aclose()
+
+
+def server_connections(stack: BackgroundStack, session_id: str) -> list[Any]:
+    """The emulator's real-time connections that hold a subscription to ``session_id``."""
+    def collect() -> list[Any]:
+        found: list[Any] = []
+        stack.stack.emulator.hub.count(lambda s: s.arguments.get("sessionId") == session_id and found.append(s) is None)
+        return list({id(s.subscriber): s.subscriber for s in found}.values())
+
+    return stack.call(collect)
+
+
+def close_server_side(stack: BackgroundStack, connection: Any) -> None:
+    """Close one real-time connection from the server's end, as a dropped network would."""
+    stack.call(lambda: asyncio.ensure_future(connection.ws.close()))

@@ -1,0 +1,100 @@
+"""The local Lambda runtime's process isolation: warm environments, errors, crashes, timeouts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
+
+HERE = __name__
+
+
+def handler(event, context):
+    """The handler the environments run (imported there by its path)."""
+    action = event.get("action")
+    if action == "raise":
+        raise ValueError("bad event")
+    if action == "exit":
+        os._exit(3)
+    if action == "block":
+        signal.pause()  # until killed
+    return {"pid": os.getpid(), "env": os.environ.get("RUNTIME_TEST_VALUE"), "arn": context.invoked_function_arn,
+            "remaining_ok": context.get_remaining_time_in_millis() > 0}
+
+
+@pytest.fixture
+def function():
+    f = LocalFunction("unit", f"{HERE}.handler", timeout_s=20, concurrency=2, isolation="process",
+                      environ={**os.environ, "RUNTIME_TEST_VALUE": "from-the-function"})
+    yield f
+    f.close()
+
+
+def test_environments_are_processes_reused_warm_with_the_functions_environment(function):
+    first = function.invoke_sync({})
+    second = function.invoke_sync({})
+    assert first["pid"] != os.getpid() and first["pid"] == second["pid"]
+    assert first["env"] == "from-the-function" and first["remaining_ok"]
+    assert first["arn"].endswith(":function:unit")
+    assert function.cold_starts == 1 and function.crashes == 0
+
+
+def test_a_handler_error_is_the_invocations_error_and_keeps_the_environment(function):
+    with pytest.raises(LambdaInvocationError) as raised:
+        function.invoke_sync({"action": "raise"})
+    assert (raised.value.error_type, raised.value.error_message) == ("ValueError", "bad event")
+    assert function.invoke_sync({})["pid"] and function.cold_starts == 1
+
+
+def test_an_environment_that_exits_fails_its_invocation_and_is_replaced(function):
+    before = function.invoke_sync({})["pid"]
+    with pytest.raises(LambdaInvocationError) as raised:
+        function.invoke_sync({"action": "exit"})
+    assert raised.value.error_type == "Runtime.ExitError" and "exit status 3" in raised.value.error_message
+    assert function.invoke_sync({})["pid"] != before
+    assert function.crashes == 1 and function.cold_starts == 2
+
+
+def test_signal_kills_the_environment_running_a_matching_event(function):
+    errors: list[LambdaInvocationError] = []
+
+    def invoke() -> None:
+        try:
+            function.invoke_sync({"action": "block", "tag": "victim"})
+        except LambdaInvocationError as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=invoke)
+    thread.start()
+    assert function.wait_until(lambda f: f.running(lambda e: e.get("tag") == "victim"), 20)
+    assert function.signal(lambda e: e.get("tag") == "someone else") == []
+    [pid] = function.signal(lambda e: e.get("tag") == "victim", signal.SIGKILL)
+    thread.join(20)
+    assert [e.error_type for e in errors] == ["Runtime.ExitError"]
+    assert "signal: kill" in errors[0].error_message
+    assert function.running() == [] and pid not in [e.pid for e in function.environments()]
+
+
+def test_an_invocation_past_its_timeout_is_killed():
+    f = LocalFunction("slow", f"{HERE}.handler", timeout_s=0.5, concurrency=1, isolation="process")
+    try:
+        with pytest.raises(LambdaInvocationError) as raised:
+            f.invoke_sync({"action": "block"})
+        assert raised.value.error_type == "Sandbox.Timedout"
+        assert f.environments() == []
+    finally:
+        f.close()
+
+
+def test_thread_isolation_has_nothing_to_signal():
+    f = LocalFunction("threads", f"{HERE}.handler")
+    try:
+        assert f.invoke_sync({})["pid"] == os.getpid()
+        with pytest.raises(RuntimeError):
+            f.signal(lambda e: True)
+    finally:
+        f.close()
