@@ -135,3 +135,24 @@ async def test_replaying_a_completed_session_is_refused_unless_forced(local_stac
 
     code, out = await cli("dlq", "replay", "--session", session_id)
     assert code == 1 and "not found" in out
+
+
+async def test_watching_right_after_a_replay_follows_the_new_attempt(local_stack, cli):
+    """A replayed session is QUEUED with its failed attempt still current: a watcher that joins
+    then must wait for the next attempt, not end on the old FAILED event."""
+    prompt, session_id = marked("[tokens=80] Replay, then watch"), new_session_id()
+    local_stack.stack.model.add_fault({"kind": "http_error", "match": prompt, "error": "AccessDeniedException"})
+    poller = local_stack.stack.poller
+    async with sdk(local_stack) as client:
+        failed = await (await client.stream(prompt, session_id=session_id)).result()
+        assert (failed.status, failed.attempt) == ("FAILED", 1)
+        assert await asyncio.to_thread(poller.pause)  # hold the replayed job in the queue
+        try:
+            code, _ = await cli("dlq", "replay", "--session", session_id)
+            assert code == 0
+            assert (await client.get_session(session_id)).status == "QUEUED"
+            watcher = await client.watch(session_id)
+        finally:
+            poller.resume()
+        watched = await watcher.result()
+    assert (watched.status, watched.attempt, watched.text) == ("COMPLETED", 2, expected_text(prompt))

@@ -167,7 +167,11 @@ class TokencastClient:
         replayed from the dead-letter queue as a new attempt); end it with ``close()``.
         """
         session = await self.get_session(session_id)
-        stream = self._new_stream(session_id, start_attempt=session.attempt, follow=follow)
+        # QUEUED (a replayed job) or RETRYING after an attempt ran: that attempt is already
+        # superseded by the next one, so its terminal event must not end this stream.
+        superseded = session.attempt > 0 and str(session.status) in ("QUEUED", "RETRYING")
+        start_attempt = session.attempt + 1 if superseded else session.attempt
+        stream = self._new_stream(session_id, start_attempt=start_attempt, follow=follow)
         try:
             await stream._attach()
         except BaseException:
