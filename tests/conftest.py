@@ -9,6 +9,26 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/e2e: pytest reads options only from the root conftest at startup,
+    # so `pytest --soak-sessions 50` works from the repository root.
+    group = parser.getgroup("tokencast soak")
+    group.addoption("--soak-sessions", type=int, default=8,
+                    help="concurrent sessions in the soak test (default 8; the full soak is 50)")
+    group.addoption("--soak-seed", type=int, default=20261121,
+                    help="seed of the soak test's fault plan (default fixed, so a failure can be replayed)")
+
+
+@pytest.fixture
+def soak_sessions(request: pytest.FixtureRequest) -> int:
+    return request.config.getoption("--soak-sessions")
+
+
+@pytest.fixture
+def soak_seed(request: pytest.FixtureRequest) -> int:
+    return request.config.getoption("--soak-seed")
+
+
 @pytest.fixture(scope="session")
 def local_stack():
     """The whole pipeline (emulator, moto, local model, SQS poller) on ephemeral ports.

@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 from tokencast import __version__
-from tokencast.local.stack import DEFAULT_API_KEY, DEFAULT_PORT
+from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT
 
 
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,8 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tokencast", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="tokencast", description="Run the local stack, stream answers, watch sessions, operate the dead-letter queue.")
     parser.add_argument("--version", action="version", version=f"tokencast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -22,6 +22,7 @@ import boto3
 from aiohttp import web
 
 from tokencast.config import LOCAL_MODEL_ID, Limits, Settings
+from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT
 from tokencast.local.appsync.auth import AuthConfig, Authenticator
 from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
 from tokencast.local.appsync.realtime import RealtimeConfig
@@ -34,8 +35,6 @@ from tokencast.resolvers import ResolverMap
 
 log = logging.getLogger("tokencast.local")
 
-DEFAULT_PORT = 4000
-DEFAULT_API_KEY = "tokencast-local-key"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
