@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, Iterable
 
 import aiohttp
 import boto3
-from gql import Client
-from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 
-from tests.e2e.stack_clients import EVENT_FIELDS, SUBSCRIBE, WAIT_S, api_key_auth, op
+from tests.e2e.stack_clients import WAIT_S, Subscriber, subscribed
 from tokencast.client import ApiKeyAuth, ClientOptions, Delta, StreamOptions, TokencastClient
 from tokencast.core.store import SessionStore
 from tokencast.local.bedrock.server import prompt_fingerprint
@@ -116,52 +112,9 @@ def assert_exact_attempt(events: list[dict[str, Any]], attempt: int, text: str, 
     assert "".join(e["token"] or "" for e in mine) == text
 
 
-@dataclass
-class RawSubscriber:
-    """Every event AppSync delivered to one plain gql subscription, in delivery order."""
-
-    session_id: str
-    events: list[dict[str, Any]] = field(default_factory=list)
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-
-    async def add(self, event: dict[str, Any]) -> None:
-        async with self.changed:
-            self.events.append(event)
-            self.changed.notify_all()
-
-    async def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = WAIT_S) -> None:
-        async with self.changed:
-            await asyncio.wait_for(self.changed.wait_for(lambda: predicate(self.events)), timeout)
-
-    async def wait_terminal(self, attempt: int | None = None, timeout: float = WAIT_S) -> None:
-        await self.wait_for(lambda events: any(e["isComplete"] and (attempt is None or e["attempt"] == attempt)
-                                               for e in events), timeout)
-
-
-@asynccontextmanager
-async def raw_subscription(stack: BackgroundStack, session_id: str, *, auth: Any = None) -> AsyncIterator[RawSubscriber]:
-    """Subscribe with an unmodified gql AppSync transport; yields once the emulator registered it."""
-    hub = stack.stack.emulator.hub
-    before = hub.count(lambda s: s.arguments.get("sessionId") == session_id)
-    transport = AppSyncWebsocketsTransport(url=stack.endpoints.realtime_url, auth=auth or api_key_auth(stack.endpoints))
-    subscriber = RawSubscriber(session_id)
-    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
-        generator = session.subscribe(op(SUBSCRIBE % EVENT_FIELDS, sessionId=session_id))
-
-        async def consume() -> None:
-            async for result in generator:
-                await subscriber.add(result["onTokenReceived"])
-
-        task = asyncio.create_task(consume())
-        live = await asyncio.to_thread(
-            hub.wait_until, lambda h: h.count(lambda s: s.arguments.get("sessionId") == session_id) > before, WAIT_S)
-        assert live, f"subscription to {session_id} was not registered within {WAIT_S}s"
-        try:
-            yield subscriber
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await generator.aclose()
+#: What AppSync delivered to one plain gql subscription (kept under the name these tests use).
+RawSubscriber = Subscriber
+raw_subscription = subscribed
 
 
 def server_connections(stack: BackgroundStack, session_id: str) -> list[Any]:

@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import boto3
 from gql import Client, GraphQLRequest, gql
@@ -61,11 +61,11 @@ async def http_client(endpoints: Endpoints, auth: Any = None) -> AsyncIterator[A
 
 @dataclass
 class Subscriber:
-    """One websocket subscription that records every event until the terminal one."""
+    """Every event AppSync delivered to one plain gql subscription, in delivery order."""
 
     session_id: str
     events: list[dict[str, Any]] = field(default_factory=list)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
     def text(self) -> str:
@@ -75,18 +75,32 @@ class Subscriber:
     def terminal(self) -> list[dict[str, Any]]:
         return [e for e in self.events if e["isComplete"]]
 
+    async def add(self, event: dict[str, Any]) -> None:
+        async with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = WAIT_S) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: predicate(self.events)), timeout)
+
+    async def wait_terminal(self, attempt: int | None = None, timeout: float = WAIT_S) -> None:
+        await self.wait_for(lambda events: any(e["isComplete"] and (attempt is None or e["attempt"] == attempt)
+                                               for e in events), timeout)
+
     async def wait(self, timeout: float = WAIT_S) -> "Subscriber":
-        await asyncio.wait_for(self.done.wait(), timeout)
+        """Until a terminal event arrived."""
+        await self.wait_terminal(timeout=timeout)
         return self
 
 
 @asynccontextmanager
 async def subscribed(stack: BackgroundStack, session_id: str, *, auth: Any = None,
                      selection: str = EVENT_FIELDS) -> AsyncIterator[Subscriber]:
-    """Subscribe; return once the emulator registered the subscription (it then sends start_ack).
+    """Subscribe with an unmodified gql AppSync transport; yield once the emulator registered it.
 
-    gql does not surface start_ack, so the test waits on the hub's own condition instead:
-    from that moment no event for the session can be missed.
+    gql does not surface start_ack, so this waits on the hub's own condition (a subscription
+    is registered before start_ack is sent): from then on no event for the session is missed.
     """
     endpoints = stack.endpoints
     hub = stack.stack.emulator.hub
@@ -98,9 +112,7 @@ async def subscribed(stack: BackgroundStack, session_id: str, *, auth: Any = Non
 
         async def consume() -> None:
             async for result in generator:
-                subscriber.events.append(result["onTokenReceived"])
-                if result["onTokenReceived"]["isComplete"]:
-                    subscriber.done.set()
+                await subscriber.add(result["onTokenReceived"])
 
         task = asyncio.create_task(consume())
         live = await asyncio.to_thread(
