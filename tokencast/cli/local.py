@@ -41,6 +41,7 @@ def _stack_config(args: argparse.Namespace) -> StackConfig:
         model=args.model,
         model_config=LocalBedrockConfig(**model),
         settings=settings,
+        worker_isolation=args.worker_isolation,
     )
 
 

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--tokens-per-second", type=float, default=None, help="local model speed (default 150)")
     up.add_argument("--first-token-delay", type=float, default=None, help="local model latency in seconds (default 0.05)")
     up.add_argument("--flush-window-ms", type=int, default=None, help="publish coalescing window (default 50)")
+    up.add_argument("--worker-isolation", choices=["thread", "process"], default="thread",
+                    help="run the process handler on threads (default) or in per-invocation-environment "
+                         "processes, like Lambda's execution environments")
 
     demo = commands.add_parser("demo", help="start the local stack, stream one answer live, stop")
     demo.add_argument("prompt", nargs="?", default="Explain in a few sentences why streaming tokens matters.")
