@@ -297,7 +297,9 @@ class TokenStream:
             event = TokenEvent.from_graphql(data)
         except ValueError:
             self.stats.malformed_events += 1  # the log still has it; the gap logic will fetch it
-            log.warning("ignoring a malformed live event for %s: %r", self.session_id, data)
+            # Field names only: the event may carry answer text, which stays out of logs.
+            log.warning("ignoring a malformed live event for %s (fields: %s)", self.session_id,
+                        sorted(data) if isinstance(data, dict) else type(data).__name__)
             return
         now = self._clock()
         self._last_progress = now
