@@ -64,3 +64,15 @@ def test_deepcopy_outside_a_transaction_is_still_deep(table):
     assert clone.items[some_key] is not live.items[some_key]
     range_key = next(iter(live.items[some_key]))
     assert clone.items[some_key][range_key] is not live.items[some_key][range_key]
+
+
+def test_routing_uses_the_module_list_computed_once(table):
+    import os
+
+    import moto
+    import moto.backends
+
+    listed = {d for d in os.listdir(os.path.dirname(moto.__file__))
+              if os.path.isdir(os.path.join(os.path.dirname(moto.__file__), d)) and not d.startswith("__")}
+    assert set(moto.backends.list_of_moto_modules()) == listed
+    assert moto.backends.list_of_moto_modules() is moto.backends.list_of_moto_modules()

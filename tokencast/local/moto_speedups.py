@@ -1,4 +1,10 @@
-"""Keep moto's ``TransactWriteItems`` O(items touched) instead of O(table).
+"""Two moto hot spots the local stack hits on every stored event and every request.
+
+**Routing.** moto server lists its own package directory (``os.listdir`` + ``isdir`` over
+~150 folders) on every request to find the service; the list cannot change while the
+process runs, so it is computed once (GetItem 4.7 → 3.6 ms here).
+
+**Transactions.** Keep ``TransactWriteItems`` O(items touched) instead of O(table).
 
 moto 5 snapshots every table a transaction names with ``copy.deepcopy(table)`` so it can
 roll back on a failed condition. The worker stores every event with one transaction, so a
@@ -24,10 +30,11 @@ _INSTALLED = False
 
 
 def install() -> None:
-    """Patch moto's DynamoDB backend in this process (idempotent)."""
+    """Patch moto's routing and DynamoDB backend in this process (idempotent)."""
     global _INSTALLED
     if _INSTALLED:
         return
+    import moto.backends
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
@@ -69,6 +76,8 @@ def install() -> None:
         clone.items = items
         return clone
 
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules
     DynamoDBBackend.transact_write_items = transact_write_items
     Table.__deepcopy__ = table_deepcopy
     _INSTALLED = True
