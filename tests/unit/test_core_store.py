@@ -102,3 +102,22 @@ def test_requeue_refuses_completed_unless_forced_and_resets_the_budget(core_aws)
     record = store.requeue("s1", force=True)
     assert (record.status, record.attempt_base, record.cancel_requested) == (SessionStatus.QUEUED, 1, False)
     assert store.requeue("nope", force=True) is None
+
+
+def test_a_live_attempt_reads_its_text_from_the_log_and_the_session_item_gets_it_once_at_the_end(core_aws):
+    from tokencast.core.attempt import AttemptLog
+    from tokencast.core.sessions import SessionService
+
+    store, service = core_aws.store, SessionService(store=core_aws.store)
+    store.create(session_id="s1", owner="anonymous", visibility="PRIVATE", model_id="m")
+    log = AttemptLog(store, store.begin_attempt("s1").session)
+    log.append("STARTED")
+    for word in ("Hello", " streaming", " world"):
+        log.append("TOKEN", word)
+
+    assert store.get("s1").text == ""  # no per-event rewrite of the whole text
+    live = service.get("s1", None)
+    assert (live["status"], live["text"], live["lastSeq"]) == ("STREAMING", "Hello streaming world", 4)
+
+    log.append("COMPLETED", stop_reason="end_turn")
+    assert store.get("s1").text == "Hello streaming world" == service.get("s1", None)["text"]

@@ -60,7 +60,10 @@ class AttemptLog:
             "visibility": self.session.visibility,
         }
         status = STATUS_AFTER.get(kind, SessionStatus.STREAMING)
-        sets: dict[str, Any] = {"text": text}
+        # The session item gets the attempt's text once, with its terminal event; rewriting it
+        # on every event would make a long answer's writes grow quadratically. While the
+        # attempt streams, readers assemble it from the stored events (SessionService).
+        sets: dict[str, Any] = {"text": text} if kind.is_terminal else {}
         if kind != EventType.TOKEN:
             sets["status"] = status.value
             sets["message"] = status_message(status, self.attempt, error)

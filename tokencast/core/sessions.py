@@ -30,10 +30,17 @@ class SessionService:
             return None
         return record
 
+    def _view(self, record: SessionRecord) -> dict[str, Any]:
+        """The Session as clients see it: a live attempt's text comes from its event log."""
+        view = record.to_graphql()
+        if record.status in (SessionStatus.STREAMING, SessionStatus.RETRYING) and record.attempt > 0:
+            view["text"] = self._store.attempt_text(record.session_id, record.attempt)
+        return view
+
     def get(self, session_id: str, identity: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """``getSession`` / ``getStreamStatus``: the Session, or null."""
         record = self._readable(session_id, identity)
-        return record.to_graphql() if record else None
+        return self._view(record) if record else None
 
     def events(
         self,
@@ -76,8 +83,8 @@ class SessionService:
             else:
                 return record.to_graphql()  # already settled
             if updated is not None:
-                return updated.to_graphql()
+                return self._view(updated)
             record = self._store.get(session_id)  # the status moved under us: decide again
             if record is None:
                 raise NotFound("sessionId: not found")
-        return record.to_graphql()
+        return self._view(record)

@@ -508,6 +508,28 @@ class SessionStore:
                 raise Fenced(f"event {attempt}/{seq} already stored by another writer") from None
         raise Fenced(f"event {attempt}/{seq}: too many transaction conflicts")
 
+    def attempt_text(self, session_id: str, attempt: int) -> str:
+        """One attempt's text so far, from its stored events (only ``token`` is read)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
+            "ExpressionAttributeNames": {"#pk": PK, "#sk": SK, "#token": "token"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": session_pk(session_id)},
+                ":low": {"S": event_sk(attempt, 1)},
+                ":high": {"S": event_sk(attempt, 999_999_999)},
+            },
+            "ProjectionExpression": "#token",
+            "ConsistentRead": True,
+        }
+        parts: list[str] = []
+        while True:
+            out = self._db.query(**kwargs)
+            parts.extend(item.get("token", {}).get("S", "") for item in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return "".join(parts)
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
     def events(self, session_id: str, *, after_attempt: int = 0, after_seq: int = 0, limit: int = 100) -> EventPage:
         """Events strictly after ``(after_attempt, after_seq)``, in order, at most ``limit``."""
         low = event_sk(after_attempt, after_seq + 1)
