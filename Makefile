@@ -1,28 +1,69 @@
-# Every target builds or refreshes .venv itself, so each works on a fresh clone.
-PYTHON ?= python3
-VENV   ?= .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+# Every target installs what it needs from the lock files (uv.lock, package-lock.json) and never
+# resolves afresh, so each works on a fresh clone. `make lock` is the only way versions move.
+PYTHON     ?= python3
+UV_VERSION := 0.13.9
+TOOLS      := .tools
+UV         := $(TOOLS)/bin/uv
+VENV       := .venv
+BIN        := $(VENV)/bin
+PY_STAMP   := $(VENV)/.synced-from-uv.lock
+JS_STAMP   := node_modules/.installed-from-package-lock
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
-.PHONY: demo up test bench lint clean
+.PHONY: demo up test pytest lint format bench lock setup clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,cdk]'
-	touch $(STAMP)
+$(UV):
+	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS)/ (one time)"
+	@$(PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-demo: $(STAMP)  ## start the local stack, stream one answer live, stop
+$(PY_STAMP): $(UV) pyproject.toml uv.lock
+	@echo "==> installing Python dependencies from uv.lock into $(VENV)/"
+	@$(UV) sync --locked --quiet --python $(PYTHON)
+	@touch $@
+
+$(JS_STAMP): package.json package-lock.json
+	@echo "==> installing Node dependencies from package-lock.json (npm ci)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(PY_STAMP) $(JS_STAMP)  ## install everything from the lock files
+
+demo: $(PY_STAMP)  ## start the local stack, stream one answer live, stop
 	$(BIN)/tokencast demo
 
-up: $(STAMP)    ## run the local stack until Ctrl-C
+up: $(PY_STAMP)    ## run the local stack until Ctrl-C
 	$(BIN)/tokencast up $(ARGS)
 
-test: $(STAMP)  ## the whole suite: unit, end-to-end on the local stack, infrastructure
+test: lint pytest  ## what CI runs: lint and types, then the whole suite
+
+pytest: setup      ## the suite: unit, end-to-end on the local stack, infrastructure
+	@echo "==> pytest"
 	$(BIN)/pytest -q $(ARGS)
 
-bench: $(STAMP)
+lint: setup        ## ruff (lint + format check), mypy, AppSync's ESLint rules
+	@echo "==> ruff"
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@echo "==> mypy"
+	@$(BIN)/mypy
+	@echo "==> eslint (@aws-appsync/eslint-plugin)"
+	@npx --no-install eslint graphql/resolvers
+
+format: setup      ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(PY_STAMP)
 	$(BIN)/python bench/publish.py $(ARGS)
 
+lock: $(UV)        ## move every pin to the newest allowed version; then `make test` is the gate
+	$(UV) lock --upgrade
+	$(UV) export --frozen --only-group lambda --no-emit-project --quiet \
+		--output-file cdk/lambda-requirements.txt
+	npm install --no-audit --no-fund
+	@echo "==> locks refreshed; run make test before committing"
+
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

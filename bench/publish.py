@@ -30,8 +30,9 @@ import statistics
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 import requests
@@ -63,17 +64,36 @@ class Run:
 
 
 def event(session_id: str, seq: int, kind: EventType, token: str) -> dict[str, Any]:
-    return {"sessionId": session_id, "attempt": 1, "seq": seq, "type": kind.value, "token": token,
-            "isComplete": kind.is_terminal, "stopReason": "end_turn" if kind.is_terminal else None, "usage": None,
-            "error": None, "timestamp": None, "owner": "anonymous", "visibility": "PRIVATE"}
+    return {
+        "sessionId": session_id,
+        "attempt": 1,
+        "seq": seq,
+        "type": kind.value,
+        "token": token,
+        "isComplete": kind.is_terminal,
+        "stopReason": "end_turn" if kind.is_terminal else None,
+        "usage": None,
+        "error": None,
+        "timestamp": None,
+        "owner": "anonymous",
+        "visibility": "PRIVATE",
+    }
 
 
-def read_model(endpoint: str, prompt: str, out: "queue.Queue[Any]") -> None:
+def read_model(endpoint: str, prompt: str, out: queue.Queue[Any]) -> None:
     """Stream one answer; put (token, emitted_at) per token, then _DONE."""
-    client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=endpoint,
-                          aws_access_key_id="test", aws_secret_access_key="test")
-    response = client.converse_stream(modelId=LOCAL_MODEL_ID, messages=[{"role": "user", "content": [{"text": prompt}]}],
-                                      inferenceConfig={"maxTokens": 4096})
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    response = client.converse_stream(
+        modelId=LOCAL_MODEL_ID,
+        messages=[{"role": "user", "content": [{"text": prompt}]}],
+        inferenceConfig={"maxTokens": 4096},
+    )
     for item in response["stream"]:
         text = item.get("contentBlockDelta", {}).get("delta", {}).get("text")
         if text:
@@ -81,22 +101,23 @@ def read_model(endpoint: str, prompt: str, out: "queue.Queue[Any]") -> None:
     out.put(_DONE)
 
 
-def publish_per_token(graphql_url: str, session_id: str, tokens: "queue.Queue[Any]") -> int:
+def publish_per_token(graphql_url: str, session_id: str, tokens: queue.Queue[Any]) -> int:
     """The sample's loop: read a token, publish it on a new connection, wait, repeat."""
     auth = AWS4Auth("test", "test", "us-east-1", "appsync")
     seq, publishes = 0, 0
     while (item := tokens.get()) is not _DONE:
         seq += 1
         variables = {k: v for k, v in event(session_id, seq, EventType.TOKEN, item[0]).items() if k in EVENT_FIELDS}
-        requests.post(graphql_url, json={"query": PUBLISH_MUTATION, "variables": variables}, auth=auth,
-                      timeout=10).raise_for_status()  # a plain requests.post opens a fresh connection
+        requests.post(
+            graphql_url, json={"query": PUBLISH_MUTATION, "variables": variables}, auth=auth, timeout=10
+        ).raise_for_status()  # a plain requests.post opens a fresh connection
         publishes += 1
     variables = event(session_id, seq + 1, EventType.COMPLETED, "")
     requests.post(graphql_url, json={"query": PUBLISH_MUTATION, "variables": variables}, auth=auth, timeout=10)
     return publishes + 1
 
 
-def publish_coalesced(graphql_url: str, session_id: str, tokens: "queue.Queue[Any]", window_s: float) -> int:
+def publish_coalesced(graphql_url: str, session_id: str, tokens: queue.Queue[Any], window_s: float) -> int:
     seq = 0
 
     def sink(kind: EventType, token: str = "", **_: Any) -> dict[str, Any]:
@@ -119,13 +140,16 @@ def _credentials():
     return Credentials("test", "test")
 
 
-async def one_answer(stack: BackgroundStack, strategy: str, prompt: str, window_s: float) -> tuple[list, list, int, float]:
+async def one_answer(
+    stack: BackgroundStack, strategy: str, prompt: str, window_s: float
+) -> tuple[list, list, int, float]:
     """Stream one answer with ``strategy``; return (emitted, received, publishes, wall seconds)."""
     endpoints = stack.endpoints
     session_id = str(uuid.uuid4())
     host = endpoints.graphql_url.split("/")[2]
-    transport = AppSyncWebsocketsTransport(url=endpoints.realtime_url,
-                                           auth=AppSyncApiKeyAuthentication(host=host, api_key=endpoints.api_key))
+    transport = AppSyncWebsocketsTransport(
+        url=endpoints.realtime_url, auth=AppSyncApiKeyAuthentication(host=host, api_key=endpoints.api_key)
+    )
     received: list[tuple[str, float]] = []
     emitted: list[tuple[str, float]] = []
     hub = stack.stack.emulator.hub
@@ -140,10 +164,12 @@ async def one_answer(stack: BackgroundStack, strategy: str, prompt: str, window_
                     return
 
         consumer = asyncio.create_task(consume())
-        await asyncio.to_thread(hub.wait_until, lambda h: h.count(lambda s: s.arguments.get("sessionId") == session_id) > 0, 10)
+        await asyncio.to_thread(
+            hub.wait_until, lambda h: h.count(lambda s: s.arguments.get("sessionId") == session_id) > 0, 10
+        )
 
-        raw: "queue.Queue[Any]" = queue.Queue()
-        forwarded: "queue.Queue[Any]" = queue.Queue()
+        raw: queue.Queue[Any] = queue.Queue()
+        forwarded: queue.Queue[Any] = queue.Queue()
 
         def tee() -> None:  # record emit times, forward to the publisher untouched
             while (item := raw.get()) is not _DONE:
@@ -156,8 +182,10 @@ async def one_answer(stack: BackgroundStack, strategy: str, prompt: str, window_
         teer = threading.Thread(target=tee)
         reader.start(), teer.start()
         publish: Callable[[], int] = (
-            (lambda: publish_per_token(endpoints.graphql_url, session_id, forwarded)) if strategy == "per-token"
-            else (lambda: publish_coalesced(endpoints.graphql_url, session_id, forwarded, window_s)))
+            (lambda: publish_per_token(endpoints.graphql_url, session_id, forwarded))
+            if strategy == "per-token"
+            else (lambda: publish_coalesced(endpoints.graphql_url, session_id, forwarded, window_s))
+        )
         publishes = await asyncio.to_thread(publish)
         await asyncio.wait_for(consumer, 120)
         wall = time.perf_counter() - started
@@ -182,12 +210,15 @@ def token_delays(emitted: list[tuple[str, float]], received: list[tuple[str, flo
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def bench(args: argparse.Namespace) -> list[Run]:
-    stack = BackgroundStack(StackConfig(port=0, moto_port=0, prefix="tokencast-bench",
-                                        model_config=LocalBedrockConfig(first_token_delay_s=0.05)))
+    stack = BackgroundStack(
+        StackConfig(
+            port=0, moto_port=0, prefix="tokencast-bench", model_config=LocalBedrockConfig(first_token_delay_s=0.05)
+        )
+    )
     stack.start()
     try:
         stack.call(lambda: setattr(stack.stack.emulator.engine, "mutation_latency_s", args.latency_ms / 1000))
@@ -198,7 +229,9 @@ async def bench(args: argparse.Namespace) -> list[Run]:
                 run = Run(strategy, rate)
                 for answer in range(args.answers):
                     prompt = f"Benchmark answer {answer} [tokens={args.tokens}]"
-                    emitted, received, publishes, wall = await one_answer(stack, strategy, prompt, args.window_ms / 1000)
+                    emitted, received, publishes, wall = await one_answer(
+                        stack, strategy, prompt, args.window_ms / 1000
+                    )
                     delays = token_delays(emitted, received)
                     run.tokens += len(emitted)
                     run.publishes += publishes
@@ -227,7 +260,8 @@ def report(runs: list[Run], args: argparse.Namespace) -> str:
         lines.append(
             f"{run.rate:>11.0f} | {run.strategy:<10} | {1000 * run.publishes / run.tokens:>19.0f} | "
             f"{1000 * percentile(run.delays, 50):>7.0f}ms | {1000 * percentile(run.delays, 99):>7.0f}ms | "
-            f"{1000 * statistics.mean(run.tail_lag):>15.0f}ms")
+            f"{1000 * statistics.mean(run.tail_lag):>15.0f}ms"
+        )
     lines.append("")
     for rate, pair in by_rate.items():
         if {"per-token", "coalesced"} <= pair.keys():
@@ -235,7 +269,8 @@ def report(runs: list[Run], args: argparse.Namespace) -> str:
             lines.append(
                 f"at {rate:.0f} tok/s coalescing sends {a.publishes / a.tokens / (b.publishes / b.tokens):.1f}x fewer "
                 f"mutations; p99 delay ratio per-token/coalesced = "
-                f"{percentile(a.delays, 99) / percentile(b.delays, 99):.1f}x")
+                f"{percentile(a.delays, 99) / percentile(b.delays, 99):.1f}x"
+            )
     return "\n".join(lines)
 
 

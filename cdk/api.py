@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import jsii
 from aws_cdk import Acknowledgment, ArnFormat, CfnOutput, RemovalPolicy, Stack, Validations
@@ -214,10 +214,10 @@ class TokencastApi(Construct):
             type_name, _, field_name = key.partition(".")
             code_args = {}
             if spec.code:
-                code_args = dict(
-                    runtime=appsync.FunctionRuntime.JS_1_0_0,
-                    code=appsync.Code.from_inline((ROOT / spec.code).read_text()),
-                )
+                code_args = {
+                    "runtime": appsync.FunctionRuntime.JS_1_0_0,
+                    "code": appsync.Code.from_inline((ROOT / spec.code).read_text()),
+                }
             resolvers[key] = data_sources[spec.data_source].create_resolver(
                 f"{type_name}{field_name[0].upper()}{field_name[1:]}Resolver",
                 type_name=type_name,

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from tokencast.config import Limits, Settings
 
@@ -100,7 +101,7 @@ class TokencastConfig:
             raise ConfigError(f"removalPolicy: one of {sorted(_REMOVAL_POLICIES)}")
         if self.user_pool_id is not None and not re.match(r"^[\w-]+_[0-9a-zA-Z]+$", self.user_pool_id):
             raise ConfigError(f"userPoolId: {self.user_pool_id!r} is not a Cognito user pool id")
-        self.limits  # validates the overrides now, not at first use
+        _ = self.limits  # validates the overrides now, not at first use
 
     # -- derived values -------------------------------------------------------------------
 
@@ -136,7 +137,7 @@ class TokencastConfig:
     # -- reading context --------------------------------------------------------------------
 
     @classmethod
-    def from_context(cls, get: Callable[[str], Any] | Mapping[str, Any]) -> "TokencastConfig":
+    def from_context(cls, get: Callable[[str], Any] | Mapping[str, Any]) -> TokencastConfig:
         """Read every key with ``get(key)`` (e.g. ``app.node.try_get_context``) or from a mapping."""
         lookup = get.get if isinstance(get, Mapping) else get
 

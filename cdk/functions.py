@@ -1,8 +1,8 @@
 """The three Python Lambdas (start, sessions, process), bundled locally without Docker.
 
 Every function named in graphql/resolvers.json is built here from one code asset: the
-``lambdas/`` and ``tokencast/`` packages plus the pinned runtime wheels for Lambda's platform
-(arm64, CPython 3.12). Each function gets its own role, holding nothing but permission to write
+``lambdas/`` and ``tokencast/`` packages plus the runtime wheels for Lambda's platform (arm64,
+CPython 3.12), boto3 and botocore included, exactly as pinned (and hashed) in uv.lock. Each function gets its own role, holding nothing but permission to write
 to its own log group; what else it may do is granted by the stack, action by action.
 """
 
@@ -12,9 +12,9 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import jsii
 from aws_cdk import (
@@ -37,6 +37,8 @@ from tokencast.resolvers import GRAPHQL_DIR, ResolverMap
 #: The repository root, where the packages to bundle live.
 ROOT = GRAPHQL_DIR.parent
 
+#: uv.lock's "lambda" dependency group, exported with hashes by `make lock`. The SDK is bundled
+#: too: ConverseStream needs a recent botocore, and the runtime's copy changes underneath us.
 REQUIREMENTS = Path(__file__).resolve().parent / "lambda-requirements.txt"
 #: The packages copied into the bundle, and what inside them is not.
 PACKAGES = ("lambdas", "tokencast")
@@ -48,7 +50,7 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 PIP_PLATFORM = ("--platform", "manylinux2014_aarch64", "--implementation", "cp", "--python-version", "3.12")
 #: Bump when the bundling recipe changes, so cached cdk.out assets are rebuilt.
-BUNDLER_VERSION = "1"
+BUNDLER_VERSION = "2"
 
 
 def _source_files(root: Path = ROOT) -> Iterator[Path]:
@@ -85,7 +87,8 @@ class PipLocalBundling:
     """Builds the asset on this machine: pip for Lambda's platform, then copy the packages.
 
     ``--only-binary=:all:`` with an explicit platform makes pip fetch manylinux aarch64 cp312
-    wheels (pydantic-core's compiled extension included) regardless of the build machine;
+    wheels (pydantic-core's compiled extension included) regardless of the build machine; the
+    hashes in the requirements put pip in hash-checking mode, so only the locked files install;
     ``--no-compile`` avoids shipping .pyc files compiled for the build interpreter.
     """
 

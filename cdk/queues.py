@@ -20,7 +20,7 @@ class JobQueuesProps:
     #: Must be >= the process function's timeout (Lambda refuses the event source otherwise).
     visibility_timeout: Duration
     #: How long an unprocessed job may wait for a worker (backlog during a Bedrock outage).
-    retention: Duration = Duration.days(4)
+    retention: Duration = Duration.days(4)  # noqa: RUF009 (a Duration is immutable)
 
 
 class JobQueues(Construct):

@@ -1,10 +1,10 @@
 """The tokencast stack, read top to bottom like the diagram in DESIGN.md:
 
-    client ─startStream─▶ AppSync ─Lambda resolver─▶ start ─▶ DynamoDB session (QUEUED)
-                                                        └──▶ SQS jobs queue (DLQ after N receives)
-    SQS ─event source─▶ process ─ConverseStream─▶ Bedrock
-        process ─publishToken (SigV4, IAM only)─▶ AppSync ─▶ onTokenReceived subscribers
-        process ─append events─▶ DynamoDB
+client ─startStream─▶ AppSync ─Lambda resolver─▶ start ─▶ DynamoDB session (QUEUED)
+                                                    └──▶ SQS jobs queue (DLQ after N receives)
+SQS ─event source─▶ process ─ConverseStream─▶ Bedrock
+    process ─publishToken (SigV4, IAM only)─▶ AppSync ─▶ onTokenReceived subscribers
+    process ─append events─▶ DynamoDB
 """
 
 from __future__ import annotations
@@ -134,9 +134,24 @@ class TokencastStack(Stack):
         api.add_outputs(self)
         CfnOutput(self, "Region", value=self.region, description="Region of the stack")
         CfnOutput(self, "UserPoolId", value=auth.user_pool.user_pool_id, description="Cognito user pool id")
-        CfnOutput(self, "UserPoolClientId", value=auth.client.user_pool_client_id, description="Cognito app client id (public, no secret)")
+        CfnOutput(
+            self,
+            "UserPoolClientId",
+            value=auth.client.user_pool_client_id,
+            description="Cognito app client id (public, no secret)",
+        )
         CfnOutput(self, "JobsQueueUrl", value=queues.jobs_queue.queue_url, description="SQS jobs queue URL")
-        CfnOutput(self, "DeadLetterQueueUrl", value=queues.dead_letter_queue.queue_url, description="SQS dead-letter queue URL (tokencast dlq)")
+        CfnOutput(
+            self,
+            "DeadLetterQueueUrl",
+            value=queues.dead_letter_queue.queue_url,
+            description="SQS dead-letter queue URL (tokencast dlq)",
+        )
         CfnOutput(self, "TableName", value=store.table_name, description="DynamoDB sessions table")
-        CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn, description="SNS topic of the DLQ and worker-error alarms")
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=alarms.topic.topic_arn,
+            description="SNS topic of the DLQ and worker-error alarms",
+        )
         self.store, self.queues, self.auth, self.api, self.functions = store, queues, auth, api, functions

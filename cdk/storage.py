@@ -59,6 +59,4 @@ class SessionStore(Construct):
         """Allow exactly ``actions`` (e.g. ``dynamodb:PutItem``) on the table, and nothing on indexes."""
         if not actions or not all(a.startswith("dynamodb:") and "*" not in a for a in actions):
             raise ValueError(f"name explicit dynamodb actions, got {actions!r}")
-        return iam.Grant.add_to_principal(
-            grantee=grantee, actions=list(actions), resource_arns=[self.table.table_arn]
-        )
+        return iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[self.table.table_arn])

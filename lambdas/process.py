@@ -8,8 +8,9 @@ DLQ. Records of a batch run one after another; give the event source a small bat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,8 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tokencast.config import Limits, Settings
 from tokencast.core.aws import client
-from tokencast.core.logs import route_core_logs
 from tokencast.core.dlq import DeadLetterSender
+from tokencast.core.logs import route_core_logs
 from tokencast.core.model import BedrockModel
 from tokencast.core.publisher import AppSyncPublisher, PublishTransport
 from tokencast.core.store import SessionStore
@@ -39,11 +40,15 @@ def build_worker(
 ) -> Worker:
     """The worker from configuration alone; ``wrap_transport`` lets a benchmark observe publishes."""
     settings = settings or Settings.from_env()
-    missing = [name for name in ("jobs_queue_url", "dead_letter_queue_url", "graphql_url") if not getattr(settings, name)]
+    missing = [
+        name for name in ("jobs_queue_url", "dead_letter_queue_url", "graphql_url") if not getattr(settings, name)
+    ]
     if missing:
         raise RuntimeError("not set: " + ", ".join("TOKENCAST_" + m.upper() for m in missing))
     sqs = client("sqs", settings)
-    transport: PublishTransport = AppSyncPublisher(settings.graphql_url, settings.region, timeout_s=settings.publish_timeout_s)
+    transport: PublishTransport = AppSyncPublisher(
+        settings.graphql_url, settings.region, timeout_s=settings.publish_timeout_s
+    )
     if wrap_transport is not None:
         transport = wrap_transport(transport)
     return Worker(
@@ -72,8 +77,14 @@ def record_handler(record: SQSRecord) -> str:
         raise
     logger.info(
         "job settled",
-        extra={"messageId": record.message_id, "sessionId": result.session_id, "outcome": result.outcome.value,
-               "attempts": result.attempts, "events": result.events, "publishes": result.publishes},
+        extra={
+            "messageId": record.message_id,
+            "sessionId": result.session_id,
+            "outcome": result.outcome.value,
+            "attempts": result.attempts,
+            "events": result.events,
+            "publishes": result.publishes,
+        },
     )
     metrics.add_metric(name=f"Jobs{result.outcome.value.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="Attempts", unit=MetricUnit.Count, value=result.attempts)

@@ -46,7 +46,9 @@ def get_stream_status(sessionId: str) -> dict[str, Any] | None:
 
 
 @router.resolver(type_name="Query", field_name="getEvents")
-def get_events(sessionId: str, afterAttempt: int | None = None, afterSeq: int | None = None, limit: int | None = None) -> dict[str, Any]:
+def get_events(
+    sessionId: str, afterAttempt: int | None = None, afterSeq: int | None = None, limit: int | None = None
+) -> dict[str, Any]:
     metrics.add_metric(name="EventPages", unit=MetricUnit.Count, value=1)
     return service().events(sessionId, caller(), after_attempt=afterAttempt, after_seq=afterSeq, limit=limit)
 

@@ -34,7 +34,9 @@ def service() -> StartService:
     if not settings.jobs_queue_url:
         raise RuntimeError("TOKENCAST_JOBS_QUEUE_URL is not set")
     store = SessionStore(client("dynamodb", settings), settings.table_name, ttl_days=settings.session_ttl_days)
-    return StartService(store=store, sqs=client("sqs", settings), jobs_queue_url=settings.jobs_queue_url, limits=Limits.from_env())
+    return StartService(
+        store=store, sqs=client("sqs", settings), jobs_queue_url=settings.jobs_queue_url, limits=Limits.from_env()
+    )
 
 
 @router.resolver(type_name="Mutation", field_name="startStream")

@@ -13,10 +13,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # Here, not in tests/e2e: pytest reads options only from the root conftest at startup,
     # so `pytest --soak-sessions 50` works from the repository root.
     group = parser.getgroup("tokencast soak")
-    group.addoption("--soak-sessions", type=int, default=8,
-                    help="concurrent sessions in the soak test (default 8; the full soak is 50)")
-    group.addoption("--soak-seed", type=int, default=20261121,
-                    help="seed of the soak test's fault plan (default fixed, so a failure can be replayed)")
+    group.addoption(
+        "--soak-sessions",
+        type=int,
+        default=8,
+        help="concurrent sessions in the soak test (default 8; the full soak is 50)",
+    )
+    group.addoption(
+        "--soak-seed",
+        type=int,
+        default=20261121,
+        help="seed of the soak test's fault plan (default fixed, so a failure can be replayed)",
+    )
 
 
 @pytest.fixture
@@ -39,23 +47,25 @@ def local_stack():
     from tokencast.local.bedrock.server import LocalBedrockConfig
     from tokencast.local.stack import BackgroundStack, StackConfig
 
-    stack = BackgroundStack(StackConfig(
-        port=0,
-        moto_port=0,
-        prefix="tokencast-test",
-        keep_alive_interval_s=5.0,
-        # Execution environments are processes, so crash tests can kill one mid-stream.
-        worker_isolation="process",
-        log_level="WARNING",
-        model_config=LocalBedrockConfig(first_token_delay_s=0.01, tokens_per_second=1000.0),
-        settings={
-            "TOKENCAST_RETRY_BASE_DELAY_MS": "20",
-            "TOKENCAST_RETRY_MAX_DELAY_MS": "200",
-            "TOKENCAST_FLUSH_WINDOW_MS": "20",
-            # A dead worker's job comes back within 3 s (heartbeat every 1 s keeps live ones).
-            "TOKENCAST_VISIBILITY_TIMEOUT_S": "3",
-        },
-    ))
+    stack = BackgroundStack(
+        StackConfig(
+            port=0,
+            moto_port=0,
+            prefix="tokencast-test",
+            keep_alive_interval_s=5.0,
+            # Execution environments are processes, so crash tests can kill one mid-stream.
+            worker_isolation="process",
+            log_level="WARNING",
+            model_config=LocalBedrockConfig(first_token_delay_s=0.01, tokens_per_second=1000.0),
+            settings={
+                "TOKENCAST_RETRY_BASE_DELAY_MS": "20",
+                "TOKENCAST_RETRY_MAX_DELAY_MS": "200",
+                "TOKENCAST_FLUSH_WINDOW_MS": "20",
+                # A dead worker's job comes back within 3 s (heartbeat every 1 s keeps live ones).
+                "TOKENCAST_VISIBILITY_TIMEOUT_S": "3",
+            },
+        )
+    )
     stack.start()
     yield stack
     stack.stop()

@@ -11,7 +11,8 @@ API-key callers only.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tokencast.events import Visibility
 

@@ -8,7 +8,8 @@ Defaults here are the documented defaults everywhere.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -75,12 +76,16 @@ class Settings(_FromEnv):
     jobs_queue_url: str | None = None
     dead_letter_queue_url: str | None = None
     graphql_url: str | None = None
-    region: str = Field(default_factory=lambda: os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    region: str = Field(
+        default_factory=lambda: os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    )
     flush_window_ms: int = Field(50, ge=0, description="coalescing window between publishes")
     max_attempts: int = Field(3, ge=1, description="processing attempts before a job goes to the DLQ")
     retry_base_delay_ms: int = Field(200, ge=0)
     retry_max_delay_ms: int = Field(5_000, ge=0)
-    visibility_timeout_s: int = Field(60, gt=0, description="SQS visibility while a worker streams; extended by heartbeat")
+    visibility_timeout_s: int = Field(
+        60, gt=0, description="SQS visibility while a worker streams; extended by heartbeat"
+    )
     session_ttl_days: int = Field(7, gt=0)
     events_page_limit: int = Field(500, gt=0, description="max items getEvents returns in one page")
     cancel_poll_interval_ms: int = Field(500, gt=0, description="how often an idle worker checks for cancellation")

@@ -51,7 +51,7 @@ class ResolverMap(_Model):
     resolvers: dict[str, ResolverSpec]
 
     @model_validator(mode="after")
-    def _references_exist(self) -> "ResolverMap":
+    def _references_exist(self) -> ResolverMap:
         for name, source in self.data_sources.items():
             if source.type is DataSourceType.AWS_LAMBDA and source.function not in self.functions:
                 raise ValueError(f"dataSources.{name}: unknown function {source.function!r}")
@@ -64,7 +64,7 @@ class ResolverMap(_Model):
         return self
 
     @classmethod
-    def load(cls, path: Path = DECLARATION_PATH) -> "ResolverMap":
+    def load(cls, path: Path = DECLARATION_PATH) -> ResolverMap:
         document = json.loads(path.read_text(encoding="utf-8"))
         document.pop("$comment", None)
         return cls.model_validate(document)

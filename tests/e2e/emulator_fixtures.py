@@ -1,7 +1,7 @@
 """The AppSync emulator alone, on an ephemeral port, with fake Lambda functions.
 
-The conformance and real-time protocol tests import from here (no conftest: the shared
-ones belong to the whole suite). The emulator is the real one; only the Lambda data
+The conformance and real-time protocol tests import their helpers from here and get the
+``emulator`` fixture from tests/e2e/conftest.py. The emulator is the real one; only the Lambda data
 sources are replaced by :class:`FakeFunction`, which records the AppSync event it got and
 answers with canned ``Session``/``EventPage`` dicts (or raises), so the direct-Lambda event
 shape can be asserted without the pipeline behind it.
@@ -18,12 +18,12 @@ import base64
 import copy
 import json
 import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Mapping
+from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -37,7 +37,6 @@ from gql.transport.appsync_auth import (
 from tokencast.access import principal_of
 from tokencast.local.appsync.auth import AuthConfig, Authenticator
 from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
-from tokencast.local.appsync.realtime import RealtimeConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.lambda_runtime import LambdaInvocationError
 
@@ -64,8 +63,15 @@ PUBLISH = """mutation Publish($sessionId: ID!, $attempt: Int!, $seq: Int!, $type
 def event_variables(session_id: str, seq: int, **overrides: Any) -> dict[str, Any]:
     """The variables of a publishToken call: one TOKEN event, owned by API-key callers by default."""
     variables: dict[str, Any] = {
-        "sessionId": session_id, "attempt": 1, "seq": seq, "type": "TOKEN", "token": f"t{seq}",
-        "isComplete": False, "stopReason": None, "owner": "anonymous", "visibility": "PRIVATE",
+        "sessionId": session_id,
+        "attempt": 1,
+        "seq": seq,
+        "type": "TOKEN",
+        "token": f"t{seq}",
+        "isComplete": False,
+        "stopReason": None,
+        "owner": "anonymous",
+        "visibility": "PRIVATE",
         "timestamp": TIMESTAMP,
     }
     variables.update(overrides)
@@ -98,12 +104,19 @@ class FakeFunction:
         pass
 
 
-def canned_session(session_id: str, identity: Mapping[str, Any] | None, status: str = "QUEUED",
-                   visibility: str = "PRIVATE") -> dict[str, Any]:
+def canned_session(
+    session_id: str, identity: Mapping[str, Any] | None, status: str = "QUEUED", visibility: str = "PRIVATE"
+) -> dict[str, Any]:
     return {
-        "sessionId": session_id, "status": status, "message": f"session {status.lower()}",
-        "timestamp": TIMESTAMP, "error": None, "attempt": 0, "owner": principal_of(identity),
-        "visibility": visibility, "usage": {"inputTokens": 3, "outputTokens": 0, "totalTokens": 3},
+        "sessionId": session_id,
+        "status": status,
+        "message": f"session {status.lower()}",
+        "timestamp": TIMESTAMP,
+        "error": None,
+        "attempt": 0,
+        "owner": principal_of(identity),
+        "visibility": visibility,
+        "usage": {"inputTokens": 3, "outputTokens": 0, "totalTokens": 3},
     }
 
 
@@ -112,8 +125,9 @@ def start_handler(event: dict[str, Any]) -> dict[str, Any]:
     given = arguments.get("input") or {}
     if (arguments.get("prompt") or given.get("prompt")) == "explode":
         raise ValueError("prompt: the model refused to start")
-    return canned_session(given.get("sessionId") or str(uuid.uuid4()), event["identity"],
-                          visibility=given.get("visibility") or "PRIVATE")
+    return canned_session(
+        given.get("sessionId") or str(uuid.uuid4()), event["identity"], visibility=given.get("visibility") or "PRIVATE"
+    )
 
 
 def sessions_handler(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -123,10 +137,7 @@ def sessions_handler(event: dict[str, Any]) -> dict[str, Any] | None:
     if field_name == "cancelStream":
         return canned_session(arguments["sessionId"], event["identity"], status="CANCELLED")
     if field_name == "getEvents":
-        items = [
-            {**event_variables(arguments["sessionId"], seq), "usage": None, "error": None}
-            for seq in (1, 2)
-        ]
+        items = [{**event_variables(arguments["sessionId"], seq), "usage": None, "error": None} for seq in (1, 2)]
         return {"items": items, "nextAttempt": None, "nextSeq": None}
     raise KeyError(field_name)
 
@@ -178,8 +189,7 @@ class EmulatorServer:
         return AppSyncApiKeyAuthentication(host=self.host, api_key=key)
 
     def iam_auth(self, secret: str = SECRET_KEY) -> AppSyncIAMAuthentication:
-        return AppSyncIAMAuthentication(host=self.host, credentials=Credentials(ACCESS_KEY, secret),
-                                        region_name=REGION)
+        return AppSyncIAMAuthentication(host=self.host, credentials=Credentials(ACCESS_KEY, secret), region_name=REGION)
 
     def jwt_auth(self, username: str) -> AppSyncJWTAuthentication:
         return AppSyncJWTAuthentication(host=self.host, jwt=self.issuer.mint(username))
@@ -205,8 +215,11 @@ class EmulatorServer:
         await asyncio.wait_for(reached(), timeout)
 
     # HTTP
-    async def post(self, body: bytes | str | dict[str, Any], headers: Mapping[str, str] | None = None,
-                   ) -> tuple[int, Any]:
+    async def post(
+        self,
+        body: bytes | str | dict[str, Any],
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, Any]:
         if isinstance(body, dict):
             body = json.dumps(body)
         if isinstance(body, str):
@@ -220,8 +233,7 @@ class EmulatorServer:
 
     def signed_headers(self, body: bytes, secret: str = SECRET_KEY) -> dict[str, str]:
         """SigV4 headers for ``POST /graphql`` with ``body``, as botocore signs them."""
-        request = AWSRequest(method="POST", url=self.http_url, data=body,
-                             headers={"content-type": "application/json"})
+        request = AWSRequest(method="POST", url=self.http_url, data=body, headers={"content-type": "application/json"})
         SigV4Auth(Credentials(ACCESS_KEY, secret), "appsync", REGION).add_auth(request)
         return dict(request.headers.items())
 
@@ -238,20 +250,27 @@ class EmulatorServer:
 
     async def good_request_succeeds(self) -> None:
         """A well-formed request after a bad one: the server still serves."""
-        status, body = await self.post({"query": "query { getSession(sessionId: \"alive\") { sessionId status } }"},
-                                       {"x-api-key": API_KEY})
+        status, body = await self.post(
+            {"query": 'query { getSession(sessionId: "alive") { sessionId status } }'}, {"x-api-key": API_KEY}
+        )
         assert status == 200, body
         assert body == {"data": {"getSession": {"sessionId": "alive", "status": "STREAMING"}}}
 
 
 @asynccontextmanager
-async def serve_emulator(config: EmulatorConfig | None = None,
-                         functions: dict[str, FakeFunction] | None = None) -> AsyncIterator[EmulatorServer]:
+async def serve_emulator(
+    config: EmulatorConfig | None = None, functions: dict[str, FakeFunction] | None = None
+) -> AsyncIterator[EmulatorServer]:
     issuer = LocalJwtIssuer(JWT_SECRET)
-    authenticator = Authenticator(AuthConfig(
-        api_keys=frozenset({API_KEY}), iam_credentials={ACCESS_KEY: SECRET_KEY}, iam_principals={},
-        jwt=issuer, region=REGION,
-    ))
+    authenticator = Authenticator(
+        AuthConfig(
+            api_keys=frozenset({API_KEY}),
+            iam_credentials={ACCESS_KEY: SECRET_KEY},
+            iam_principals={},
+            jwt=issuer,
+            region=REGION,
+        )
+    )
     functions = fake_functions() if functions is None else functions
     emulator = AppSyncEmulator(authenticator, config or EmulatorConfig(), functions=functions)
     app = web.Application()
@@ -278,13 +297,6 @@ async def serve_emulator(config: EmulatorConfig | None = None,
             yield server
         finally:
             await runner.cleanup()
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[EmulatorServer]:
-    """The emulator with fast keep-alives (50 ms)."""
-    async with serve_emulator(EmulatorConfig(realtime=RealtimeConfig(keep_alive_interval_s=0.05))) as server:
-        yield server
 
 
 # -- raw WebSocket ---------------------------------------------------------------------------
@@ -334,19 +346,25 @@ class RawSocket:
         await self.send({"type": "connection_init"})
         return await self.expect("connection_ack")
 
-    async def start(self, sub_id: str, data: Mapping[str, Any] | str, authorization: Mapping[str, Any] | None,
-                    ) -> None:
+    async def start(
+        self,
+        sub_id: str,
+        data: Mapping[str, Any] | str,
+        authorization: Mapping[str, Any] | None,
+    ) -> None:
         data_str = data if isinstance(data, str) else json.dumps(dict(data), separators=(",", ":"))
         payload: dict[str, Any] = {"data": data_str}
         if authorization is not None:
             payload["extensions"] = {"authorization": dict(authorization)}
         await self.send({"id": sub_id, "type": "start", "payload": payload})
 
-    async def subscribe(self, sub_id: str, session_id: str, authorization: Mapping[str, Any] | None,
-                        selection: str = EVENT_FIELDS) -> dict[str, Any]:
+    async def subscribe(
+        self, sub_id: str, session_id: str, authorization: Mapping[str, Any] | None, selection: str = EVENT_FIELDS
+    ) -> dict[str, Any]:
         """start → start_ack for onTokenReceived(sessionId)."""
-        await self.start(sub_id, {"query": SUBSCRIBE % selection, "variables": {"sessionId": session_id}},
-                         authorization)
+        await self.start(
+            sub_id, {"query": SUBSCRIBE % selection, "variables": {"sessionId": session_id}}, authorization
+        )
         ack = await self.expect("start_ack")
         assert ack["id"] == sub_id
         return ack
@@ -371,18 +389,21 @@ class RawSocket:
         await self.ws.close()
 
 
-def auth_headers(server: EmulatorServer, mode: str, data: str | None = None, *, user: str = "alice"
-                 ) -> dict[str, Any]:
+def auth_headers(server: EmulatorServer, mode: str, data: str | None = None, *, user: str = "alice") -> dict[str, Any]:
     """The headers each gql auth class produces (``data`` None: the connect handshake)."""
-    auth = {"api_key": server.api_key_auth, "iam": server.iam_auth,
-            "jwt": lambda: server.jwt_auth(user)}[mode]()
+    auth = {"api_key": server.api_key_auth, "iam": server.iam_auth, "jwt": lambda: server.jwt_auth(user)}[mode]()
     return auth.get_headers(data)
 
 
 @asynccontextmanager
-async def raw_socket(server: EmulatorServer, *, headers: Mapping[str, Any] | None = None,
-                     placement: str = "query", url: str | None = None,
-                     protocols: tuple[str, ...] = ("graphql-ws",)) -> AsyncIterator[RawSocket]:
+async def raw_socket(
+    server: EmulatorServer,
+    *,
+    headers: Mapping[str, Any] | None = None,
+    placement: str = "query",
+    url: str | None = None,
+    protocols: tuple[str, ...] = ("graphql-ws",),
+) -> AsyncIterator[RawSocket]:
     """Open the real-time socket with connection auth in ``placement``: query, subprotocol or headers."""
     url = url or server.realtime_url
     request_headers: dict[str, str] = {}
@@ -390,7 +411,7 @@ async def raw_socket(server: EmulatorServer, *, headers: Mapping[str, Any] | Non
         if placement == "query":
             url = f"{url}?header={b64_json(headers)}&payload=e30="
         elif placement == "subprotocol":
-            protocols = protocols + (f"header-{b64_json(headers, urlsafe=True)}",)
+            protocols = (*protocols, f"header-{b64_json(headers, urlsafe=True)}")
         elif placement == "headers":
             request_headers = {k: str(v) for k, v in headers.items()}
         else:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import aiohttp
 import boto3
 
-from tests.e2e.stack_clients import WAIT_S, Subscriber, subscribed
+from tests.e2e.stack_clients import Subscriber, subscribed
 from tokencast.client import ApiKeyAuth, ClientOptions, Delta, StreamOptions, TokencastClient
 from tokencast.core.store import SessionStore
 from tokencast.local.bedrock.server import prompt_fingerprint
@@ -61,16 +62,14 @@ def assert_no_stale_text(deltas: list[Delta]) -> None:
 async def delivery_faults(stack: BackgroundStack, **faults: Any) -> None:
     """The emulator's delivery faults (drop_rate, reorder_rate, match, seed); no args resets."""
     base = stack.endpoints.graphql_url.rsplit("/graphql", 1)[0]
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/_local/appsync/faults", json=faults) as response:
-            assert response.status == 200
+    async with aiohttp.ClientSession() as http, http.post(f"{base}/_local/appsync/faults", json=faults) as response:
+        assert response.status == 200
 
 
 async def emulator_stats(stack: BackgroundStack) -> dict[str, Any]:
     base = stack.endpoints.graphql_url.rsplit("/graphql", 1)[0]
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{base}/_local/appsync/stats") as response:
-            return await response.json()
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/_local/appsync/stats") as response:
+        return await response.json()
 
 
 def model_requests(stack: BackgroundStack, prompt: str) -> list[dict[str, Any]]:
@@ -81,8 +80,13 @@ def model_requests(stack: BackgroundStack, prompt: str) -> list[dict[str, Any]]:
 
 def store(stack: BackgroundStack) -> SessionStore:
     endpoints = stack.endpoints
-    dynamodb = boto3.client("dynamodb", region_name=endpoints.region, endpoint_url=endpoints.moto_url,
-                            aws_access_key_id="test", aws_secret_access_key="test")
+    dynamodb = boto3.client(
+        "dynamodb",
+        region_name=endpoints.region,
+        endpoint_url=endpoints.moto_url,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     return SessionStore(dynamodb, endpoints.table_name)
 
 
@@ -119,6 +123,7 @@ raw_subscription = subscribed
 
 def server_connections(stack: BackgroundStack, session_id: str) -> list[Any]:
     """The emulator's real-time connections that hold a subscription to ``session_id``."""
+
     def collect() -> list[Any]:
         found: list[Any] = []
         stack.stack.emulator.hub.count(lambda s: s.arguments.get("sessionId") == session_id and found.append(s) is None)

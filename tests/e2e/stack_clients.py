@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import boto3
-from gql import Client, GraphQLRequest, gql
-from gql.transport.aiohttp import AIOHTTPTransport
 from botocore.credentials import Credentials
+from gql import Client, GraphQLRequest
+from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.appsync_auth import AppSyncApiKeyAuthentication, AppSyncIAMAuthentication, AppSyncJWTAuthentication
 from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 
@@ -44,8 +45,9 @@ def api_key_auth(endpoints: Endpoints) -> AppSyncApiKeyAuthentication:
 
 def iam_auth(endpoints: Endpoints) -> AppSyncIAMAuthentication:
     """The worker's identity locally: SigV4 with the stack's credentials."""
-    return AppSyncIAMAuthentication(host=host_of(endpoints), credentials=Credentials("test", "test"),
-                                    region_name=endpoints.region)
+    return AppSyncIAMAuthentication(
+        host=host_of(endpoints), credentials=Credentials("test", "test"), region_name=endpoints.region
+    )
 
 
 def jwt_auth(endpoints: Endpoints, user: str) -> AppSyncJWTAuthentication:
@@ -85,18 +87,21 @@ class Subscriber:
             await asyncio.wait_for(self.changed.wait_for(lambda: predicate(self.events)), timeout)
 
     async def wait_terminal(self, attempt: int | None = None, timeout: float = WAIT_S) -> None:
-        await self.wait_for(lambda events: any(e["isComplete"] and (attempt is None or e["attempt"] == attempt)
-                                               for e in events), timeout)
+        await self.wait_for(
+            lambda events: any(e["isComplete"] and (attempt is None or e["attempt"] == attempt) for e in events),
+            timeout,
+        )
 
-    async def wait(self, timeout: float = WAIT_S) -> "Subscriber":
+    async def wait(self, timeout: float = WAIT_S) -> Subscriber:
         """Until a terminal event arrived."""
         await self.wait_terminal(timeout=timeout)
         return self
 
 
 @asynccontextmanager
-async def subscribed(stack: BackgroundStack, session_id: str, *, auth: Any = None,
-                     selection: str = EVENT_FIELDS) -> AsyncIterator[Subscriber]:
+async def subscribed(
+    stack: BackgroundStack, session_id: str, *, auth: Any = None, selection: str = EVENT_FIELDS
+) -> AsyncIterator[Subscriber]:
     """Subscribe with an unmodified gql AppSync transport; yield once the emulator registered it.
 
     gql does not surface start_ack, so this waits on the hub's own condition (a subscription
@@ -116,7 +121,8 @@ async def subscribed(stack: BackgroundStack, session_id: str, *, auth: Any = Non
 
         task = asyncio.create_task(consume())
         live = await asyncio.to_thread(
-            hub.wait_until, lambda h: h.count(lambda s: s.arguments.get("sessionId") == session_id) > before, WAIT_S)
+            hub.wait_until, lambda h: h.count(lambda s: s.arguments.get("sessionId") == session_id) > before, WAIT_S
+        )
         assert live, f"subscription to {session_id} was not registered within {WAIT_S}s"
         try:
             yield subscriber
@@ -126,8 +132,9 @@ async def subscribed(stack: BackgroundStack, session_id: str, *, auth: Any = Non
             await generator.aclose()
 
 
-async def start(session: Any, prompt: str | None = None, input: dict[str, Any] | None = None,
-                **input_fields: Any) -> dict[str, Any]:
+async def start(
+    session: Any, prompt: str | None = None, input: dict[str, Any] | None = None, **input_fields: Any
+) -> dict[str, Any]:
     """``startStream``; keyword fields are merged into ``input``."""
     variables: dict[str, Any] = {"prompt": prompt}
     if input or input_fields:
@@ -150,6 +157,10 @@ def new_session_id() -> str:
 
 
 def aws_clients(endpoints: Endpoints) -> tuple[Any, Any]:
-    kwargs = dict(region_name=endpoints.region, endpoint_url=endpoints.moto_url,
-                  aws_access_key_id="test", aws_secret_access_key="test")
+    kwargs = {
+        "region_name": endpoints.region,
+        "endpoint_url": endpoints.moto_url,
+        "aws_access_key_id": "test",
+        "aws_secret_access_key": "test",
+    }
     return boto3.client("sqs", **kwargs), boto3.client("dynamodb", **kwargs)

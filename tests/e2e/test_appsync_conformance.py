@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from gql import Client, GraphQLRequest, gql
 from gql.transport.aiohttp import AIOHTTPTransport
-from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from gql.transport.appsync_auth import AppSyncJWTAuthentication
+from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from gql.transport.exceptions import TransportQueryError, TransportServerError
 from gql.transport.requests import RequestsHTTPTransport
 from requests_aws4auth import AWS4Auth
@@ -36,7 +36,6 @@ from tests.e2e.emulator_fixtures import (
     SUBSCRIBE,
     WAIT_S,
     auth_headers,
-    emulator,  # noqa: F401  (fixture)
     event_variables,
     raw_socket,
     serve_emulator,
@@ -46,13 +45,24 @@ from tokencast.local.appsync.subscriptions import MAX_PAYLOAD_BYTES
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 
 MODES = ("api_key", "iam", "jwt")
-IAM_IDENTITY_KEYS = {"accountId", "cognitoIdentityPoolId", "cognitoIdentityId", "sourceIp", "username",
-                     "userArn", "cognitoIdentityAuthType", "cognitoIdentityAuthProvider"}
+IAM_IDENTITY_KEYS = {
+    "accountId",
+    "cognitoIdentityPoolId",
+    "cognitoIdentityId",
+    "sourceIp",
+    "username",
+    "userArn",
+    "cognitoIdentityAuthType",
+    "cognitoIdentityAuthProvider",
+}
 COGNITO_IDENTITY_KEYS = {"sub", "issuer", "username", "claims", "sourceIp", "defaultAuthStrategy", "groups"}
 START = """mutation Start($prompt: String, $input: StartStreamInput) {
   startStream(prompt: $prompt, input: $input) { sessionId status owner visibility }
 }"""
-UNAUTHORIZED_PUBLISH = {"errorType": "Unauthorized", "message": "Not Authorized to access publishToken on type Mutation"}
+UNAUTHORIZED_PUBLISH = {
+    "errorType": "Unauthorized",
+    "message": "Not Authorized to access publishToken on type Mutation",
+}
 
 
 def request(query: str, variables: dict[str, Any] | None = None) -> GraphQLRequest:
@@ -114,19 +124,30 @@ async def test_gql_start_subscribe_publish_receive(emulator, mode):
     assert owner == {"api_key": "anonymous", "iam": IAM_USER_ARN, "jwt": emulator.sub_of("alice")}[mode]
 
     async with Client(transport=ws_transport(emulator, mode)) as ws:
-        events = ws.subscribe(request(SUBSCRIBE % "sessionId seq token isComplete owner stopReason",
-                                      {"sessionId": session_id}))
+        events = ws.subscribe(
+            request(SUBSCRIBE % "sessionId seq token isComplete owner stopReason", {"sessionId": session_id})
+        )
         first = asyncio.ensure_future(events.__anext__())
         await emulator.wait_subscriptions(1)
         # the mutation does not select stopReason: the subscriber gets null for it
         published = await publish_with_gql(
-            emulator, event_variables(session_id, 1, owner=owner, stopReason="end_turn"),
-            selection="sessionId seq token isComplete owner")
+            emulator,
+            event_variables(session_id, 1, owner=owner, stopReason="end_turn"),
+            selection="sessionId seq token isComplete owner",
+        )
         assert published["publishToken"]["seq"] == 1
         received = await asyncio.wait_for(first, WAIT_S)
         await events.aclose()
-    assert received == {"onTokenReceived": {"sessionId": session_id, "seq": 1, "token": "t1", "isComplete": False,
-                                            "owner": owner, "stopReason": None}}
+    assert received == {
+        "onTokenReceived": {
+            "sessionId": session_id,
+            "seq": 1,
+            "token": "t1",
+            "isComplete": False,
+            "owner": owner,
+            "stopReason": None,
+        }
+    }
 
 
 async def test_requests_transport_with_aws4auth_publishes(emulator):
@@ -136,11 +157,13 @@ async def test_requests_transport_with_aws4auth_publishes(emulator):
         await ws.subscribe("1", "s-requests", auth_headers(emulator, "api_key", "x"), selection="seq token")
 
         def publish() -> dict[str, Any]:
-            transport = RequestsHTTPTransport(url=emulator.http_url,
-                                              auth=AWS4Auth(ACCESS_KEY, SECRET_KEY, REGION, "appsync"))
+            transport = RequestsHTTPTransport(
+                url=emulator.http_url, auth=AWS4Auth(ACCESS_KEY, SECRET_KEY, REGION, "appsync")
+            )
             with Client(transport=transport) as session:
-                return session.execute(request(PUBLISH % "sessionId seq token owner",
-                                               event_variables("s-requests", 1, token="hello")))
+                return session.execute(
+                    request(PUBLISH % "sessionId seq token owner", event_variables("s-requests", 1, token="hello"))
+                )
 
         assert (await asyncio.to_thread(publish))["publishToken"]["token"] == "hello"
         message = await ws.expect("data")
@@ -153,22 +176,32 @@ async def test_requests_transport_queries(emulator, mode):
 
     def query() -> dict[str, Any]:
         with Client(transport=RequestsHTTPTransport(url=emulator.http_url, headers=headers)) as session:
-            return session.execute(gql("query { getStreamStatus(sessionId: \"s9\") { sessionId status owner } }"))
+            return session.execute(gql('query { getStreamStatus(sessionId: "s9") { sessionId status owner } }'))
 
     result = await asyncio.to_thread(query)
-    assert result == {"getStreamStatus": {"sessionId": "s9", "status": "STREAMING",
-                                          "owner": "anonymous" if mode == "api_key" else emulator.sub_of("dora")}}
+    assert result == {
+        "getStreamStatus": {
+            "sessionId": "s9",
+            "status": "STREAMING",
+            "owner": "anonymous" if mode == "api_key" else emulator.sub_of("dora"),
+        }
+    }
 
 
-@pytest.mark.parametrize("mode,error_type", [
-    ("api_key", "UnauthorizedException"), ("iam", "InvalidSignatureException"), ("jwt", "UnauthorizedException")])
+@pytest.mark.parametrize(
+    "mode,error_type",
+    [("api_key", "UnauthorizedException"), ("iam", "InvalidSignatureException"), ("jwt", "UnauthorizedException")],
+)
 async def test_gql_sees_the_connection_error_for_bad_connect_auth(emulator, mode, error_type):
     """connection_error answers connection_init, so gql reports AppSync's reason rather than
     a socket that closed under it."""
-    auth = {"api_key": lambda: emulator.api_key_auth("da2-wrong"),
-            "iam": lambda: emulator.iam_auth(secret="not-the-secret"),
-            "jwt": lambda: AppSyncJWTAuthentication(host=emulator.host,
-                                                    jwt=LocalJwtIssuer(b"another-pool").mint("mallory"))}[mode]()
+    auth = {
+        "api_key": lambda: emulator.api_key_auth("da2-wrong"),
+        "iam": lambda: emulator.iam_auth(secret="not-the-secret"),
+        "jwt": lambda: AppSyncJWTAuthentication(
+            host=emulator.host, jwt=LocalJwtIssuer(b"another-pool").mint("mallory")
+        ),
+    }[mode]()
     with pytest.raises(TransportServerError) as refused:
         async with Client(transport=AppSyncWebsocketsTransport(url=emulator.ws_url, auth=auth)):
             pass
@@ -198,11 +231,13 @@ async def test_direct_lambda_event_shape(emulator):
       started: startStream(prompt: $prompt, input: $input) { sessionId status usage { inputTokens totalTokens } }
     }"""
     variables = {"prompt": "hello", "input": {"sessionId": "s-event", "visibility": "SHARED", "maxTokens": 5}}
-    status, body = await emulator.post({"query": query, "variables": variables},
-                                       {"x-api-key": API_KEY, "x-custom": "kept"})
+    status, body = await emulator.post(
+        {"query": query, "variables": variables}, {"x-api-key": API_KEY, "x-custom": "kept"}
+    )
     assert status == 200, body
-    assert body == {"data": {"started": {"sessionId": "s-event", "status": "QUEUED",
-                                         "usage": {"inputTokens": 3, "totalTokens": 3}}}}
+    assert body == {
+        "data": {"started": {"sessionId": "s-event", "status": "QUEUED", "usage": {"inputTokens": 3, "totalTokens": 3}}}
+    }
     [event] = emulator.functions["start"].events
     headers = event["request"].pop("headers")
     assert headers["x-api-key"] == API_KEY and headers["x-custom"] == "kept"
@@ -228,7 +263,7 @@ async def test_direct_lambda_event_shape(emulator):
 @pytest.mark.parametrize("mode", MODES)
 async def test_identity_reaching_the_lambda_per_auth_mode(emulator, mode):
     async with Client(transport=http_transport(emulator, mode, user="erin")) as http:
-        page = await http.execute(gql("query { getEvents(sessionId: \"s1\", limit: 2) { items { seq } nextSeq } }"))
+        page = await http.execute(gql('query { getEvents(sessionId: "s1", limit: 2) { items { seq } nextSeq } }'))
     assert page == {"getEvents": {"items": [{"seq": 1}, {"seq": 2}], "nextSeq": None}}
     [event] = emulator.functions["sessions"].events
     assert event["info"]["fieldName"] == "getEvents" and event["info"]["parentTypeName"] == "Query"
@@ -252,13 +287,21 @@ async def test_lambda_error_is_lambda_unhandled(emulator):
 
 async def test_lambda_returning_null_for_a_non_null_field(emulator):
     emulator.functions["start"].handler = lambda event: {"sessionId": "s1", "status": None}
-    status, body = await emulator.post({"query": "mutation { startStream(prompt: \"x\") { sessionId status } }"},
-                                       {"x-api-key": API_KEY})
+    status, body = await emulator.post(
+        {"query": 'mutation { startStream(prompt: "x") { sessionId status } }'}, {"x-api-key": API_KEY}
+    )
     assert status == 200
-    assert body == {"data": None, "errors": [{
-        "path": ["startStream", "status"], "locations": None,
-        "message": "Cannot return null for non-nullable type: 'SessionStatus' within parent 'Session' "
-                   "(/startStream/status)"}]}
+    assert body == {
+        "data": None,
+        "errors": [
+            {
+                "path": ["startStream", "status"],
+                "locations": None,
+                "message": "Cannot return null for non-nullable type: 'SessionStatus' within parent 'Session' "
+                "(/startStream/status)",
+            }
+        ],
+    }
 
 
 # -- subscription semantics: arguments and the selection set -----------------------------------------
@@ -269,20 +312,26 @@ async def test_argument_filter_and_selection_set_rule(emulator):
     the fields the mutation selected (stopReason, set but not selected, arrives null)."""
     selection = "sessionId seq stopReason"
     mutation_selection = "sessionId seq owner visibility"
-    async with raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as a, \
-            raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as b:
+    async with (
+        raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as a,
+        raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as b,
+    ):
         for ws, session in ((a, "session-A"), (b, "session-B")):
             await ws.init()
             await ws.subscribe("sub", session, auth_headers(emulator, "api_key", "x"), selection=selection)
 
         await emulator.publish(event_variables("session-A", 1, stopReason="end_turn"), mutation_selection)
         assert (await a.expect("data"))["payload"] == {
-            "data": {"onTokenReceived": {"sessionId": "session-A", "seq": 1, "stopReason": None}}}
+            "data": {"onTokenReceived": {"sessionId": "session-A", "seq": 1, "stopReason": None}}
+        }
 
-        await emulator.publish(event_variables("session-B", 2, stopReason="end_turn"), mutation_selection + " stopReason")
+        await emulator.publish(
+            event_variables("session-B", 2, stopReason="end_turn"), mutation_selection + " stopReason"
+        )
         # B's first message is its own event: session-A's never reached it
         assert (await b.expect("data"))["payload"] == {
-            "data": {"onTokenReceived": {"sessionId": "session-B", "seq": 2, "stopReason": "end_turn"}}}
+            "data": {"onTokenReceived": {"sessionId": "session-B", "seq": 2, "stopReason": "end_turn"}}
+        }
         await a.barrier(auth_headers(emulator, "api_key", "x"))  # and B's event never reached A
         assert (await emulator.stats())["delivered"] == 2
 
@@ -293,11 +342,21 @@ async def test_non_null_field_the_mutation_did_not_select_is_an_error_payload(em
         await ws.subscribe("sub", "s1", auth_headers(emulator, "api_key", "x"), selection="sessionId seq token")
         await emulator.publish(event_variables("s1", 1), "sessionId seq owner visibility")
         message = await ws.expect("data")
-        assert message == {"type": "data", "id": "sub", "payload": {
-            "data": {"onTokenReceived": None},
-            "errors": [{"path": ["onTokenReceived", "token"], "locations": None,
+        assert message == {
+            "type": "data",
+            "id": "sub",
+            "payload": {
+                "data": {"onTokenReceived": None},
+                "errors": [
+                    {
+                        "path": ["onTokenReceived", "token"],
+                        "locations": None,
                         "message": "Cannot return null for non-nullable type: 'String' within parent 'TokenEvent' "
-                                   "(/onTokenReceived/token)"}]}}
+                        "(/onTokenReceived/token)",
+                    }
+                ],
+            },
+        }
 
 
 async def test_argument_the_mutation_did_not_select_never_matches(emulator):
@@ -313,10 +372,14 @@ async def test_aliases_and_fragments_in_the_mutation_select_by_field_name(emulat
     async with raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as ws:
         await ws.init()
         await ws.subscribe("sub", "s1", auth_headers(emulator, "api_key", "x"), selection="seq token")
-        body = json.dumps({"query": """
+        body = json.dumps(
+            {
+                "query": """
             mutation { p: publishToken(sessionId: "s1", attempt: 1, seq: 4, type: TOKEN, token: "aliased",
                                        isComplete: false, owner: "anonymous") { id: sessionId ...F tok: token } }
-            fragment F on TokenEvent { seq owner visibility }"""}).encode()
+            fragment F on TokenEvent { seq owner visibility }"""
+            }
+        ).encode()
         status, response = await emulator.post(body, emulator.signed_headers(body))
         assert status == 200 and response["data"]["p"]["tok"] == "aliased", response
         assert (await ws.expect("data"))["payload"]["data"] == {"onTokenReceived": {"seq": 4, "token": "aliased"}}
@@ -330,11 +393,15 @@ async def test_ownership_filter(emulator):
     receive only events owned by "anonymous"."""
     alice, session_id = emulator.sub_of("alice"), "shared-session"
     query = SUBSCRIBE % "seq owner visibility"
-    async with Client(transport=ws_transport(emulator, "jwt", "alice")) as alice_ws, \
-            Client(transport=ws_transport(emulator, "jwt", "bob")) as bob_ws, \
-            Client(transport=ws_transport(emulator, "api_key")) as anon_ws:
-        streams = {name: ws.subscribe(request(query, {"sessionId": session_id}))
-                   for name, ws in (("alice", alice_ws), ("bob", bob_ws), ("anon", anon_ws))}
+    async with (
+        Client(transport=ws_transport(emulator, "jwt", "alice")) as alice_ws,
+        Client(transport=ws_transport(emulator, "jwt", "bob")) as bob_ws,
+        Client(transport=ws_transport(emulator, "api_key")) as anon_ws,
+    ):
+        streams = {
+            name: ws.subscribe(request(query, {"sessionId": session_id}))
+            for name, ws in (("alice", alice_ws), ("bob", bob_ws), ("anon", anon_ws))
+        }
         pending = {name: asyncio.ensure_future(stream.__anext__()) for name, stream in streams.items()}
         await emulator.wait_subscriptions(3)
 
@@ -374,12 +441,14 @@ async def test_iam_subscriber_receives_what_its_principal_owns(emulator):
 # -- HTTP: bad input never kills the server ---------------------------------------------------------
 
 
-GOOD_QUERY = "query { getSession(sessionId: \"s\") { sessionId } }"
+GOOD_QUERY = 'query { getSession(sessionId: "s") { sessionId } }'
 UNPARSABLE = {"errors": [{"errorType": "MalformedHttpRequestException", "message": "Unable to parse GraphQL query."}]}
 #: Request-level failures: 400 and AppSync's exact body (graphql/graphql-over-http#81).
 MALFORMED = {
-    "empty body": (b"", {"errors": [{"errorType": "MalformedHttpRequestException",
-                                      "message": "Request body is empty."}]}),
+    "empty body": (
+        b"",
+        {"errors": [{"errorType": "MalformedHttpRequestException", "message": "Request body is empty."}]},
+    ),
     "malformed JSON": (b'{"query": "query {', UNPARSABLE),
     "meow": (b"meow", UNPARSABLE),
     "JSON array": (b"[]", UNPARSABLE),
@@ -396,20 +465,40 @@ MALFORMED = {
 INVALID = {
     "syntax error": ({"query": "query { getSession(sessionId: "}, "Invalid Syntax : ", "<EOF>"),
     "unknown field": ({"query": "query { nope }"}, "Validation error: ", "'nope'"),
-    "unknown argument": ({"query": "query { getSession(id: \"s\") { sessionId } }"}, "Validation error: ", "'id'"),
+    "unknown argument": ({"query": 'query { getSession(id: "s") { sessionId } }'}, "Validation error: ", "'id'"),
     "missing argument": ({"query": "query { getSession { sessionId } }"}, "Validation error: ", "sessionId"),
-    "no selection on an object": ({"query": "query { getSession(sessionId: \"s\") }"}, "Validation error: ",
-                                  "Session"),
-    "wrong variable type": ({"query": "query Q($id: ID!) { getSession(sessionId: $id) { sessionId } }",
-                             "variables": {"id": {"not": "an id"}}}, "Validation error: ", "$id"),
-    "missing variable": ({"query": "query Q($id: ID!) { getSession(sessionId: $id) { sessionId } }"},
-                         "Validation error: ", "$id"),
-    "bad enum literal": ({"query": "mutation { startStream(input: {visibility: PUBLIC}) { sessionId } }"},
-                         "Validation error: ", "PUBLIC"),
-    "bad enum variable": ({"query": "mutation S($i: StartStreamInput) { startStream(input: $i) { sessionId } }",
-                           "variables": {"i": {"visibility": "PUBLIC"}}}, "Validation error: ", "PUBLIC"),
-    "bad scalar": ({"query": "query Q($n: Int) { getEvents(sessionId: \"s\", limit: $n) { nextSeq } }",
-                    "variables": {"n": "ten"}}, "Validation error: ", "Int"),
+    "no selection on an object": ({"query": 'query { getSession(sessionId: "s") }'}, "Validation error: ", "Session"),
+    "wrong variable type": (
+        {
+            "query": "query Q($id: ID!) { getSession(sessionId: $id) { sessionId } }",
+            "variables": {"id": {"not": "an id"}},
+        },
+        "Validation error: ",
+        "$id",
+    ),
+    "missing variable": (
+        {"query": "query Q($id: ID!) { getSession(sessionId: $id) { sessionId } }"},
+        "Validation error: ",
+        "$id",
+    ),
+    "bad enum literal": (
+        {"query": "mutation { startStream(input: {visibility: PUBLIC}) { sessionId } }"},
+        "Validation error: ",
+        "PUBLIC",
+    ),
+    "bad enum variable": (
+        {
+            "query": "mutation S($i: StartStreamInput) { startStream(input: $i) { sessionId } }",
+            "variables": {"i": {"visibility": "PUBLIC"}},
+        },
+        "Validation error: ",
+        "PUBLIC",
+    ),
+    "bad scalar": (
+        {"query": 'query Q($n: Int) { getEvents(sessionId: "s", limit: $n) { nextSeq } }', "variables": {"n": "ten"}},
+        "Validation error: ",
+        "Int",
+    ),
     "unknown operationName": ({"query": GOOD_QUERY, "operationName": "Nope"}, "Validation error: ", "'Nope'"),
 }
 
@@ -441,7 +530,7 @@ async def test_invalid_graphql_gets_200_with_errors(emulator, case):
 async def test_invalid_graphql_through_gql_is_a_query_error(emulator):
     async with Client(transport=http_transport(emulator, "api_key"), fetch_schema_from_transport=False) as http:
         with pytest.raises(TransportQueryError) as invalid:
-            await http.execute(gql("query { getSession(sessionId: \"s\") { sessionId nope } }"))
+            await http.execute(gql('query { getSession(sessionId: "s") { sessionId nope } }'))
     assert invalid.value.errors[0]["message"].startswith("Validation error: ")
     assert "nope" in invalid.value.errors[0]["message"]
 
@@ -464,14 +553,18 @@ async def test_oversized_body_is_refused(chunked):
 
         async def stream():
             for start in range(0, len(body), 1024):
-                yield body[start:start + 1024]
+                yield body[start : start + 1024]
 
-        async with server.http.post(server.http_url, data=stream() if chunked else body,
-                                    headers={"x-api-key": API_KEY}) as response:
+        async with server.http.post(
+            server.http_url, data=stream() if chunked else body, headers={"x-api-key": API_KEY}
+        ) as response:
             assert response.status == 413
             payload = await response.json()
-        assert payload == {"errors": [{"errorType": "PayloadTooLargeException",
-                                       "message": f"Request body is larger than {limit} bytes"}]}
+        assert payload == {
+            "errors": [
+                {"errorType": "PayloadTooLargeException", "message": f"Request body is larger than {limit} bytes"}
+            ]
+        }
         await server.good_request_succeeds()
         # just under the limit is served
         fitting = json.dumps({"query": GOOD_QUERY, "variables": {"pad": "x" * (limit - 100)}}).encode()
@@ -507,10 +600,13 @@ async def test_bad_http_auth(emulator, case):
         "bad jwt": {"Authorization": "not.a.jwt"},
     }[case]
     status, response = await emulator.post(body, headers)
-    expected = {"no auth": (401, "UnauthorizedException"), "bad key": (401, "UnauthorizedException"),
-                "bad signature": (403, "InvalidSignatureException"),
-                "tampered body": (403, "InvalidSignatureException"),
-                "bad jwt": (401, "UnauthorizedException")}[case]
+    expected = {
+        "no auth": (401, "UnauthorizedException"),
+        "bad key": (401, "UnauthorizedException"),
+        "bad signature": (403, "InvalidSignatureException"),
+        "tampered body": (403, "InvalidSignatureException"),
+        "bad jwt": (401, "UnauthorizedException"),
+    }[case]
     assert (status, response["errors"][0]["errorType"]) == expected, response
     assert emulator.functions["sessions"].events == []
     await emulator.good_request_succeeds()

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.e2e.fault_helpers import attempt_events, marked, model_requests, raw_subscription, screen, sdk, stored_events
-from tests.e2e.stack_clients import jwt_auth, new_session_id
+from tests.e2e.stack_clients import new_session_id
 from tokencast.client import Forbidden, JwtAuth
 from tokencast.local.bedrock.text import expected_text
 from tokencast.local.jwt_issuer import LocalJwtIssuer
@@ -48,16 +48,19 @@ async def test_cancel_mid_stream_stops_the_model_and_keeps_the_partial_text(loca
     assert delivered[-1]["type"] == "CANCELLED" and delivered[-1]["isComplete"]
     assert "".join(e["token"] for e in delivered) == result.text
     fields = ("attempt", "seq", "type", "token", "isComplete")
-    assert [{f: e[f] for f in fields} for e in stored_events(local_stack, session_id)] == \
-        [{f: e[f] for f in fields} for e in delivered]
+    assert [{f: e[f] for f in fields} for e in stored_events(local_stack, session_id)] == [
+        {f: e[f] for f in fields} for e in delivered
+    ]
     # The worker closed the model stream at once: nothing (or one token in flight) was
     # generated after that, and the answer stopped long before its natural end.
     [request] = model_requests(local_stack, prompt)
     assert request["outcome"] == "disconnected"
     assert request["tokens_after_disconnect"] <= 1
     assert request["tokens_sent"] < LONG_TOKENS // 2
-    print(f"cancel → CANCELLED in {ended - cancelled_at:.2f}s; model stopped after {request['tokens_sent']} "
-          f"of {LONG_TOKENS} tokens; stream lasted {ended - started:.2f}s")
+    print(
+        f"cancel → CANCELLED in {ended - cancelled_at:.2f}s; model stopped after {request['tokens_sent']} "
+        f"of {LONG_TOKENS} tokens; stream lasted {ended - started:.2f}s"
+    )
     assert ended - cancelled_at < 1.5, "the worker noticed the cancel within about a second"
 
 
@@ -87,8 +90,10 @@ async def test_a_job_cancelled_while_queued_never_calls_the_model(local_stack):
 async def test_only_the_owner_can_cancel(local_stack):
     prompt = marked("[tokens=300] alice's shared answer")
     issuer = LocalJwtIssuer.from_env()
-    async with sdk(local_stack, JwtAuth(issuer.mint("alice"))) as alice, \
-            sdk(local_stack, JwtAuth(issuer.mint("bob"))) as bob:
+    async with (
+        sdk(local_stack, JwtAuth(issuer.mint("alice"))) as alice,
+        sdk(local_stack, JwtAuth(issuer.mint("bob"))) as bob,
+    ):
         stream = await alice.stream(prompt, visibility="SHARED")
         watching = await bob.watch(stream.session_id)
         async for _ in stream:

@@ -12,8 +12,8 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -30,8 +30,7 @@ COMMAND_S = 60.0
 
 def clean_env(state_dir: Path) -> dict[str, str]:
     """This process's environment without what the in-process test stack set on it."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "TOKENCAST_", "POWERTOOLS_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TOKENCAST_", "POWERTOOLS_"))}
     env.update(TOKENCAST_STATE_DIR=str(state_dir), PYTHONUNBUFFERED="1")
     return env
 
@@ -43,9 +42,23 @@ class UpProcess:
         self.env = clean_env(state_dir)
         self.state_file = state_dir / "local.json"
         self.process = subprocess.Popen(
-            [TOKENCAST, "up", "--port", "0", "--tokens-per-second", "2000", "--first-token-delay", "0.01",
-             "--flush-window-ms", "20"],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                TOKENCAST,
+                "up",
+                "--port",
+                "0",
+                "--tokens-per-second",
+                "2000",
+                "--first-token-delay",
+                "0.01",
+                "--flush-window-ms",
+                "20",
+            ],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -114,7 +127,7 @@ def test_stream_prints_the_answer_and_watch_replays_it(up):
     assert streamed.returncode == 0, streamed.stderr
     expected = expected_text(prompt)
     assert streamed.stdout.startswith(expected)
-    assert "[COMPLETED, " in streamed.stdout[len(expected):]
+    assert "[COMPLETED, " in streamed.stdout[len(expected) :]
     session_id = streamed.stderr.split("[session ", 1)[1].split("]", 1)[0]
 
     watched = tokencast(process, "watch", session_id, "--json", module=True)
@@ -134,14 +147,16 @@ def dead_sessions(state: dict) -> list[str]:
     sqs = boto3.client("sqs", **Target(**state).boto3_kwargs())
     found = []
     while True:
-        batch = sqs.receive_message(QueueUrl=state["dlq_url"], MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                    WaitTimeSeconds=0).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=state["dlq_url"], MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
+        ).get("Messages", [])
         if not batch:
             break
         found += batch
     for message in found:
-        sqs.change_message_visibility(QueueUrl=state["dlq_url"], ReceiptHandle=message["ReceiptHandle"],
-                                      VisibilityTimeout=0)
+        sqs.change_message_visibility(
+            QueueUrl=state["dlq_url"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
     return [json.loads(m["Body"]).get("sessionId") for m in found]
 
 

@@ -43,9 +43,8 @@ def screen(deltas: list[Delta]) -> str:
 
 async def delivery_faults(stack, **faults) -> None:
     base = stack.endpoints.graphql_url.rsplit("/graphql", 1)[0]
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/_local/appsync/faults", json=faults) as response:
-            assert response.status == 200
+    async with aiohttp.ClientSession() as http, http.post(f"{base}/_local/appsync/faults", json=faults) as response:
+        assert response.status == 200
 
 
 def marked(text: str) -> str:

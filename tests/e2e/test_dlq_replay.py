@@ -42,8 +42,13 @@ def dead_jobs(local_stack, session_id: str) -> list[dict]:
     url = local_stack.endpoints.queues.dlq_url
     found, seen = [], []
     while True:
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                    MessageAttributeNames=["All"], AttributeNames=["All"]).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=30,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+        ).get("Messages", [])
         if not batch:
             break
         seen += batch
@@ -113,8 +118,14 @@ async def test_replaying_a_completed_session_is_refused_unless_forced(local_stac
         done = await stream.result()
         assert (done.status, done.attempt) == ("COMPLETED", 1)
         # A duplicate of its job reaches the DLQ (as SQS's redrive would move one: no reason).
-        job = Job(session_id=session_id, owner="anonymous", model_id=LOCAL_MODEL_ID, messages=[Message(role="user", text=prompt)],
-                  max_tokens=1024, enqueued_at="2026-01-01T00:00:00.000Z")
+        job = Job(
+            session_id=session_id,
+            owner="anonymous",
+            model_id=LOCAL_MODEL_ID,
+            messages=[Message(role="user", text=prompt)],
+            max_tokens=1024,
+            enqueued_at="2026-01-01T00:00:00.000Z",
+        )
         sqs.send_message(QueueUrl=local_stack.endpoints.queues.dlq_url, MessageBody=job.to_body())
 
         code, out = await cli("dlq", "replay", "--session", session_id)

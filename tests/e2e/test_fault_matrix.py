@@ -10,6 +10,7 @@ really delivered; the client SDK shows the merged view users get.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -95,8 +96,7 @@ async def test_worker_killed_mid_stream_is_redelivered_and_completes_as_attempt_
     # Attempt 1 streams slowly (about 4 s), so the kill certainly lands mid-stream.
     local_stack.stack.model.add_fault({"kind": "slow", "match": prompt, "delay_s": 0.01})
     crashes = poller.crashed_invocations
-    async with raw_subscription(local_stack, session_id) as raw, sdk(local_stack) as client, \
-            sdk(local_stack) as other:
+    async with raw_subscription(local_stack, session_id) as raw, sdk(local_stack) as client, sdk(local_stack) as other:
         stream = await client.stream(prompt, session_id=session_id)
         watcher = await other.watch(session_id)
         deltas = []
@@ -179,16 +179,13 @@ async def test_a_zombie_attempt_is_fenced_and_its_late_events_are_ignored(local_
             deltas = await collect(stream)
             result = await stream.result()
             await raw.wait_terminal(attempt=2)
-            finished = await asyncio.to_thread(
-                poller.function.wait_until, lambda f: zombie[0] not in f.running(), 20)
+            finished = await asyncio.to_thread(poller.function.wait_until, lambda f: zombie[0] not in f.running(), 20)
             assert finished, "the zombie's invocation ended"
     finally:
         engine.on_mutation = original
         if zombie:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(zombie[0], signal.SIGCONT)
-            except ProcessLookupError:
-                pass
 
     expected = expected_text(prompt)
     assert (result.status, result.attempt) == ("COMPLETED", 2)
@@ -216,8 +213,7 @@ async def test_dropped_and_reordered_deliveries_are_filled_from_the_log(local_st
     before = await emulator_stats(local_stack)
     await delivery_faults(local_stack, drop_rate=0.25, reorder_rate=0.25, match=session_id, seed=11)
     try:
-        async with raw_subscription(local_stack, session_id) as raw, sdk(local_stack) as one, \
-                sdk(local_stack) as two:
+        async with raw_subscription(local_stack, session_id) as raw, sdk(local_stack) as one, sdk(local_stack) as two:
             first = await one.stream(prompt, session_id=session_id)
             second = await two.watch(session_id)
             deltas_one, deltas_two = await asyncio.gather(collect(first), collect(second))
@@ -260,8 +256,7 @@ async def test_a_subscriber_that_joins_after_completion_gets_the_final_attempt(l
 async def test_a_client_whose_socket_drops_mid_stream_reconnects_and_resumes(local_stack):
     prompt, session_id = marked("[tokens=600] Narrate a river from source to sea"), new_session_id()
     local_stack.stack.model.add_fault({"kind": "slow", "match": prompt, "delay_s": 0.002})
-    async with sdk(local_stack) as server_dropped, sdk(local_stack) as client_dropped, \
-            sdk(local_stack) as undisturbed:
+    async with sdk(local_stack) as server_dropped, sdk(local_stack) as client_dropped, sdk(local_stack) as undisturbed:
         a = await server_dropped.stream(prompt, session_id=session_id)
         [a_connection] = server_connections(local_stack, session_id)
         b = await client_dropped.watch(session_id)

@@ -32,8 +32,16 @@ CANCEL = "mutation($id: ID!) { cancelStream(sessionId: $id) { sessionId status }
 
 async def publish_sentinel(local_stack, session_id: str, owner: str) -> None:
     """An event addressed to ``owner``: once it arrives, everything sent before it has too."""
-    event = {"sessionId": session_id, "attempt": 99, "seq": 1, "type": "STARTED", "token": "",
-             "isComplete": True, "owner": owner, "visibility": "PRIVATE"}
+    event = {
+        "sessionId": session_id,
+        "attempt": 99,
+        "seq": 1,
+        "type": "STARTED",
+        "token": "",
+        "isComplete": True,
+        "owner": owner,
+        "visibility": "PRIVATE",
+    }
     async with http_client(local_stack.endpoints, iam_auth(local_stack.endpoints)) as as_worker:
         await as_worker.execute(op(PUBLISH_MUTATION, **event))
 
@@ -42,9 +50,11 @@ async def test_another_user_cannot_read_cancel_or_subscribe_to_a_private_session
     endpoints = local_stack.endpoints
     session_id, prompt = new_session_id(), "alice's private question"
     alice, bob = jwt_auth(endpoints, "alice"), jwt_auth(endpoints, "bob")
-    async with subscribed(local_stack, session_id, auth=alice) as alice_sees, \
-            subscribed(local_stack, session_id, auth=bob) as bob_sees, \
-            subscribed(local_stack, session_id) as api_key_sees:
+    async with (
+        subscribed(local_stack, session_id, auth=alice) as alice_sees,
+        subscribed(local_stack, session_id, auth=bob) as bob_sees,
+        subscribed(local_stack, session_id) as api_key_sees,
+    ):
         async with http_client(endpoints, alice) as as_alice:
             started = await start(as_alice, prompt, sessionId=session_id)
             assert started["visibility"] == "PRIVATE"
@@ -78,8 +88,10 @@ async def test_shared_session_is_watchable_by_signed_in_users_but_cancellable_on
     endpoints = local_stack.endpoints
     session_id, prompt = new_session_id(), "alice shares this [tokens=40]"
     alice, bob = jwt_auth(endpoints, "alice"), jwt_auth(endpoints, "bob")
-    async with subscribed(local_stack, session_id, auth=bob) as bob_sees, \
-            subscribed(local_stack, session_id) as api_key_sees:
+    async with (
+        subscribed(local_stack, session_id, auth=bob) as bob_sees,
+        subscribed(local_stack, session_id) as api_key_sees,
+    ):
         async with http_client(endpoints, alice) as as_alice:
             await start(as_alice, prompt, sessionId=session_id, visibility="SHARED")
         await bob_sees.wait()

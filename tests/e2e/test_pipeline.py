@@ -13,13 +13,13 @@ from gql import gql
 from gql.transport.exceptions import TransportQueryError
 
 from tests.e2e.stack_clients import (
+    aws_clients,
     get_session,
     http_client,
     new_session_id,
     op,
     start,
     subscribed,
-    aws_clients,
 )
 from tokencast.config import Limits
 from tokencast.local.bedrock.text import expected_text
@@ -40,11 +40,16 @@ def assert_well_formed(events: list[dict], session_id: str) -> None:
 async def test_every_subscriber_gets_exactly_its_sessions_text_in_order(local_stack):
     first, second = new_session_id(), new_session_id()
     prompt_a, prompt_b = "Tell me about rivers", "Tell me about lanterns"
-    async with subscribed(local_stack, first) as a1, subscribed(local_stack, first) as a2, \
-            subscribed(local_stack, second) as b1:
+    async with (
+        subscribed(local_stack, first) as a1,
+        subscribed(local_stack, first) as a2,
+        subscribed(local_stack, second) as b1,
+    ):
         async with http_client(local_stack.endpoints) as session:
-            started = await asyncio.gather(start(session, input={"sessionId": first, "prompt": prompt_a}),
-                                           start(session, input={"sessionId": second, "prompt": prompt_b}))
+            started = await asyncio.gather(
+                start(session, input={"sessionId": first, "prompt": prompt_a}),
+                start(session, input={"sessionId": second, "prompt": prompt_b}),
+            )
         assert [s["status"] for s in started] == ["QUEUED", "QUEUED"]
         await asyncio.gather(a1.wait(), a2.wait(), b1.wait())
 
@@ -64,14 +69,16 @@ async def test_sample_schema_operations_work_unchanged(local_stack):
     async with http_client(local_stack.endpoints) as session:
         prompt = "Sample client question [tokens=300]"
         local_stack.stack.model.add_fault({"kind": "slow", "match": prompt, "delay_s": 0.01})
-        result = await session.execute(gql(
-            'mutation { startStream(prompt: "%s") { sessionId status message timestamp error } }' % prompt))
+        result = await session.execute(
+            gql(f'mutation {{ startStream(prompt: "{prompt}") {{ sessionId status message timestamp error }} }}')
+        )
         started = result["startStream"]
         assert set(started) == {"sessionId", "status", "message", "timestamp", "error"}
         assert started["status"] == "QUEUED" and started["error"] is None
 
-        async with subscribed(local_stack, started["sessionId"],
-                              selection="sessionId token isComplete timestamp") as subscriber:
+        async with subscribed(
+            local_stack, started["sessionId"], selection="sessionId token isComplete timestamp"
+        ) as subscriber:
             await subscriber.wait()
         final = await get_session(session, started["sessionId"])
 
@@ -84,13 +91,13 @@ async def test_sample_schema_operations_work_unchanged(local_stack):
 
 async def test_get_session_after_completion_has_full_text_and_usage(local_stack):
     session_id, prompt = new_session_id(), "Summarise the harbor"
-    async with subscribed(local_stack, session_id) as subscriber:
-        async with http_client(local_stack.endpoints) as session:
-            await start(session, prompt, sessionId=session_id)
-            await subscriber.wait()
-            final = await get_session(session, session_id)
-            alias = await session.execute(op("query($id: ID!) { getStreamStatus(sessionId: $id) { status text } }",
-                                             id=session_id))
+    async with subscribed(local_stack, session_id) as subscriber, http_client(local_stack.endpoints) as session:
+        await start(session, prompt, sessionId=session_id)
+        await subscriber.wait()
+        final = await get_session(session, session_id)
+        alias = await session.execute(
+            op("query($id: ID!) { getStreamStatus(sessionId: $id) { status text } }", id=session_id)
+        )
     assert final["status"] == "COMPLETED"
     assert final["text"] == expected_text(prompt) == subscriber.text
     assert final["lastSeq"] == subscriber.events[-1]["seq"]
@@ -122,8 +129,11 @@ LIMITS = Limits()
 BAD_INPUTS = [
     pytest.param({"prompt": ""}, "input.prompt", id="empty-prompt"),
     pytest.param({"prompt": "x" * (LIMITS.max_prompt_chars + 1)}, "input.prompt", id="oversized-prompt"),
-    pytest.param({"messages": [{"role": "user", "text": "hi"}] * (LIMITS.max_messages + 1)}, "input.messages",
-                 id="too-many-messages"),
+    pytest.param(
+        {"messages": [{"role": "user", "text": "hi"}] * (LIMITS.max_messages + 1)},
+        "input.messages",
+        id="too-many-messages",
+    ),
     pytest.param({"prompt": "hi", "modelId": "anthropic.unknown-model"}, "input.modelId", id="unknown-model"),
     pytest.param({"prompt": "hi", "maxTokens": 0}, "input.maxTokens", id="max-tokens-zero"),
     pytest.param({"prompt": "hi", "maxTokens": LIMITS.max_tokens + 1}, "input.maxTokens", id="max-tokens-too-big"),
@@ -139,14 +149,16 @@ def _stored_sessions(dynamodb, table: str) -> int:
 
 
 def _queued_jobs(sqs, queue_url: str) -> int:
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return sum(int(v) for v in attributes.values())
 
 
 @pytest.mark.parametrize(("input_fields", "field"), BAD_INPUTS)
 async def test_bad_input_is_a_graphql_error_naming_the_field_and_nothing_is_stored_or_enqueued(
-        local_stack, input_fields, field):
+    local_stack, input_fields, field
+):
     endpoints = local_stack.endpoints
     sqs, dynamodb = aws_clients(endpoints)
     stored_before = _stored_sessions(dynamodb, endpoints.table_name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC
 
 import aiohttp
 import pytest
@@ -21,7 +22,6 @@ from tests.e2e.emulator_fixtures import (
     WAIT_S,
     auth_headers,
     b64_json,
-    emulator,  # noqa: F401  (fixture)
     event_variables,
     raw_socket,
     serve_emulator,
@@ -38,8 +38,7 @@ def owner_for(server, mode: str, user: str = "alice") -> str:
 
 
 def subscription_data(session_id: str, selection: str = "sessionId seq token owner") -> str:
-    return json.dumps({"query": SUBSCRIBE % selection, "variables": {"sessionId": session_id}},
-                      separators=(",", ":"))
+    return json.dumps({"query": SUBSCRIBE % selection, "variables": {"sessionId": session_id}}, separators=(",", ":"))
 
 
 # -- the conversation --------------------------------------------------------------------------
@@ -54,10 +53,9 @@ async def test_connection_ack_carries_connection_timeout(emulator):
 
 async def test_connection_timeout_is_configurable():
     config = EmulatorConfig(realtime=RealtimeConfig(connection_timeout_ms=1234))
-    async with serve_emulator(config) as server:
-        async with raw_socket(server, headers=auth_headers(server, "api_key")) as ws:
-            ack = await ws.init()
-            assert ack["payload"]["connectionTimeoutMs"] == 1234
+    async with serve_emulator(config) as server, raw_socket(server, headers=auth_headers(server, "api_key")) as ws:
+        ack = await ws.init()
+        assert ack["payload"]["connectionTimeoutMs"] == 1234
 
 
 async def test_keep_alives_arrive_at_the_configured_interval(emulator):
@@ -74,14 +72,16 @@ async def test_keep_alives_arrive_at_the_configured_interval(emulator):
 async def test_start_ack_data_stop_complete(emulator):
     async with raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as ws:
         await ws.init()
-        await ws.subscribe("sub-1", "s1", auth_headers(emulator, "api_key", "ignored"),
-                           selection="sessionId seq token")
+        await ws.subscribe("sub-1", "s1", auth_headers(emulator, "api_key", "ignored"), selection="sessionId seq token")
         assert emulator.hub.count() == 1
 
         await emulator.publish(event_variables("s1", 1))
         data = await ws.expect("data")
-        assert data == {"type": "data", "id": "sub-1",
-                        "payload": {"data": {"onTokenReceived": {"sessionId": "s1", "seq": 1, "token": "t1"}}}}
+        assert data == {
+            "type": "data",
+            "id": "sub-1",
+            "payload": {"data": {"onTokenReceived": {"sessionId": "s1", "seq": 1, "token": "t1"}}},
+        }
 
         await ws.send({"type": "stop", "id": "sub-1"})
         assert await ws.receive() == {"type": "complete", "id": "sub-1"}
@@ -145,7 +145,11 @@ async def test_auth_placement(emulator, mode, placement):
         message = await ws.expect("data")
         assert message["id"] == "1"
         assert message["payload"]["data"]["onTokenReceived"] == {
-            "sessionId": "s-auth", "seq": 1, "token": "t1", "owner": owner}
+            "sessionId": "s-auth",
+            "seq": 1,
+            "token": "t1",
+            "owner": owner,
+        }
 
 
 async def test_start_without_authorization_uses_the_connection_identity(emulator):
@@ -185,8 +189,11 @@ async def test_bad_api_key_on_connect_is_a_connection_error(emulator, placement)
     async with raw_socket(emulator, headers=headers, placement=placement) as ws:
         await ws.send({"type": "connection_init"})
         error = await expect_connection_error(ws)
-        assert error == {"errorType": "UnauthorizedException",
-                         "message": "You are not authorized to make this call.", "errorCode": 401}
+        assert error == {
+            "errorType": "UnauthorizedException",
+            "message": "You are not authorized to make this call.",
+            "errorCode": 401,
+        }
 
 
 async def test_bad_iam_signature_on_connect_is_a_connection_error(emulator):
@@ -200,9 +207,9 @@ async def test_bad_iam_signature_on_connect_is_a_connection_error(emulator):
 
 
 async def test_expired_jwt_on_connect_is_a_connection_error(emulator):
-    from datetime import datetime, timedelta, timezone
-    token = emulator.issuer.mint("alice", ttl=timedelta(minutes=1),
-                                 now=datetime.now(timezone.utc) - timedelta(hours=1))
+    from datetime import datetime, timedelta
+
+    token = emulator.issuer.mint("alice", ttl=timedelta(minutes=1), now=datetime.now(UTC) - timedelta(hours=1))
     async with raw_socket(emulator, headers={"host": emulator.host, "Authorization": token}) as ws:
         await ws.send({"type": "connection_init"})
         error = await expect_connection_error(ws)
@@ -223,8 +230,10 @@ async def test_bad_api_key_on_start_is_an_error_with_id(emulator):
         await ws.start("7", subscription_data("s1"), {"host": emulator.host, "x-api-key": "da2-wrong"})
         message = await ws.expect("error")
         assert message["id"] == "7"
-        assert only_error(message) == {"errorType": "UnauthorizedException",
-                                       "message": "You are not authorized to make this call."}
+        assert only_error(message) == {
+            "errorType": "UnauthorizedException",
+            "message": "You are not authorized to make this call.",
+        }
         assert emulator.hub.count() == 0
         # the connection survives a refused start
         await ws.subscribe("8", "s1", auth_headers(emulator, "api_key", "x"))
@@ -269,8 +278,10 @@ async def test_unknown_message_type_is_unsupported(emulator, kind):
         await ws.send(message)
         reply = await ws.expect("error")
         assert "id" not in reply
-        assert only_error(reply) == {"errorType": "UnsupportedOperation",
-                                     "message": "unknown not supported through the realtime channel"}
+        assert only_error(reply) == {
+            "errorType": "UnsupportedOperation",
+            "message": "unknown not supported through the realtime channel",
+        }
         await ws.subscribe("2", "s1", auth_headers(emulator, "api_key", "x"))
 
 
@@ -278,25 +289,35 @@ async def test_start_without_payload_data_is_unsupported(emulator):
     """What graphql-ws clients send (payload.query, no payload.data) is not AppSync's start."""
     async with raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as ws:
         await ws.init()
-        await ws.send({"id": "1", "type": "start", "payload": {
-            "query": "subscription { onTokenReceived(sessionId: \"s\") { seq } }",
-            "extensions": {"authorization": auth_headers(emulator, "api_key", "x")}}})
+        await ws.send(
+            {
+                "id": "1",
+                "type": "start",
+                "payload": {
+                    "query": 'subscription { onTokenReceived(sessionId: "s") { seq } }',
+                    "extensions": {"authorization": auth_headers(emulator, "api_key", "x")},
+                },
+            }
+        )
         reply = await ws.expect("error")
         assert only_error(reply)["errorType"] == "UnsupportedOperation"
         await ws.subscribe("2", "s1", auth_headers(emulator, "api_key", "x"))
 
 
-@pytest.mark.parametrize("raw", [
-    "not json at all",
-    "[1, 2]",
-    json.dumps({"type": "start", "id": "1", "payload": "not an object"}),
-    json.dumps({"type": "start", "id": "1", "payload": {"data": "{}", "extensions": "nope"}}),
-    json.dumps({"type": "start", "id": "1", "payload": {"data": "{}", "extensions": {"authorization": "nope"}}}),
-    json.dumps({"type": "start", "id": "1", "payload": {"data": "not json"}}),
-    json.dumps({"type": "start", "id": "1", "payload": {"data": "[]"}}),
-    json.dumps({"type": "start", "id": ["1"], "payload": {"data": "{}"}}),
-    json.dumps({"type": "stop", "id": {"x": 1}}),
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json at all",
+        "[1, 2]",
+        json.dumps({"type": "start", "id": "1", "payload": "not an object"}),
+        json.dumps({"type": "start", "id": "1", "payload": {"data": "{}", "extensions": "nope"}}),
+        json.dumps({"type": "start", "id": "1", "payload": {"data": "{}", "extensions": {"authorization": "nope"}}}),
+        json.dumps({"type": "start", "id": "1", "payload": {"data": "not json"}}),
+        json.dumps({"type": "start", "id": "1", "payload": {"data": "[]"}}),
+        json.dumps({"type": "start", "id": ["1"], "payload": {"data": "{}"}}),
+        json.dumps({"type": "stop", "id": {"x": 1}}),
+    ],
+)
 async def test_malformed_messages_never_kill_the_connection(emulator, raw):
     async with raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as ws:
         await ws.init()
@@ -311,9 +332,11 @@ async def test_malformed_messages_never_kill_the_connection(emulator, raw):
 async def test_invalid_graphql_in_start_is_an_error_with_id(emulator):
     async with raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as ws:
         await ws.init()
-        for sub_id, query in [("syntax", "subscription { onTokenReceived(sessionId: "),
-                              ("unknown-field", "subscription { onTokenReceived(sessionId: \"s\") { nope } }"),
-                              ("missing-arg", "subscription { onTokenReceived { seq } }")]:
+        for sub_id, query in [
+            ("syntax", "subscription { onTokenReceived(sessionId: "),
+            ("unknown-field", 'subscription { onTokenReceived(sessionId: "s") { nope } }'),
+            ("missing-arg", "subscription { onTokenReceived { seq } }"),
+        ]:
             data = json.dumps({"query": query})
             await ws.start(sub_id, data, auth_headers(emulator, "api_key", data))
             message = await ws.expect("error")
@@ -327,10 +350,13 @@ async def test_invalid_graphql_in_start_is_an_error_with_id(emulator):
         assert emulator.hub.count() == 0
 
 
-@pytest.mark.parametrize("query", [
-    "query { getSession(sessionId: \"s\") { sessionId } }",
-    "mutation { cancelStream(sessionId: \"s\") { sessionId } }",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        'query { getSession(sessionId: "s") { sessionId } }',
+        'mutation { cancelStream(sessionId: "s") { sessionId } }',
+    ],
+)
 async def test_queries_and_mutations_are_not_served_on_the_realtime_channel(emulator, query):
     async with raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as ws:
         await ws.init()
@@ -339,8 +365,10 @@ async def test_queries_and_mutations_are_not_served_on_the_realtime_channel(emul
         message = await ws.expect("error")
         assert message["id"] == "q"
         operation = query.split()[0]
-        assert only_error(message) == {"errorType": "UnsupportedOperation",
-                                       "message": f"{operation} not supported through the realtime channel"}
+        assert only_error(message) == {
+            "errorType": "UnsupportedOperation",
+            "message": f"{operation} not supported through the realtime channel",
+        }
         assert emulator.functions["sessions"].events == []  # nothing ran
 
 
@@ -367,8 +395,10 @@ async def test_the_101st_subscription_is_refused(emulator):
         await ws.start("100", subscription_data("s100"), authorization)
         message = await ws.expect("error")
         assert message["id"] == "100"
-        assert only_error(message) == {"errorType": "MaxSubscriptionsReachedError",
-                                       "message": "Max number of 100 subscriptions reached"}
+        assert only_error(message) == {
+            "errorType": "MaxSubscriptionsReachedError",
+            "message": "Max number of 100 subscriptions reached",
+        }
         assert emulator.hub.count() == 100
         # a stop frees a slot
         await ws.send({"type": "stop", "id": "0"})
@@ -390,8 +420,9 @@ async def test_missing_graphql_ws_subprotocol_is_refused(emulator):
 
 async def test_undecodable_header_parameter_is_refused(emulator):
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        async with emulator.http.ws_connect(f"{emulator.realtime_url}?header=%%%&payload=e30=",
-                                            protocols=("graphql-ws",)):
+        async with emulator.http.ws_connect(
+            f"{emulator.realtime_url}?header=%%%&payload=e30=", protocols=("graphql-ws",)
+        ):
             pass
     assert refused.value.status == 400
 
@@ -408,10 +439,9 @@ async def test_connection_init_is_optional(emulator):
 
 async def test_connection_init_is_awaited_only_so_long():
     config = EmulatorConfig(realtime=RealtimeConfig(init_timeout_s=0.1))
-    async with serve_emulator(config) as server:
-        async with raw_socket(server, headers=auth_headers(server, "api_key")) as ws:
-            error = await expect_connection_error(ws)
-            assert error["errorType"] == "ConnectionTimeout"
+    async with serve_emulator(config) as server, raw_socket(server, headers=auth_headers(server, "api_key")) as ws:
+        error = await expect_connection_error(ws)
+        assert error["errorType"] == "ConnectionTimeout"
 
 
 async def test_same_protocol_on_get_graphql(emulator):

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.fault_helpers import OPTIONS, delivery_faults, emulator_stats, model_requests, screen, store
+from tests.e2e.stack_clients import aws_clients
 from tokencast.client import ApiKeyAuth, TokencastClient
 from tokencast.core.dlq import DeadLetterQueue
 from tokencast.local.bedrock.text import expected_text, generate_tokens
-from tests.e2e.stack_clients import aws_clients
 
 # The soak bounds itself (budget_s below); the timeout only has to stay out of its way.
 pytestmark = [pytest.mark.e2e, pytest.mark.soak, pytest.mark.timeout(900)]
@@ -124,8 +124,13 @@ async def run_session(plan: Plan, stack, clients) -> dict[str, Any]:
     other_deltas = await asyncio.gather(*watchers)
     results = await asyncio.gather(first.result(), second.result(), third.result())
     session = await first_client.get_session(plan.session_id)
-    return {"plan": plan, "results": results, "screens": [screen(d) for d in [deltas, *other_deltas]],
-            "session": session, "acted": acted}
+    return {
+        "plan": plan,
+        "results": results,
+        "screens": [screen(d) for d in [deltas, *other_deltas]],
+        "session": session,
+        "acted": acted,
+    }
 
 
 def sdk(stack) -> TokencastClient:
@@ -148,7 +153,8 @@ async def test_soak(local_stack, soak_sessions, soak_seed):
     try:
         async with sdk(local_stack) as a, sdk(local_stack) as b, sdk(local_stack) as c:
             outcomes = await asyncio.wait_for(
-                asyncio.gather(*(run_session(plan, local_stack, (a, b, c)) for plan in plans)), budget_s)
+                asyncio.gather(*(run_session(plan, local_stack, (a, b, c)) for plan in plans)), budget_s
+            )
         stats = await emulator_stats(local_stack)
     finally:
         await delivery_faults(local_stack)

@@ -21,9 +21,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 REPO = Path(__file__).resolve().parents[2]
 
-from infra_helpers import DEFAULT_STACK, DEV_CONTEXT, DEV_STACK  # noqa: E402  (shared with the tests)
+from infra_helpers import DEFAULT_STACK, DEV_CONTEXT, DEV_STACK
 
 
 def pytest_collection_modifyitems(config, items):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from infra_helpers import DEFAULT_STACK, DEV_STACK
-from infra_helpers import function_id, one, resources
+from infra_helpers import DEFAULT_STACK, DEV_STACK, function_id, one, resources
 
 from cdk.api import schema_definition
 from tokencast.resolvers import GRAPHQL_DIR, SCHEMA_PATH, ResolverMap
@@ -35,7 +34,9 @@ def test_api_key_mode_and_key_only_with_context(assembly):
     ]
     keys = resources(t, "AWS::AppSync::ApiKey")
     assert len(keys) == 1
-    assert next(iter(keys.values()))["Properties"]["ApiId"] == {"Fn::GetAtt": [one(t, "AWS::AppSync::GraphQLApi"), "ApiId"]}
+    assert next(iter(keys.values()))["Properties"]["ApiId"] == {
+        "Fn::GetAtt": [one(t, "AWS::AppSync::GraphQLApi"), "ApiId"]
+    }
 
 
 @pytest.mark.parametrize("stack", [DEFAULT_STACK, DEV_STACK])
@@ -90,7 +91,9 @@ def test_publish_token_is_iam_only_in_the_deployed_schema(assembly):
 def test_every_declared_field_has_its_resolver_and_data_source(assembly, stack):
     t = assembly.template(stack)
     declaration = ResolverMap.load()
-    sources = {v["Properties"]["Name"]: (k, v["Properties"]) for k, v in resources(t, "AWS::AppSync::DataSource").items()}
+    sources = {
+        v["Properties"]["Name"]: (k, v["Properties"]) for k, v in resources(t, "AWS::AppSync::DataSource").items()
+    }
     assert set(sources) == set(declaration.data_sources)
     for name, spec in declaration.data_sources.items():
         _, props = sources[name]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
@@ -17,28 +19,70 @@ from infra_helpers import DEFAULT_STACK
 
 from cdk.functions import REQUIREMENTS, ROOT, PipLocalBundling, _source_files, bundle_hash
 
+LOCK = ROOT / "uv.lock"
 
-def _pins() -> dict[str, str]:
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def bundled_pins(text: str) -> dict[str, str]:
+    """name -> version from a pip requirements file (hash and comment lines skipped)."""
     pins = {}
-    for line in REQUIREMENTS.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, _, pinned = line.partition("==")
-            pins[name] = pinned
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
+        if match:
+            pins[_canonical(match[1])] = match[2]
     return pins
 
 
-def test_runtime_requirements_are_pinned_to_what_the_suite_runs():
-    pins = _pins()
-    assert set(pins) == {"aws-lambda-powertools", "pydantic", "requests", "requests-aws4auth"}
-    for name, pinned in pins.items():
-        assert pinned == version(name), f"{name}: bundled {pinned}, tested with {version(name)}"
+def locked_group_closure(lock: dict, group: str) -> dict[str, str]:
+    """name -> locked version of a dependency group of the project and everything it pulls in."""
+    packages = {_canonical(p["name"]): p for p in lock["package"]}
+    [project] = [p for p in lock["package"] if p.get("source", {}).get("editable") == "."]
+    todo = [_canonical(d["name"]) for d in project["dev-dependencies"][group]]
+    closure: dict[str, str] = {}
+    while todo:
+        name = todo.pop()
+        if name in closure:
+            continue
+        closure[name] = packages[name]["version"]
+        todo.extend(_canonical(d["name"]) for d in packages[name].get("dependencies", []))
+    return closure
+
+
+def test_bundle_requirements_are_exactly_the_locked_lambda_group():
+    """Every wheel bundled into the Lambda is the one uv.lock pins, and nothing else is."""
+    bundled = bundled_pins(REQUIREMENTS.read_text())
+    locked = locked_group_closure(tomllib.loads(LOCK.read_text()), "lambda")
+    assert bundled == locked, "cdk/lambda-requirements.txt differs from uv.lock: run `make lock`"
+    assert {"boto3", "botocore", "pydantic", "pydantic-core", "aws-lambda-powertools"} <= set(bundled)
+
+
+def test_bundle_requirements_are_hash_checked():
+    """pip installs in hash-checking mode: a file that is not the locked one fails the build."""
+    text = REQUIREMENTS.read_text()
+    assert len(re.findall(r"--hash=sha256:[0-9a-f]{64}", text)) >= len(bundled_pins(text))
+
+
+def test_lock_parity_check_fails_on_drift():
+    """The parity test is not vacuous: one moved pin is caught."""
+    text = REQUIREMENTS.read_text()
+    version = bundled_pins(text)["pydantic"]
+    drifted = bundled_pins(text.replace(f"pydantic=={version}", "pydantic==0.0.1"))
+    assert drifted != locked_group_closure(tomllib.loads(LOCK.read_text()), "lambda")
+
+
+def test_the_suite_runs_the_locked_versions():
+    """The venv the suite runs in was installed from uv.lock (make never resolves afresh)."""
+    locked = locked_group_closure(tomllib.loads(LOCK.read_text()), "lambda")
+    for name in ("pydantic", "boto3", "aws-lambda-powertools", "requests"):
+        assert version(name) == locked[name], f"{name}: venv {version(name)}, uv.lock {locked[name]}"
 
 
 def test_bundle_never_ships_test_tooling_or_the_cdk():
-    text = REQUIREMENTS.read_text().lower()
-    for forbidden in ("moto", "aiohttp", "gql", "aws-cdk", "cdk-nag", "boto3", "botocore", "pytest"):
-        assert f"\n{forbidden}" not in text
+    bundled = set(bundled_pins(REQUIREMENTS.read_text()))
+    assert not bundled & {"moto", "aiohttp", "gql", "aws-cdk-lib", "cdk-nag", "pytest", "graphql-core", "pip"}
 
 
 def test_source_files_are_the_packages_without_the_local_stack():
@@ -63,7 +107,8 @@ def test_synthesized_asset_holds_the_code(assembly):
 
 
 @pytest.mark.skipif(
-    os.environ.get("TOKENCAST_TEST_FULL_BUNDLING") != "1", reason="needs the package index; set TOKENCAST_TEST_FULL_BUNDLING=1"
+    os.environ.get("TOKENCAST_TEST_FULL_BUNDLING") != "1",
+    reason="needs the package index; set TOKENCAST_TEST_FULL_BUNDLING=1",
 )
 def test_full_bundle_has_aarch64_cp312_wheels(tmp_path: Path):
     assert PipLocalBundling(with_dependencies=True).try_bundle(str(tmp_path)) is True
@@ -73,15 +118,16 @@ def test_full_bundle_has_aarch64_cp312_wheels(tmp_path: Path):
         assert (tmp_path / package).is_dir(), package
     assert not (tmp_path / "tokencast" / "local").exists()
     assert not (tmp_path / "bin").exists()
-    assert not (tmp_path / "boto3").exists() and not (tmp_path / "botocore").exists()  # the runtime's
+    assert (tmp_path / "boto3").is_dir() and (tmp_path / "botocore").is_dir()  # bundled, not the runtime's
     assert not list(tmp_path.rglob("*.pyc"))
 
 
 @pytest.mark.skipif(
-    os.environ.get("TOKENCAST_TEST_FULL_BUNDLING") != "1", reason="needs the package index; set TOKENCAST_TEST_FULL_BUNDLING=1"
+    os.environ.get("TOKENCAST_TEST_FULL_BUNDLING") != "1",
+    reason="needs the package index; set TOKENCAST_TEST_FULL_BUNDLING=1",
 )
 def test_handlers_import_with_only_the_bundled_dependencies(assembly, tmp_path: Path):
-    """The handlers need nothing beyond the pinned requirements and the runtime's boto3.
+    """The handlers need nothing beyond the bundled requirements (boto3 included).
 
     Same wheels for this machine's platform, an isolated interpreter (-I -S: no venv, no site
     packages), and the synthesized asset's code: importing the three handlers must work.
@@ -92,7 +138,7 @@ def test_handlers_import_with_only_the_bundled_dependencies(assembly, tmp_path: 
     deps = tmp_path / "deps"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--target", str(deps), "--requirement", str(REQUIREMENTS), "boto3"],
+         "--target", str(deps), "--requirement", str(REQUIREMENTS)],
         check=True,
     )  # fmt: skip
     assets = json.loads((assembly.outdir / f"{DEFAULT_STACK}.assets.json").read_text())["files"]

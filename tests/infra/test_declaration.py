@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from graphql import ObjectTypeDefinitionNode, parse
-
 from tokencast.local.appsync.builtins import BUILTINS
 from tokencast.resolvers import GRAPHQL_DIR, SCHEMA_PATH, DataSourceType, ResolverMap
 

@@ -5,8 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from infra_helpers import DEFAULT_STACK, DEV_STACK
-from infra_helpers import function_id, grants, one, resources, role_of, role_statements, triples
+from infra_helpers import (
+    DEFAULT_STACK,
+    DEV_STACK,
+    function_id,
+    grants,
+    one,
+    resources,
+    role_of,
+    role_statements,
+    triples,
+)
 
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 BEDROCK = ("bedrock:InvokeModelWithResponseStream", "bedrock:InvokeModel")

@@ -12,7 +12,7 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import product
 from pathlib import Path
 
@@ -28,7 +28,7 @@ DECLARATION = ResolverMap.load()
 PUBLISH_JS = ROOT / DECLARATION.resolvers["Mutation.publishToken"].code
 SUBSCRIBE_JS = ROOT / DECLARATION.resolvers["Subscription.onTokenReceived"].code
 
-FIXED_NOW = datetime(2026, 11, 21, 13, 25, 7, 123000, tzinfo=timezone.utc)
+FIXED_NOW = datetime(2026, 11, 21, 13, 25, 7, 123000, tzinfo=UTC)
 
 # AppSync `identity` objects as the resolvers receive them.
 OWNER = {
@@ -81,8 +81,7 @@ def subscription_runs():
         for identity, sid in product(IDENTITIES.values(), ("s-1", "s-2"))
     ]
     return {
-        (name, sid): out
-        for (name, sid), out in zip(product(IDENTITIES, ("s-1", "s-2")), run_node(cases), strict=True)
+        (name, sid): out for (name, sid), out in zip(product(IDENTITIES, ("s-1", "s-2")), run_node(cases), strict=True)
     }
 
 

@@ -6,12 +6,10 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match
-from infra_helpers import DEFAULT_STACK, DEV_STACK, EXISTING_POOL_ID
-from infra_helpers import function_id, one, resources
+from infra_helpers import DEFAULT_STACK, DEV_STACK, EXISTING_POOL_ID, function_id, one, resources
 
 from tokencast.config import Limits, Settings
 from tokencast.resolvers import ResolverMap
-
 
 # -- DynamoDB ------------------------------------------------------------------------------
 
@@ -232,11 +230,7 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(assembly):
     assert next(iter(topic.values()))["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     key = t["Resources"][key_id]["Properties"]
     assert key["EnableKeyRotation"] is True
-    cw = [
-        st
-        for st in key["KeyPolicy"]["Statement"]
-        if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
-    ]
+    cw = [st for st in key["KeyPolicy"]["Statement"] if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert len(cw) == 1 and set(cw[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -106,8 +107,11 @@ def core_aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> CoreAws:
 
 # --------------------------------------------------------------------------- worker fakes
 
+
 def client_error(code: str, message: str = "boom", status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "ConverseStream")
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "ConverseStream"
+    )
 
 
 @dataclass
@@ -209,7 +213,9 @@ class StartedJob:
 def start_job(core_aws: CoreAws) -> Callable[..., StartedJob]:
     """Start a session through the real StartService and take its job off the queue."""
 
-    service = StartService(store=core_aws.store, sqs=core_aws.sqs, jobs_queue_url=core_aws.settings.jobs_queue_url, limits=Limits())
+    service = StartService(
+        store=core_aws.store, sqs=core_aws.sqs, jobs_queue_url=core_aws.settings.jobs_queue_url, limits=Limits()
+    )
 
     def start(prompt: str = "Say hello", identity: dict[str, Any] | None = None, **input: Any) -> StartedJob:
         arguments = {"input": {"prompt": prompt, **input}} if input else {"prompt": prompt}
@@ -225,8 +231,13 @@ def start_job(core_aws: CoreAws) -> Callable[..., StartedJob]:
 def make_worker(core_aws: CoreAws) -> Callable[..., tuple[Worker, FakeModel, RecordingTransport, list[float]]]:
     """``make_worker(*scripts, transport=None, **settings)`` → (worker, model, transport, sleeps)."""
 
-    def make(*scripts: Script, transport: RecordingTransport | None = None, limits: Limits | None = None,
-             sleep: Callable[[float], None] | None = None, **overrides: Any):
+    def make(
+        *scripts: Script,
+        transport: RecordingTransport | None = None,
+        limits: Limits | None = None,
+        sleep: Callable[[float], None] | None = None,
+        **overrides: Any,
+    ):
         settings = core_aws.settings.model_copy(update=overrides)
         model = FakeModel(*scripts)
         transport = transport or RecordingTransport()
@@ -252,4 +263,6 @@ def fakes() -> Any:
     """The fake classes, for test modules (conftest is not importable by name)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(Script=Script, FakeModel=FakeModel, RecordingTransport=RecordingTransport, client_error=client_error)
+    return SimpleNamespace(
+        Script=Script, FakeModel=FakeModel, RecordingTransport=RecordingTransport, client_error=client_error
+    )

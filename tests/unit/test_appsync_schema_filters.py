@@ -9,11 +9,11 @@ access rule, and how a mutation result becomes each subscriber's payload.
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-from graphql import GraphQLError, parse
 
+from graphql import GraphQLError, parse
 from tokencast.access import can_read
 from tokencast.local.appsync.auth import AuthMode
 from tokencast.local.appsync.builtins import ResolverContext, publish_passthrough, session_access_filter
@@ -48,14 +48,26 @@ def test_schema_loads_verbatim_with_appsync_builtins(schema):
     for name in APPSYNC_SCALARS:
         assert name in schema.schema.type_map, name
     directives = {d.name for d in schema.schema.directives}
-    assert {"aws_subscribe", "aws_iam", "aws_api_key", "aws_cognito_user_pools", "aws_oidc", "aws_lambda",
-            "aws_auth"} <= directives
+    assert {
+        "aws_subscribe",
+        "aws_iam",
+        "aws_api_key",
+        "aws_cognito_user_pools",
+        "aws_oidc",
+        "aws_lambda",
+        "aws_auth",
+    } <= directives
 
 
 def test_auth_modes_per_field_and_type(schema):
     assert schema.field_modes["Mutation.publishToken"] == frozenset({AuthMode.AWS_IAM})
-    for field in ("Query.getSession", "Query.getEvents", "Mutation.startStream", "Mutation.cancelStream",
-                  "Subscription.onTokenReceived"):
+    for field in (
+        "Query.getSession",
+        "Query.getEvents",
+        "Mutation.startStream",
+        "Mutation.cancelStream",
+        "Subscription.onTokenReceived",
+    ):
         assert schema.field_modes[field] == ALL_MODES, field
     for type_name in ("Session", "TokenEvent", "EventPage", "Usage"):
         assert schema.type_modes[type_name] == ALL_MODES, type_name
@@ -81,16 +93,19 @@ def test_sdl_that_declares_an_appsync_scalar_itself_still_loads():
     assert schema.field_modes["Mutation.put"] == frozenset()
 
 
-@pytest.mark.parametrize("scalar,good,bad", [
-    ("AWSDateTime", "2026-11-21T12:00:00.000Z", "yesterday"),
-    ("AWSDate", "2026-11-21", "21/11/2026"),
-    ("AWSTime", "12:30:00.123Z", "noon"),
-    ("AWSTimestamp", 1_700_000_000, "1700000000"),
-    ("AWSEmail", "alice@example.com", "alice"),
-    ("AWSURL", "https://example.com/x", "example.com"),
-    ("AWSPhone", "+1 555 0100", "call me"),
-    ("AWSIPAddress", "10.0.0.1/8", "10.0.0.300"),
-])
+@pytest.mark.parametrize(
+    "scalar,good,bad",
+    [
+        ("AWSDateTime", "2026-11-21T12:00:00.000Z", "yesterday"),
+        ("AWSDate", "2026-11-21", "21/11/2026"),
+        ("AWSTime", "12:30:00.123Z", "noon"),
+        ("AWSTimestamp", 1_700_000_000, "1700000000"),
+        ("AWSEmail", "alice@example.com", "alice"),
+        ("AWSURL", "https://example.com/x", "example.com"),
+        ("AWSPhone", "+1 555 0100", "call me"),
+        ("AWSIPAddress", "10.0.0.1/8", "10.0.0.300"),
+    ],
+)
 def test_appsync_scalars_accept_and_refuse(schema, scalar, good, bad):
     parse_value = schema.schema.type_map[scalar].parse_value
     assert parse_value(good) == good
@@ -110,8 +125,10 @@ def test_awsjson_is_a_json_string_on_the_wire(schema):
 
 
 def test_invalid_scalar_literal_fails_validation(engine):
-    query = ('mutation { publishToken(sessionId: "s", attempt: 1, seq: 1, type: TOKEN, token: "", '
-             'isComplete: false, timestamp: "not a date") { seq } }')
+    query = (
+        'mutation { publishToken(sessionId: "s", attempt: 1, seq: 1, type: TOKEN, token: "", '
+        'isComplete: false, timestamp: "not a date") { seq } }'
+    )
     with pytest.raises(RequestError) as refused:
         engine.prepare({"query": query})
     assert refused.value.error_type == "ValidationError" and refused.value.status == 200
@@ -140,33 +157,60 @@ def one(field: str, operator: str, value) -> dict:
     return {"filterGroup": [{"filters": [{"fieldName": field, "operator": operator, "value": value}]}]}
 
 
-@pytest.mark.parametrize("operator,value,actual,expected", [
-    ("eq", "a", "a", True), ("eq", "a", "b", False),
-    ("ne", "a", "b", True), ("ne", "a", "a", False),
-    ("lt", 5, 4, True), ("lt", 5, 5, False),
-    ("le", 5, 5, True), ("le", 5, 6, False),
-    ("gt", 5, 6, True), ("gt", 5, 5, False),
-    ("ge", 5, 5, True), ("ge", 5, 4, False),
-    ("gt", 5, None, False), ("lt", 5, "x", False),
-    ("contains", "ell", "hello", True), ("contains", "x", "hello", False),
-    ("contains", 2, [1, 2], True), ("contains", 3, [1, 2], False), ("contains", 1, 1, False),
-    ("notContains", "x", "hello", True), ("notContains", "ell", "hello", False),
-    ("beginsWith", "he", "hello", True), ("beginsWith", "lo", "hello", False), ("beginsWith", "1", 1, False),
-    ("in", ["a", "b"], "a", True), ("in", ["a", "b"], "c", False),
-    ("notIn", ["a", "b"], "c", True), ("notIn", ["a", "b"], "a", False),
-    ("between", [1, 3], 2, True), ("between", [1, 3], 3, True), ("between", [1, 3], 4, False),
-    ("containsAny", ["x", "y"], ["a", "y"], True), ("containsAny", ["x"], ["a"], False),
-])
+@pytest.mark.parametrize(
+    "operator,value,actual,expected",
+    [
+        ("eq", "a", "a", True),
+        ("eq", "a", "b", False),
+        ("ne", "a", "b", True),
+        ("ne", "a", "a", False),
+        ("lt", 5, 4, True),
+        ("lt", 5, 5, False),
+        ("le", 5, 5, True),
+        ("le", 5, 6, False),
+        ("gt", 5, 6, True),
+        ("gt", 5, 5, False),
+        ("ge", 5, 5, True),
+        ("ge", 5, 4, False),
+        ("gt", 5, None, False),
+        ("lt", 5, "x", False),
+        ("contains", "ell", "hello", True),
+        ("contains", "x", "hello", False),
+        ("contains", 2, [1, 2], True),
+        ("contains", 3, [1, 2], False),
+        ("contains", 1, 1, False),
+        ("notContains", "x", "hello", True),
+        ("notContains", "ell", "hello", False),
+        ("beginsWith", "he", "hello", True),
+        ("beginsWith", "lo", "hello", False),
+        ("beginsWith", "1", 1, False),
+        ("in", ["a", "b"], "a", True),
+        ("in", ["a", "b"], "c", False),
+        ("notIn", ["a", "b"], "c", True),
+        ("notIn", ["a", "b"], "a", False),
+        ("between", [1, 3], 2, True),
+        ("between", [1, 3], 3, True),
+        ("between", [1, 3], 4, False),
+        ("containsAny", ["x", "y"], ["a", "y"], True),
+        ("containsAny", ["x"], ["a"], False),
+    ],
+)
 def test_filter_operators(operator, value, actual, expected):
     assert matches_filter(one("f", operator, value), {"f": actual}) is expected
 
 
 def test_filters_in_a_group_are_anded_and_groups_ored():
-    spec = {"filterGroup": [
-        {"filters": [{"fieldName": "a", "operator": "eq", "value": 1},
-                     {"fieldName": "b", "operator": "eq", "value": 2}]},
-        {"filters": [{"fieldName": "c", "operator": "eq", "value": 3}]},
-    ]}
+    spec = {
+        "filterGroup": [
+            {
+                "filters": [
+                    {"fieldName": "a", "operator": "eq", "value": 1},
+                    {"fieldName": "b", "operator": "eq", "value": 2},
+                ]
+            },
+            {"filters": [{"fieldName": "c", "operator": "eq", "value": 3}]},
+        ]
+    }
     assert matches_filter(spec, {"a": 1, "b": 2})
     assert not matches_filter(spec, {"a": 1, "b": 9})
     assert matches_filter(spec, {"a": 0, "c": 3})
@@ -186,12 +230,15 @@ def test_dotted_field_names_reach_nested_fields():
     assert not matches_filter(spec, {"usage": None})
 
 
-@pytest.mark.parametrize("spec,message", [
-    ({}, "filterGroup"),
-    ({"filterGroup": []}, "filterGroup"),
-    (one("f", "like", "x"), "unsupported filter operator"),
-    ({"filterGroup": [{"filters": [{"operator": "eq", "value": 1}]}]}, "fieldName"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ({}, "filterGroup"),
+        ({"filterGroup": []}, "filterGroup"),
+        (one("f", "like", "x"), "unsupported filter operator"),
+        ({"filterGroup": [{"filters": [{"operator": "eq", "value": 1}]}]}, "fieldName"),
+    ],
+)
 def test_invalid_filters_are_refused(spec, message):
     with pytest.raises(FilterError, match=message):
         validate_filter(spec)
@@ -211,26 +258,46 @@ WORKER = {"userArn": "arn:aws:iam::000000000000:user/test", "username": "test", 
 
 def test_access_filter_for_an_api_key_caller_matches_anonymous_only():
     spec = session_access_filter(ResolverContext(arguments={"sessionId": "s"}, identity=None))
-    assert spec == {"filterGroup": [{"filters": [
-        {"fieldName": "sessionId", "operator": "eq", "value": "s"},
-        {"fieldName": "owner", "operator": "eq", "value": "anonymous"}]}]}
+    assert spec == {
+        "filterGroup": [
+            {
+                "filters": [
+                    {"fieldName": "sessionId", "operator": "eq", "value": "s"},
+                    {"fieldName": "owner", "operator": "eq", "value": "anonymous"},
+                ]
+            }
+        ]
+    }
 
 
 def test_access_filter_for_a_signed_in_caller_adds_shared_sessions():
     spec = session_access_filter(ResolverContext(arguments={"sessionId": "s"}, identity=ALICE))
     assert spec["filterGroup"] == [
-        {"filters": [{"fieldName": "sessionId", "operator": "eq", "value": "s"},
-                     {"fieldName": "owner", "operator": "eq", "value": "alice-sub"}]},
-        {"filters": [{"fieldName": "sessionId", "operator": "eq", "value": "s"},
-                     {"fieldName": "visibility", "operator": "eq", "value": "SHARED"}]},
+        {
+            "filters": [
+                {"fieldName": "sessionId", "operator": "eq", "value": "s"},
+                {"fieldName": "owner", "operator": "eq", "value": "alice-sub"},
+            ]
+        },
+        {
+            "filters": [
+                {"fieldName": "sessionId", "operator": "eq", "value": "s"},
+                {"fieldName": "visibility", "operator": "eq", "value": "SHARED"},
+            ]
+        },
     ]
 
 
-@pytest.mark.parametrize("identity,owner,visibility", list(itertools.product(
-    [None, ALICE, BOB, WORKER],
-    ["anonymous", "alice-sub", "bob-sub", WORKER["userArn"]],
-    ["PRIVATE", "SHARED"],
-)))
+@pytest.mark.parametrize(
+    "identity,owner,visibility",
+    list(
+        itertools.product(
+            [None, ALICE, BOB, WORKER],
+            ["anonymous", "alice-sub", "bob-sub", WORKER["userArn"]],
+            ["PRIVATE", "SHARED"],
+        )
+    ),
+)
 def test_access_filter_agrees_with_the_access_rule(identity, owner, visibility):
     spec = session_access_filter(ResolverContext(arguments={"sessionId": "s"}, identity=identity))
     event = {"sessionId": "s", "owner": owner, "visibility": visibility}
@@ -239,7 +306,7 @@ def test_access_filter_agrees_with_the_access_rule(identity, owner, visibility):
 
 
 def test_publish_passthrough_stamps_a_timestamp_only_when_absent():
-    now = datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC)
     stamped = publish_passthrough(ResolverContext(arguments={"seq": 1}, now=lambda: now))
     assert stamped == {"seq": 1, "timestamp": "2026-11-21T12:00:00.123Z"}
     kept = publish_passthrough(ResolverContext(arguments={"seq": 1, "timestamp": "2020-01-01T00:00:00Z"}))
@@ -263,7 +330,10 @@ def test_mutation_results_are_keyed_by_field_name_not_alias():
         fragment F on TokenEvent { seq usage { totalTokens } }""")
     result = {"id": "s", "seq": 2, "usage": {"in": 1, "totalTokens": 3}, "extra": "dropped"}
     assert by_field_name(result, selection, fragments) == {
-        "sessionId": "s", "seq": 2, "usage": {"inputTokens": 1, "totalTokens": 3}}
+        "sessionId": "s",
+        "seq": 2,
+        "usage": {"inputTokens": 1, "totalTokens": 3},
+    }
 
 
 def test_selection_set_list_is_appsyncs_slash_paths():
@@ -271,7 +341,12 @@ def test_selection_set_list_is_appsyncs_slash_paths():
         query { getEvents { items { seq usage { totalTokens } } ...P } }
         fragment P on EventPage { nextSeq }""")
     assert selection_list(selection, fragments) == [
-        "items", "items/seq", "items/usage", "items/usage/totalTokens", "nextSeq"]
+        "items",
+        "items/seq",
+        "items/usage",
+        "items/usage/totalTokens",
+        "nextSeq",
+    ]
 
 
 def render(engine, subscription: str, payload: dict) -> dict:
@@ -280,21 +355,40 @@ def render(engine, subscription: str, payload: dict) -> dict:
 
 
 def test_subscriber_gets_its_selection_with_unselected_fields_null(engine):
-    rendered = render(engine, 'subscription { onTokenReceived(sessionId: "s") { sessionId s: seq stopReason '
-                              'type usage { inputTokens outputTokens } } }',
-                      {"sessionId": "s", "seq": 1, "type": "TOKEN", "usage": {"inputTokens": 2}, "token": "x"})
-    assert rendered == {"data": {"onTokenReceived": {
-        "sessionId": "s", "s": 1, "stopReason": None, "type": "TOKEN",
-        "usage": {"inputTokens": 2, "outputTokens": None}}}}
+    rendered = render(
+        engine,
+        'subscription { onTokenReceived(sessionId: "s") { sessionId s: seq stopReason '
+        "type usage { inputTokens outputTokens } } }",
+        {"sessionId": "s", "seq": 1, "type": "TOKEN", "usage": {"inputTokens": 2}, "token": "x"},
+    )
+    assert rendered == {
+        "data": {
+            "onTokenReceived": {
+                "sessionId": "s",
+                "s": 1,
+                "stopReason": None,
+                "type": "TOKEN",
+                "usage": {"inputTokens": 2, "outputTokens": None},
+            }
+        }
+    }
 
 
 def test_unselected_non_null_field_is_appsyncs_error(engine):
-    rendered = render(engine, 'subscription { onTokenReceived(sessionId: "s") { sessionId isComplete } }',
-                      {"sessionId": "s"})
-    assert rendered == {"data": {"onTokenReceived": None}, "errors": [{
-        "path": ["onTokenReceived", "isComplete"], "locations": None,
-        "message": "Cannot return null for non-nullable type: 'Boolean' within parent 'TokenEvent' "
-                   "(/onTokenReceived/isComplete)"}]}
+    rendered = render(
+        engine, 'subscription { onTokenReceived(sessionId: "s") { sessionId isComplete } }', {"sessionId": "s"}
+    )
+    assert rendered == {
+        "data": {"onTokenReceived": None},
+        "errors": [
+            {
+                "path": ["onTokenReceived", "isComplete"],
+                "locations": None,
+                "message": "Cannot return null for non-nullable type: 'Boolean' within parent 'TokenEvent' "
+                "(/onTokenReceived/isComplete)",
+            }
+        ],
+    }
 
 
 def test_typename_is_always_available_to_subscribers(engine):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -23,9 +23,9 @@ from tokencast.access import principal_of
 from tokencast.local.appsync.auth import (
     DIRECTIVE_MODES,
     AuthConfig,
+    Authenticator,
     AuthError,
     AuthMode,
-    Authenticator,
     Caller,
     modes_from_directives,
 )
@@ -43,7 +43,7 @@ AKID = "AKIDLOCALTEST"
 SECRET = "local-secret-key"
 API_KEY = "da2-localdevkey"
 JWT_SECRET = b"unit-test-jwt-secret"
-BODY = json.dumps({"query": "mutation { publishToken(sessionId: \"s\") { seq } }", "variables": {}}).encode()
+BODY = json.dumps({"query": 'mutation { publishToken(sessionId: "s") { seq } }', "variables": {}}).encode()
 TAMPERED = BODY.replace(b"publishToken", b"cancelStream")
 assert TAMPERED != BODY
 
@@ -64,7 +64,7 @@ class Clock:
     """A settable clock; starts at the real time so botocore-signed requests are current."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc)
+        self.now = datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -221,8 +221,10 @@ def test_jwt_from_another_secret_or_pool(auth: Authenticator) -> None:
 
 
 def test_issuer_roundtrip_claims(issuer: LocalJwtIssuer) -> None:
-    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    token = issuer.mint("carol", groups=("a", "b"), ttl=timedelta(hours=1), extra_claims={"custom:tier": "gold"}, now=now)
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    token = issuer.mint(
+        "carol", groups=("a", "b"), ttl=timedelta(hours=1), extra_claims={"custom:tier": "gold"}, now=now
+    )
     claims = issuer.verify(token, now=now + timedelta(minutes=59))
     assert claims["cognito:username"] == "carol"
     assert claims["cognito:groups"] == ["a", "b"]
@@ -258,7 +260,7 @@ def test_verify_rejects_tampering_alg_none_and_expiry(issuer: LocalJwtIssuer) ->
     with pytest.raises(MalformedTokenError):
         issuer.verify(f"{head}.{payload}.not*base64")
     with pytest.raises(TokenExpiredError):
-        issuer.verify(token, now=datetime.now(timezone.utc) + timedelta(hours=13))
+        issuer.verify(token, now=datetime.now(UTC) + timedelta(hours=13))
     with pytest.raises(ValueError):
         issuer.mint("alice", ttl=timedelta(0))
 
@@ -301,10 +303,16 @@ def test_gql_http_request_verifies(auth: Authenticator) -> None:
 def test_gql_websocket_connect_and_start_verify_with_session_token(auth: Authenticator) -> None:
     signer = gql_signer(token="session-token-value")
     connect = signer.get_headers()  # signs https://host/graphql/connect with body "{}"
-    assert {k.lower() for k in connect} >= {"accept", "content-encoding", "content-type", "host", "x-amz-security-token"}
+    assert {k.lower() for k in connect} >= {
+        "accept",
+        "content-encoding",
+        "content-type",
+        "host",
+        "x-amz-security-token",
+    }
     assert auth.authenticate(path="/graphql/connect", headers=connect, body=b"{}").mode is AuthMode.AWS_IAM
 
-    data = json.dumps({"query": "subscription { onTokenReceived(sessionId: \"s\") { seq } }"}, separators=(",", ":"))
+    data = json.dumps({"query": 'subscription { onTokenReceived(sessionId: "s") { seq } }'}, separators=(",", ":"))
     start = signer.get_headers(data)  # the start message's payload.extensions.authorization
     assert auth.authenticate(path="/graphql", headers=start, body=data.encode()).mode is AuthMode.AWS_IAM
 
@@ -377,7 +385,7 @@ def test_unknown_access_key_is_refused(auth: Authenticator) -> None:
 
 
 def test_clock_skew_both_ways(auth: Authenticator, clock: Clock) -> None:
-    signed_at = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+    signed_at = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
     headers = aws4auth_request(amz_date="20260301T120000Z")
     for offset in (timedelta(minutes=-5), timedelta(0), timedelta(minutes=5)):
         clock.now = signed_at + offset
@@ -401,7 +409,7 @@ def test_clock_skew_both_ways(auth: Authenticator, clock: Clock) -> None:
 
 def test_gql_signature_expires_after_five_minutes(auth: Authenticator, clock: Clock) -> None:
     headers = gql_signer().get_headers(BODY.decode())
-    clock.now = datetime.now(timezone.utc) + timedelta(minutes=6)
+    clock.now = datetime.now(UTC) + timedelta(minutes=6)
     with pytest.raises(AuthError) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=BODY)
     expect_error(excinfo, "InvalidSignatureException", 403, "Signature expired")
@@ -446,14 +454,28 @@ def test_unsigned_headers_do_not_matter(auth: Authenticator) -> None:
     ("authorization", "error_type", "fragment"),
     [
         ("AWS4-HMAC-SHA256", "IncompleteSignatureException", "requires 'Credential' parameter"),
-        ("AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/20260301/us-east-1/appsync/aws4_request",
-         "IncompleteSignatureException", "requires 'Signature' parameter"),
-        ("AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/20260301/eu-west-1/appsync/aws4_request, "
-         "SignedHeaders=host;x-amz-date, Signature=00", "InvalidSignatureException", "valid region"),
-        ("AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/20260301/us-east-1/execute-api/aws4_request, "
-         "SignedHeaders=host;x-amz-date, Signature=00", "InvalidSignatureException", "correct service: 'appsync'"),
-        ("AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/us-east-1/appsync, SignedHeaders=host, Signature=00",
-         "IncompleteSignatureException", "Credential should have the form"),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/20260301/us-east-1/appsync/aws4_request",
+            "IncompleteSignatureException",
+            "requires 'Signature' parameter",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/20260301/eu-west-1/appsync/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=00",
+            "InvalidSignatureException",
+            "valid region",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/20260301/us-east-1/execute-api/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=00",
+            "InvalidSignatureException",
+            "correct service: 'appsync'",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/us-east-1/appsync, SignedHeaders=host, Signature=00",
+            "IncompleteSignatureException",
+            "Credential should have the form",
+        ),
     ],
 )
 def test_malformed_sigv4_headers(auth: Authenticator, authorization: str, error_type: str, fragment: str) -> None:
@@ -464,7 +486,7 @@ def test_malformed_sigv4_headers(auth: Authenticator, authorization: str, error_
 
 
 def test_missing_amz_date_and_scope_date_mismatch(auth: Authenticator, clock: Clock) -> None:
-    clock.now = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     headers = aws4auth_request(amz_date="20260301T120000Z")
     without_date = {k: v for k, v in headers.items() if k.lower() != "x-amz-date"}
     with pytest.raises(AuthError) as excinfo:

@@ -23,12 +23,20 @@ IDLE_POLL = 5.0
 
 def ev(attempt: int, seq: int, kind: EventType | str, token: str = "", **extra) -> TokenEvent:
     terminal = isinstance(kind, EventType) and kind.is_terminal
-    return TokenEvent(session_id=extra.pop("session_id", SID), attempt=attempt, seq=seq, type=kind,
-                      token=token, is_complete=terminal, **extra)
+    return TokenEvent(
+        session_id=extra.pop("session_id", SID),
+        attempt=attempt,
+        seq=seq,
+        type=kind,
+        token=token,
+        is_complete=terminal,
+        **extra,
+    )
 
 
-def attempt_events(attempt: int, tokens: list[str], terminal: EventType | None = EventType.COMPLETED,
-                   **terminal_fields) -> list[TokenEvent]:
+def attempt_events(
+    attempt: int, tokens: list[str], terminal: EventType | None = EventType.COMPLETED, **terminal_fields
+) -> list[TokenEvent]:
     """One attempt as the worker emits it: STARTED/RESTARTED, TOKENs, then the terminal event."""
     first = EventType.STARTED if attempt == 1 else EventType.RESTARTED
     events = [ev(attempt, 1, first)]
@@ -61,8 +69,11 @@ class Log:
         after = [e for e in visible if e.key > (after_attempt, after_seq)]
         items = after[: self.limit]
         more = len(after) > self.limit
-        return EventPage(items=tuple(items), next_attempt=items[-1].attempt if more else None,
-                         next_seq=items[-1].seq if more else None)
+        return EventPage(
+            items=tuple(items),
+            next_attempt=items[-1].attempt if more else None,
+            next_seq=items[-1].seq if more else None,
+        )
 
 
 @dataclass
@@ -92,8 +103,9 @@ class Sim:
             self.catch_up()
         self.now = max(self.now, until)
 
-    def run(self, deliveries: list[tuple[float, TokenEvent]], *, subscribe_catch_up: bool = True,
-            max_polls: int = 50) -> None:
+    def run(
+        self, deliveries: list[tuple[float, TokenEvent]], *, subscribe_catch_up: bool = True, max_polls: int = 50
+    ) -> None:
         if subscribe_catch_up:
             self.catch_up()
         for at, event in deliveries:
@@ -338,8 +350,15 @@ def test_other_sessions_events_are_ignored():
 
 def test_an_unknown_event_type_still_occupies_its_seq():
     asm = StreamAssembler(SID)
-    asm.feed_many([ev(1, 1, EventType.STARTED), ev(1, 2, "HEARTBEAT"), ev(1, 3, EventType.TOKEN, "ok"),
-                   ev(1, 4, EventType.COMPLETED)], 0.0)
+    asm.feed_many(
+        [
+            ev(1, 1, EventType.STARTED),
+            ev(1, 2, "HEARTBEAT"),
+            ev(1, 3, EventType.TOKEN, "ok"),
+            ev(1, 4, EventType.COMPLETED),
+        ],
+        0.0,
+    )
     assert asm.done and asm.text == "ok"
 
 
@@ -391,8 +410,10 @@ def random_session(rng: random.Random) -> tuple[list[TokenEvent], str, EventType
     terminal = EventType.COMPLETED
     for index in range(attempts):
         attempt_no += rng.choice((1, 1, 1, 2))  # an attempt number may be skipped (fenced)
-        tokens = [rng.choice(("a", "bc", "def ", "ü", "🙂", "\n")) + str(rng.randint(0, 99))
-                  for _ in range(rng.randint(0, 12))]
+        tokens = [
+            rng.choice(("a", "bc", "def ", "ü", "🙂", "\n")) + str(rng.randint(0, 99))
+            for _ in range(rng.randint(0, 12))
+        ]
         if index < attempts - 1:
             events += attempt_events(attempt_no, tokens[: rng.randint(0, len(tokens))], terminal=None)
         else:
@@ -429,8 +450,14 @@ def test_any_order_duplicates_and_losses_converge_on_the_final_attempt(seed):
     assert asm.done
     assert asm.text == expected
     assert asm.attempt == events[-1].attempt
-    assert asm.status == {EventType.COMPLETED: SessionStatus.COMPLETED, EventType.FAILED: SessionStatus.FAILED,
-                          EventType.CANCELLED: SessionStatus.CANCELLED}[terminal]
+    assert (
+        asm.status
+        == {
+            EventType.COMPLETED: SessionStatus.COMPLETED,
+            EventType.FAILED: SessionStatus.FAILED,
+            EventType.CANCELLED: SessionStatus.CANCELLED,
+        }[terminal]
+    )
     assert shown(sim.deltas) == expected
     # within an attempt, text deltas come in seq order, each seq at most once
     by_attempt: dict[int, list[int]] = {}

@@ -40,15 +40,22 @@ from tokencast.events import EventType, SessionStatus
 # -- endpoints -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("graphql_url", "realtime_url"), [
-    ("https://abcdefghij.appsync-api.eu-west-1.amazonaws.com/graphql",
-     "wss://abcdefghij.appsync-realtime-api.eu-west-1.amazonaws.com/graphql"),
-    ("https://abcdefghij.appsync-api.cn-north-1.amazonaws.com.cn/graphql",
-     "wss://abcdefghij.appsync-realtime-api.cn-north-1.amazonaws.com.cn/graphql"),
-    ("http://127.0.0.1:4000/graphql", "ws://127.0.0.1:4000/graphql"),
-    ("http://localhost:8080/graphql", "ws://localhost:8080/graphql"),
-    ("https://api.example.com/graphql", "wss://api.example.com/graphql/realtime"),
-])
+@pytest.mark.parametrize(
+    ("graphql_url", "realtime_url"),
+    [
+        (
+            "https://abcdefghij.appsync-api.eu-west-1.amazonaws.com/graphql",
+            "wss://abcdefghij.appsync-realtime-api.eu-west-1.amazonaws.com/graphql",
+        ),
+        (
+            "https://abcdefghij.appsync-api.cn-north-1.amazonaws.com.cn/graphql",
+            "wss://abcdefghij.appsync-realtime-api.cn-north-1.amazonaws.com.cn/graphql",
+        ),
+        ("http://127.0.0.1:4000/graphql", "ws://127.0.0.1:4000/graphql"),
+        ("http://localhost:8080/graphql", "ws://localhost:8080/graphql"),
+        ("https://api.example.com/graphql", "wss://api.example.com/graphql/realtime"),
+    ],
+)
 def test_realtime_url_is_derived_from_the_graphql_url(graphql_url, realtime_url):
     assert realtime_url_for(graphql_url) == realtime_url
 
@@ -57,15 +64,20 @@ def test_endpoints_keep_an_explicit_realtime_url_and_the_api_host():
     endpoints = Endpoints.from_url("http://127.0.0.1:4000/graphql", "ws://127.0.0.1:4000/graphql/realtime")
     assert endpoints.realtime_url == "ws://127.0.0.1:4000/graphql/realtime"
     assert endpoints.host == "127.0.0.1:4000"
-    assert Endpoints.from_url("https://x.appsync-api.us-east-1.amazonaws.com/graphql").host == \
-        "x.appsync-api.us-east-1.amazonaws.com"
+    assert (
+        Endpoints.from_url("https://x.appsync-api.us-east-1.amazonaws.com/graphql").host
+        == "x.appsync-api.us-east-1.amazonaws.com"
+    )
 
 
-@pytest.mark.parametrize(("graphql_url", "realtime_url"), [
-    ("ws://127.0.0.1:4000/graphql", None),
-    ("127.0.0.1:4000/graphql", None),
-    ("http://127.0.0.1:4000/graphql", "http://127.0.0.1:4000/graphql"),
-])
+@pytest.mark.parametrize(
+    ("graphql_url", "realtime_url"),
+    [
+        ("ws://127.0.0.1:4000/graphql", None),
+        ("127.0.0.1:4000/graphql", None),
+        ("http://127.0.0.1:4000/graphql", "http://127.0.0.1:4000/graphql"),
+    ],
+)
 def test_endpoints_refuse_wrong_schemes(graphql_url, realtime_url):
     with pytest.raises(ValueError):
         Endpoints.from_url(graphql_url, realtime_url)
@@ -105,8 +117,10 @@ def test_iam_auth_signs_for_the_api_host_with_the_given_region():
     assert isinstance(auth, AppSyncIAMAuthentication)
     headers = auth.get_headers('{"query":"{ x }"}', {"content-type": "application/json"})
     assert headers["host"] == "127.0.0.1:4000"
-    assert headers["Authorization"].startswith(
-        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") and "/eu-central-1/appsync/aws4_request" in headers["Authorization"]
+    assert (
+        headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+        and "/eu-central-1/appsync/aws4_request" in headers["Authorization"]
+    )
     assert "X-Amz-Date" in headers
 
 
@@ -116,8 +130,14 @@ def test_iam_auth_reads_the_region_from_an_appsync_host():
 
 
 def test_iam_auth_without_region_or_credentials_is_an_auth_error(monkeypatch, tmp_path):
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                 "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+    for name in (
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
@@ -131,23 +151,40 @@ def test_iam_auth_without_region_or_credentials_is_an_auth_error(monkeypatch, tm
 # -- errors ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("errors", "kind"), [
-    ([{"errorType": "Unauthorized", "message": "Not Authorized to access getSession on type Query"}], AuthError),
-    ([{"errorType": "UnauthorizedException", "message": "You are not authorized to make this call."}], AuthError),
-    ([{"errorType": "InvalidSignatureException", "message": "The request signature ..."}], AuthError),
-    ([{"errorType": "ValidationError", "message": "Validation error: ..."}], InvalidRequest),
-    ([{"errorType": "Lambda:Unhandled", "message": "input.maxTokens: must be between 1 and 4096"}], InvalidRequest),
-    ([{"errorType": "Lambda:Unhandled", "message": "prompt: must not be empty; input.temperature: must be a number"}],
-     InvalidRequest),
-    ([{"errorType": "Lambda:Unhandled", "message": "sessionId: not found"}], SessionNotFound),
-    ([{"errorType": "Lambda:Unhandled", "message": "sessionId: only the owner may cancel"}], Forbidden),
-    ([{"errorType": "Lambda:Unhandled", "message": "startStream: the job could not be queued; nothing was stored"}],
-     RequestError),
-    ([{"errorType": "Lambda:Unhandled", "message": "Task timed out after 30.00 seconds"}], RequestError),
-    ([{"errors": [{"errorType": "Unauthorized", "message": "real-time shape"}]}], AuthError),
-    ([{"errorType": "NotFound", "message": "gone"}], SessionNotFound),
-    ([], RequestError),
-])
+@pytest.mark.parametrize(
+    ("errors", "kind"),
+    [
+        ([{"errorType": "Unauthorized", "message": "Not Authorized to access getSession on type Query"}], AuthError),
+        ([{"errorType": "UnauthorizedException", "message": "You are not authorized to make this call."}], AuthError),
+        ([{"errorType": "InvalidSignatureException", "message": "The request signature ..."}], AuthError),
+        ([{"errorType": "ValidationError", "message": "Validation error: ..."}], InvalidRequest),
+        ([{"errorType": "Lambda:Unhandled", "message": "input.maxTokens: must be between 1 and 4096"}], InvalidRequest),
+        (
+            [
+                {
+                    "errorType": "Lambda:Unhandled",
+                    "message": "prompt: must not be empty; input.temperature: must be a number",
+                }
+            ],
+            InvalidRequest,
+        ),
+        ([{"errorType": "Lambda:Unhandled", "message": "sessionId: not found"}], SessionNotFound),
+        ([{"errorType": "Lambda:Unhandled", "message": "sessionId: only the owner may cancel"}], Forbidden),
+        (
+            [
+                {
+                    "errorType": "Lambda:Unhandled",
+                    "message": "startStream: the job could not be queued; nothing was stored",
+                }
+            ],
+            RequestError,
+        ),
+        ([{"errorType": "Lambda:Unhandled", "message": "Task timed out after 30.00 seconds"}], RequestError),
+        ([{"errors": [{"errorType": "Unauthorized", "message": "real-time shape"}]}], AuthError),
+        ([{"errorType": "NotFound", "message": "gone"}], SessionNotFound),
+        ([], RequestError),
+    ],
+)
 def test_graphql_errors_map_to_exact_exceptions(errors, kind):
     error = error_from_graphql(errors, session_id="s-1")
     assert type(error) is kind
@@ -197,8 +234,17 @@ def test_token_event_from_a_partial_live_payload():
     event = TokenEvent.from_graphql({"sessionId": "s", "attempt": 2, "seq": 5, "type": "TOKEN", "token": "hi"})
     assert event.key == (2, 5) and event.type is EventType.TOKEN and event.token == "hi"
     assert event.usage is None and not event.is_terminal
-    done = TokenEvent.from_graphql({"sessionId": "s", "attempt": 2, "seq": 6, "type": "COMPLETED", "token": None,
-                                    "isComplete": True, "usage": {"outputTokens": 4, "inputTokens": None}})
+    done = TokenEvent.from_graphql(
+        {
+            "sessionId": "s",
+            "attempt": 2,
+            "seq": 6,
+            "type": "COMPLETED",
+            "token": None,
+            "isComplete": True,
+            "usage": {"outputTokens": 4, "inputTokens": None},
+        }
+    )
     assert done.is_terminal and done.token == "" and done.usage == {"outputTokens": 4}
     future = TokenEvent.from_graphql({"sessionId": "s", "attempt": 1, "seq": 2, "type": "HEARTBEAT"})
     assert future.type == "HEARTBEAT" and not future.is_terminal
@@ -211,11 +257,13 @@ def test_token_event_needs_its_identity(payload):
 
 
 def test_session_and_page_from_graphql():
-    session = SessionInfo.from_graphql({"sessionId": "s", "status": "RETRYING", "attempt": 2, "text": None,
-                                        "lastSeq": None, "error": "throttled"})
+    session = SessionInfo.from_graphql(
+        {"sessionId": "s", "status": "RETRYING", "attempt": 2, "text": None, "lastSeq": None, "error": "throttled"}
+    )
     assert session.status is SessionStatus.RETRYING and session.text == "" and session.last_seq == 0
     assert not session.is_final
-    page = EventPage.from_graphql({"items": [{"sessionId": "s", "attempt": 1, "seq": 1, "type": "STARTED"}],
-                                   "nextAttempt": 1, "nextSeq": 1})
+    page = EventPage.from_graphql(
+        {"items": [{"sessionId": "s", "attempt": 1, "seq": 1, "type": "STARTED"}], "nextAttempt": 1, "nextSeq": 1}
+    )
     assert page.next_cursor == (1, 1) and page.items[0].type is EventType.STARTED
     assert EventPage.from_graphql({"items": [], "nextAttempt": None, "nextSeq": None}).next_cursor is None

@@ -14,8 +14,9 @@ import base64
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import WSMsgType, web
@@ -38,18 +39,34 @@ from tokencast.events import EventType
 
 API_KEY = "da2-fake"
 
-FAST = StreamOptions(gap_grace_s=0.05, max_gap_backoff_s=0.2, idle_poll_s=0.3,
-                     reconnect_base_s=0.02, reconnect_max_s=0.1, max_reconnect_attempts=5)
+FAST = StreamOptions(
+    gap_grace_s=0.05,
+    max_gap_backoff_s=0.2,
+    idle_poll_s=0.3,
+    reconnect_base_s=0.02,
+    reconnect_max_s=0.1,
+    max_reconnect_attempts=5,
+)
 
 
 def wire_event(session_id: str, attempt: int, seq: int, kind: EventType, token: str = "", **extra: Any) -> dict:
-    return {"sessionId": session_id, "attempt": attempt, "seq": seq, "type": kind.value, "token": token,
-            "isComplete": kind.is_terminal, "stopReason": extra.get("stopReason"), "usage": extra.get("usage"),
-            "error": extra.get("error"), "timestamp": "2026-11-21T00:00:00.000Z"}
+    return {
+        "sessionId": session_id,
+        "attempt": attempt,
+        "seq": seq,
+        "type": kind.value,
+        "token": token,
+        "isComplete": kind.is_terminal,
+        "stopReason": extra.get("stopReason"),
+        "usage": extra.get("usage"),
+        "error": extra.get("error"),
+        "timestamp": "2026-11-21T00:00:00.000Z",
+    }
 
 
-def attempt_events(session_id: str, attempt: int, tokens: list[str], terminal: EventType | None = EventType.COMPLETED,
-                   **extra: Any) -> list[dict]:
+def attempt_events(
+    session_id: str, attempt: int, tokens: list[str], terminal: EventType | None = EventType.COMPLETED, **extra: Any
+) -> list[dict]:
     first = EventType.STARTED if attempt == 1 else EventType.RESTARTED
     events = [wire_event(session_id, attempt, 1, first)]
     events += [wire_event(session_id, attempt, i + 2, EventType.TOKEN, t) for i, t in enumerate(tokens)]
@@ -92,8 +109,11 @@ class FakeAppSync:
             session["lastSeq"] = event["seq"]
             session["text"] += event["token"]
             kind = EventType(event["type"])
-            session["status"] = {EventType.COMPLETED: "COMPLETED", EventType.FAILED: "FAILED",
-                                 EventType.CANCELLED: "CANCELLED"}.get(kind, "STREAMING")
+            session["status"] = {
+                EventType.COMPLETED: "COMPLETED",
+                EventType.FAILED: "FAILED",
+                EventType.CANCELLED: "CANCELLED",
+            }.get(kind, "STREAMING")
             session["error"] = event.get("error")
 
     async def deliver(self, event: dict) -> None:
@@ -116,10 +136,24 @@ class FakeAppSync:
             await asyncio.sleep(0.005)
 
     def new_session(self, session_id: str, **extra: Any) -> dict:
-        session = {"sessionId": session_id, "status": "QUEUED", "message": None, "timestamp": "2026-11-21T00:00:00Z",
-                   "error": None, "attempt": 0, "text": "", "lastSeq": 0, "usage": None, "stopReason": None,
-                   "modelId": "local", "visibility": "PRIVATE", "owner": "anonymous", "createdAt": None,
-                   "updatedAt": None, **extra}
+        session = {
+            "sessionId": session_id,
+            "status": "QUEUED",
+            "message": None,
+            "timestamp": "2026-11-21T00:00:00Z",
+            "error": None,
+            "attempt": 0,
+            "text": "",
+            "lastSeq": 0,
+            "usage": None,
+            "stopReason": None,
+            "modelId": "local",
+            "visibility": "PRIVATE",
+            "owner": "anonymous",
+            "createdAt": None,
+            "updatedAt": None,
+            **extra,
+        }
         self.sessions[session_id] = session
         return session
 
@@ -129,8 +163,14 @@ class FakeAppSync:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self.realtime(request)
         if request.headers.get("x-api-key") != self.api_key:
-            return web.json_response({"errors": [{"errorType": "UnauthorizedException",
-                                                  "message": "You are not authorized to make this call."}]}, status=401)
+            return web.json_response(
+                {
+                    "errors": [
+                        {"errorType": "UnauthorizedException", "message": "You are not authorized to make this call."}
+                    ]
+                },
+                status=401,
+            )
         if self.http_failures > 0:
             self.http_failures -= 1
             return web.Response(status=503, text="Service Unavailable")
@@ -140,7 +180,9 @@ class FakeAppSync:
         try:
             data = await getattr(self, f"op_{operation}")(variables)
         except LookupError as missing:
-            return web.json_response({"data": None, "errors": [{"errorType": "Lambda:Unhandled", "message": str(missing.args[0])}]})
+            return web.json_response(
+                {"data": None, "errors": [{"errorType": "Lambda:Unhandled", "message": str(missing.args[0])}]}
+            )
         return web.json_response({"data": data})
 
     async def op_StartStream(self, v: dict) -> dict:
@@ -163,8 +205,13 @@ class FakeAppSync:
         limit = min(v.get("limit") or self.page_limit, self.page_limit)
         items = [e for k, e in sorted(self.log[v["sessionId"]].items()) if k > after]
         page, more = items[:limit], len(items) > limit
-        return {"getEvents": {"items": page, "nextAttempt": page[-1]["attempt"] if more else None,
-                              "nextSeq": page[-1]["seq"] if more else None}}
+        return {
+            "getEvents": {
+                "items": page,
+                "nextAttempt": page[-1]["attempt"] if more else None,
+                "nextSeq": page[-1]["seq"] if more else None,
+            }
+        }
 
     async def op_CancelStream(self, v: dict) -> dict:
         session = self.sessions.get(v["sessionId"])
@@ -184,8 +231,19 @@ class FakeAppSync:
         self.sockets.add(ws)
         try:
             if headers.get("x-api-key") != self.api_key:
-                await ws.send_json({"type": "connection_error", "payload": {"errors": [
-                    {"errorType": "UnauthorizedException", "message": "Valid authorization header not provided."}]}})
+                await ws.send_json(
+                    {
+                        "type": "connection_error",
+                        "payload": {
+                            "errors": [
+                                {
+                                    "errorType": "UnauthorizedException",
+                                    "message": "Valid authorization header not provided.",
+                                }
+                            ]
+                        },
+                    }
+                )
                 await ws.close()
                 return ws
             async for message in ws:
@@ -237,9 +295,13 @@ async def fake():
 
 
 def client_for(fake: FakeAppSync, key: str = API_KEY, **options: Any) -> TokencastClient:
-    return TokencastClient(fake.url, auth=ApiKeyAuth(key),  # type: ignore[attr-defined]
-                           options=ClientOptions(request_timeout_s=5, connect_timeout_s=5, ack_timeout_s=5,
-                                                 stream=options.pop("stream", FAST), **options))
+    return TokencastClient(
+        fake.url,
+        auth=ApiKeyAuth(key),  # type: ignore[attr-defined]
+        options=ClientOptions(
+            request_timeout_s=5, connect_timeout_s=5, ack_timeout_s=5, stream=options.pop("stream", FAST), **options
+        ),
+    )
 
 
 def screen(deltas: list[Delta]) -> str:
@@ -269,8 +331,13 @@ async def test_stream_subscribes_before_it_starts_and_assembles_the_text(fake):
     fake.on_start = worker
     fake.start_ack_delay_s = 0.1  # startStream must still come after the ack
     async with client_for(fake) as client:
-        stream = await client.stream("hi", system="be brief", max_tokens=64, temperature=0.5,
-                                     messages=[("user", "earlier"), {"role": "assistant", "text": "reply"}])
+        stream = await client.stream(
+            "hi",
+            system="be brief",
+            max_tokens=64,
+            temperature=0.5,
+            messages=[("user", "earlier"), {"role": "assistant", "text": "reply"}],
+        )
         deltas = await collect(stream)
         result = await stream.result()
     session_id = stream.session_id
@@ -278,8 +345,13 @@ async def test_stream_subscribes_before_it_starts_and_assembles_the_text(fake):
     assert fake.subscribed_at_start == {session_id: True}
     start = next(v for op, v in fake.requests if op == "StartStream")
     assert start["prompt"] == "hi"
-    assert start["input"] == {"sessionId": session_id, "system": "be brief", "maxTokens": 64, "temperature": 0.5,
-                              "messages": [{"role": "user", "text": "earlier"}, {"role": "assistant", "text": "reply"}]}
+    assert start["input"] == {
+        "sessionId": session_id,
+        "system": "be brief",
+        "maxTokens": 64,
+        "temperature": 0.5,
+        "messages": [{"role": "user", "text": "earlier"}, {"role": "assistant", "text": "reply"}],
+    }
     assert [d.text for d in deltas] == tokens
     assert (result.status, result.text, result.attempt) == ("COMPLETED", "Hello, world", 1)
     assert result.usage == {"outputTokens": 3} and result.stop_reason == "end_turn"
@@ -556,10 +628,15 @@ async def test_unknown_session_and_resolver_errors_are_exact(fake):
 
 
 async def test_an_unreachable_api_is_connection_lost():
-    client = TokencastClient("http://127.0.0.1:9/graphql", auth=ApiKeyAuth("k"),
-                             options=ClientOptions(request_retries=1, connect_timeout_s=1,
-                                                   stream=StreamOptions(max_reconnect_attempts=2,
-                                                                        reconnect_base_s=0.01)))
+    client = TokencastClient(
+        "http://127.0.0.1:9/graphql",
+        auth=ApiKeyAuth("k"),
+        options=ClientOptions(
+            request_retries=1,
+            connect_timeout_s=1,
+            stream=StreamOptions(max_reconnect_attempts=2, reconnect_base_s=0.01),
+        ),
+    )
     async with client:
         with pytest.raises(ConnectionLost):
             await client.get_session("x")

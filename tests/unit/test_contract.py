@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from graphql import GraphQLEnumType
-
 from tokencast.events import EventType, SessionStatus, Visibility
 from tokencast.local.appsync.schema import AppSyncSchema
 from tokencast.resolvers import SCHEMA_PATH, ResolverMap

@@ -10,8 +10,13 @@ from tokencast.events import SessionStatus
 
 
 def dlq_of(core_aws, sleeps=None):
-    return DeadLetterQueue(core_aws.sqs, core_aws.settings.dead_letter_queue_url, core_aws.settings.jobs_queue_url,
-                           core_aws.store, sleep=(sleeps.append if sleeps is not None else lambda s: None))
+    return DeadLetterQueue(
+        core_aws.sqs,
+        core_aws.settings.dead_letter_queue_url,
+        core_aws.settings.jobs_queue_url,
+        core_aws.store,
+        sleep=(sleeps.append if sleeps is not None else lambda s: None),
+    )
 
 
 def fail_permanently(core_aws, start_job, make_worker, fakes, n):
@@ -65,7 +70,8 @@ def test_replay_refuses_completed_sessions_unless_forced(core_aws, start_job, ma
     worker, *_ = make_worker(fakes.Script(["done"]), fakes.Script(["done again"]))
     assert worker.process(job.body).outcome == Outcome.COMPLETED
     DeadLetterSender(core_aws.sqs, core_aws.settings.dead_letter_queue_url).send(
-        job.body, reason="operator test", error_type="Test", session_id=job.session_id, attempts=1)
+        job.body, reason="operator test", error_type="Test", session_id=job.session_id, attempts=1
+    )
     dlq = dlq_of(core_aws)
     [refused] = dlq.replay()
     assert refused.action == "refused" and "COMPLETED" in refused.reason

@@ -25,7 +25,9 @@ from tokencast.core.model import BedrockModel
 
 def frame(headers: dict[str, str], payload: dict[str, Any]) -> bytes:
     body = json.dumps(payload).encode()
-    encoded = b"".join(bytes([len(k)]) + k.encode() + b"\x07" + struct.pack(">H", len(v)) + v.encode() for k, v in headers.items())
+    encoded = b"".join(
+        bytes([len(k)]) + k.encode() + b"\x07" + struct.pack(">H", len(v)) + v.encode() for k, v in headers.items()
+    )
     prelude = struct.pack(">II", 16 + len(encoded) + len(body), len(encoded))
     message = prelude + struct.pack(">I", zlib.crc32(prelude)) + encoded + body
     return message + struct.pack(">I", zlib.crc32(message))
@@ -36,7 +38,10 @@ def event(kind: str, payload: dict[str, Any]) -> bytes:
 
 
 def exception(kind: str, message: str) -> bytes:
-    return frame({":exception-type": kind, ":content-type": "application/json", ":message-type": "exception"}, {"message": message})
+    return frame(
+        {":exception-type": kind, ":content-type": "application/json", ":message-type": "exception"},
+        {"message": message},
+    )
 
 
 def delta(text: str) -> bytes:
@@ -50,7 +55,7 @@ class _Bedrock(BaseHTTPRequestHandler):
     release = threading.Event()
     requests: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.requests.append({"path": self.path, "body": json.loads(body)})
         self.send_response(200)
@@ -77,8 +82,11 @@ def bedrock(monkeypatch: pytest.MonkeyPatch):
     _Bedrock.hold, _Bedrock.release = threading.Event(), threading.Event()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Bedrock)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-                        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": f"http://127.0.0.1:{server.server_address[1]}"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": f"http://127.0.0.1:{server.server_address[1]}",
+    }.items():
         monkeypatch.setenv(name, value)
     yield BedrockModel(client("bedrock-runtime", Settings(region="us-east-1"))), _Bedrock
     _Bedrock.release.set()
@@ -86,24 +94,44 @@ def bedrock(monkeypatch: pytest.MonkeyPatch):
     server.server_close()
 
 
-JOB = Job(session_id="s1", owner="a", model_id="some.model-v1", messages=(Message(role="user", text="Hi"),), system="terse",
-          max_tokens=64, temperature=0.3, enqueued_at="2026-01-01T00:00:00.000Z")
+JOB = Job(
+    session_id="s1",
+    owner="a",
+    model_id="some.model-v1",
+    messages=(Message(role="user", text="Hi"),),
+    system="terse",
+    max_tokens=64,
+    temperature=0.3,
+    enqueued_at="2026-01-01T00:00:00.000Z",
+)
 
 
 def test_deltas_stop_reason_and_usage_from_converse_stream(bedrock):
     model, server = bedrock
     server.frames = [
-        event("messageStart", {"role": "assistant"}), delta("Hel"), delta("lo"),
-        event("contentBlockStop", {"contentBlockIndex": 0}), event("messageStop", {"stopReason": "max_tokens"}),
-        event("metadata", {"usage": {"inputTokens": 4, "outputTokens": 2, "totalTokens": 6}, "metrics": {"latencyMs": 1}}),
+        event("messageStart", {"role": "assistant"}),
+        delta("Hel"),
+        delta("lo"),
+        event("contentBlockStop", {"contentBlockIndex": 0}),
+        event("messageStop", {"stopReason": "max_tokens"}),
+        event(
+            "metadata", {"usage": {"inputTokens": 4, "outputTokens": 2, "totalTokens": 6}, "metrics": {"latencyMs": 1}}
+        ),
     ]
     stream = model.stream(JOB)
     assert list(stream) == ["Hel", "lo"]
-    assert stream.stop_reason == "max_tokens" and stream.usage == {"inputTokens": 4, "outputTokens": 2, "totalTokens": 6}
+    assert stream.stop_reason == "max_tokens" and stream.usage == {
+        "inputTokens": 4,
+        "outputTokens": 2,
+        "totalTokens": 6,
+    }
     [request] = server.requests
     assert request["path"] == "/model/some.model-v1/converse-stream"
-    assert request["body"] == {"messages": [{"role": "user", "content": [{"text": "Hi"}]}], "system": [{"text": "terse"}],
-                               "inferenceConfig": {"maxTokens": 64, "temperature": 0.3}}
+    assert request["body"] == {
+        "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+        "system": [{"text": "terse"}],
+        "inferenceConfig": {"maxTokens": 64, "temperature": 0.3},
+    }
 
 
 def test_close_from_another_thread_interrupts_a_blocked_read(bedrock):

@@ -65,7 +65,11 @@ def test_first_token_is_published_at_once_then_tokens_merge(fakes):
     for delta in "bcdefg":
         coalescer.add(delta)
     final = coalescer.finish(EventType.COMPLETED, stop_reason="end_turn")
-    assert [(e["type"], e["token"]) for e in transport.events] == [("TOKEN", "a"), ("TOKEN", "bcdefg"), ("COMPLETED", "")]
+    assert [(e["type"], e["token"]) for e in transport.events] == [
+        ("TOKEN", "a"),
+        ("TOKEN", "bcdefg"),
+        ("COMPLETED", ""),
+    ]
     assert final == transport.events[-1] and final["stop_reason"] == "end_turn"
     assert coalescer.stats.deltas == 7 and coalescer.stats.publishes == 3
 
@@ -88,7 +92,9 @@ def test_tokens_merge_while_a_publish_is_in_flight(fakes):
 def test_a_store_failure_stops_everything_and_is_reported(fakes):
     transport = fakes.RecordingTransport()
     failed = threading.Event()
-    coalescer = Coalescer(Sink(fail_on=2, error=CancelRequested("cancel")), transport, window_s=0.0, on_failure=lambda exc: failed.set()).start()
+    coalescer = Coalescer(
+        Sink(fail_on=2, error=CancelRequested("cancel")), transport, window_s=0.0, on_failure=lambda exc: failed.set()
+    ).start()
     coalescer.emit(EventType.STARTED)
     coalescer.add("x")
     assert failed.wait(5)
@@ -117,8 +123,13 @@ def test_idle_checks_run_when_nothing_is_stored(fakes):
             raise CancelRequested("cancel")
 
     stopped = threading.Event()
-    coalescer = Coalescer(Sink(), fakes.RecordingTransport(), idle_check=idle_check, idle_interval_s=0.01,
-                          on_failure=lambda exc: stopped.set()).start()
+    coalescer = Coalescer(
+        Sink(),
+        fakes.RecordingTransport(),
+        idle_check=idle_check,
+        idle_interval_s=0.01,
+        on_failure=lambda exc: stopped.set(),
+    ).start()
     assert stopped.wait(5)
     assert isinstance(coalescer.failure, CancelRequested) and len(calls) == 3
     coalescer.abort()
@@ -132,10 +143,12 @@ class _Recorder(BaseHTTPRequestHandler):
     requests: list[dict[str, Any]] = []
     reply: dict[str, Any] = {}
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.requests.append({"path": self.path, "headers": headers, "raw": body, "body": json.loads(body), "conn": id(self.connection)})
+        self.requests.append(
+            {"path": self.path, "headers": headers, "raw": body, "body": json.loads(body), "conn": id(self.connection)}
+        )
         payload = json.dumps(self.reply).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -159,8 +172,20 @@ def appsync_stub():
     server.server_close()
 
 
-EVENT = {"sessionId": "s1", "attempt": 1, "seq": 1, "type": "TOKEN", "token": "hi", "isComplete": False, "stopReason": None,
-         "usage": None, "error": None, "timestamp": "2026-01-01T00:00:00.000Z", "owner": "alice", "visibility": "PRIVATE"}
+EVENT = {
+    "sessionId": "s1",
+    "attempt": 1,
+    "seq": 1,
+    "type": "TOKEN",
+    "token": "hi",
+    "isComplete": False,
+    "stopReason": None,
+    "usage": None,
+    "error": None,
+    "timestamp": "2026-01-01T00:00:00.000Z",
+    "owner": "alice",
+    "visibility": "PRIVATE",
+}
 
 
 def assert_sigv4(request: dict[str, Any], url: str, credentials: Credentials, region: str) -> None:
@@ -192,14 +217,20 @@ def test_publisher_signs_with_sigv4_and_reuses_one_connection(appsync_stub):
         assert_sigv4(request, url, Credentials("AKIDEXAMPLE", "secret", "token"), "eu-west-1")
     body = recorder.requests[2]["body"]
     assert body["query"] == PUBLISH_MUTATION and body["variables"] == {**EVENT, "seq": 3}
-    for field in ("sessionId attempt seq type token isComplete stopReason", "usage { inputTokens outputTokens totalTokens }",
-                  "error timestamp owner visibility"):
+    for field in (
+        "sessionId attempt seq type token isComplete stopReason",
+        "usage { inputTokens outputTokens totalTokens }",
+        "error timestamp owner visibility",
+    ):
         assert field in PUBLISH_MUTATION
 
 
 def test_graphql_errors_in_the_body_are_failures(appsync_stub):
     url, recorder = appsync_stub
-    recorder.reply = {"data": None, "errors": [{"errorType": "Unauthorized", "message": "Not Authorized to access publishToken"}]}
+    recorder.reply = {
+        "data": None,
+        "errors": [{"errorType": "Unauthorized", "message": "Not Authorized to access publishToken"}],
+    }
     publisher = AppSyncPublisher(url, "us-east-1", credentials=Credentials("AKID", "secret"))
     with pytest.raises(PublishError, match="Unauthorized"):
         publisher.publish(EVENT)

@@ -9,7 +9,14 @@ from tokencast.core.errors import InvalidInput
 from tokencast.core.jobs import Job, MalformedJob, parse_job, replay_body
 from tokencast.core.requests import parse_start
 
-LIMITS = Limits(max_prompt_chars=20, max_messages=3, max_message_chars=10, max_tokens=100, allowed_models=["m1", "m2"], default_model="m1")
+LIMITS = Limits(
+    max_prompt_chars=20,
+    max_messages=3,
+    max_message_chars=10,
+    max_tokens=100,
+    allowed_models=["m1", "m2"],
+    default_model="m1",
+)
 SID = "6f1c1b1e-8e4f-4c0e-9a57-2f1d2b0c9a11"
 
 
@@ -22,17 +29,38 @@ def error_of(arguments: dict) -> str:
 def test_plain_prompt_uses_defaults():
     request = parse_start({"prompt": "hello"}, LIMITS)
     assert [(m.role, m.text) for m in request.messages] == [("user", "hello")]
-    assert (request.model_id, request.max_tokens, request.visibility.value, request.session_id) == ("m1", 100, "PRIVATE", None)
+    assert (request.model_id, request.max_tokens, request.visibility.value, request.session_id) == (
+        "m1",
+        100,
+        "PRIVATE",
+        None,
+    )
 
 
 def test_input_with_conversation_appends_prompt_as_last_user_turn():
     request = parse_start(
-        {"input": {"sessionId": SID, "messages": [{"role": "user", "text": "hi"}, {"role": "assistant", "text": "yo"}],
-                   "prompt": "and?", "system": "be brief", "modelId": "m2", "maxTokens": 7, "temperature": 0.2, "visibility": "SHARED"}},
+        {
+            "input": {
+                "sessionId": SID,
+                "messages": [{"role": "user", "text": "hi"}, {"role": "assistant", "text": "yo"}],
+                "prompt": "and?",
+                "system": "be brief",
+                "modelId": "m2",
+                "maxTokens": 7,
+                "temperature": 0.2,
+                "visibility": "SHARED",
+            }
+        },
         LIMITS,
     )
     assert [m.role for m in request.messages] == ["user", "assistant", "user"]
-    assert (request.session_id, request.model_id, request.max_tokens, request.temperature, request.system) == (SID, "m2", 7, 0.2, "be brief")
+    assert (request.session_id, request.model_id, request.max_tokens, request.temperature, request.system) == (
+        SID,
+        "m2",
+        7,
+        0.2,
+        "be brief",
+    )
 
 
 @pytest.mark.parametrize(
@@ -51,14 +79,27 @@ def test_input_with_conversation_appends_prompt_as_last_user_turn():
         ({"input": {"prompt": "ok", "visibility": "PUBLIC"}}, "input.visibility: must be one of PRIVATE, SHARED"),
         ({"input": {"prompt": "ok", "colour": "red"}}, "input.colour: is not a known field"),
         ({"input": {"messages": [{"role": "user", "text": "a"}] * 4}}, "input.messages: must have at most 3 messages"),
-        ({"input": {"messages": [{"role": "user", "text": "a" * 11}]}}, "input.messages[0].text: must be at most 10 characters"),
-        ({"input": {"messages": [{"role": "robot", "text": "a"}]}}, "input.messages[0].role: must be one of user, assistant"),
+        (
+            {"input": {"messages": [{"role": "user", "text": "a" * 11}]}},
+            "input.messages[0].text: must be at most 10 characters",
+        ),
+        (
+            {"input": {"messages": [{"role": "robot", "text": "a"}]}},
+            "input.messages[0].role: must be one of user, assistant",
+        ),
         ({"input": {"messages": [{"role": "user"}]}}, "input.messages[0].text: is required"),
-        ({"input": {"messages": [{"role": "user", "text": "a"}, {"role": "assistant", "text": "b"}]}},
-         "input.messages[1].role: the conversation must end with a user turn"),
-        ({"input": {"messages": [{"role": "user", "text": "a"}], "prompt": "b"}}, "input.prompt: cannot follow a user turn"),
-        ({"input": {"messages": [{"role": "assistant", "text": "a"}, {"role": "user", "text": "b"}]}},
-         "input.messages[0].role: the conversation must start with a user turn"),
+        (
+            {"input": {"messages": [{"role": "user", "text": "a"}, {"role": "assistant", "text": "b"}]}},
+            "input.messages[1].role: the conversation must end with a user turn",
+        ),
+        (
+            {"input": {"messages": [{"role": "user", "text": "a"}], "prompt": "b"}},
+            "input.prompt: cannot follow a user turn",
+        ),
+        (
+            {"input": {"messages": [{"role": "assistant", "text": "a"}, {"role": "user", "text": "b"}]}},
+            "input.messages[0].role: the conversation must start with a user turn",
+        ),
         ({"prompt": "a", "input": {"prompt": "b"}}, "input.prompt: give either prompt or input.prompt, not both"),
     ],
 )
@@ -77,7 +118,14 @@ def test_all_problems_are_reported_at_once():
 
 def test_job_round_trip_and_replay_flags():
     request = parse_start({"prompt": "hello"}, LIMITS)
-    job = Job(session_id=SID, owner="alice", model_id="m1", messages=request.messages, max_tokens=5, enqueued_at="2026-01-01T00:00:00.000Z")
+    job = Job(
+        session_id=SID,
+        owner="alice",
+        model_id="m1",
+        messages=request.messages,
+        max_tokens=5,
+        enqueued_at="2026-01-01T00:00:00.000Z",
+    )
     body = job.to_body()
     assert '"version":1' in body and "replay" not in body
     assert parse_job(body) == job

@@ -10,8 +10,17 @@ from tokencast.events import SessionStatus
 
 
 def event(session_id: str, attempt: int, seq: int, token: str = "", type: str = "TOKEN") -> dict:
-    return {"sessionId": session_id, "attempt": attempt, "seq": seq, "type": type, "token": token, "isComplete": False,
-            "timestamp": "2026-01-01T00:00:00.000Z", "owner": "alice", "visibility": "PRIVATE"}
+    return {
+        "sessionId": session_id,
+        "attempt": attempt,
+        "seq": seq,
+        "type": type,
+        "token": token,
+        "isComplete": False,
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "owner": "alice",
+        "visibility": "PRIVATE",
+    }
 
 
 def test_keys_and_items_follow_the_contract(core_aws):
@@ -25,8 +34,20 @@ def test_keys_and_items_follow_the_contract(core_aws):
     session, stored = items["SESSION"], items[event_sk(1, 1)]
     assert session["pk"]["S"] == session_pk("s1") == "SESSION#s1"
     assert int(session["expiresAt"]["N"]) > 0 and int(stored["expiresAt"]["N"]) > 0
-    assert {"sessionId", "status", "message", "attempt", "lastSeq", "text", "modelId", "visibility", "owner",
-            "createdAt", "updatedAt", "cancelRequested"} <= set(session)
+    assert {
+        "sessionId",
+        "status",
+        "message",
+        "attempt",
+        "lastSeq",
+        "text",
+        "modelId",
+        "visibility",
+        "owner",
+        "createdAt",
+        "updatedAt",
+        "cancelRequested",
+    } <= set(session)
     assert set(EVENT_FIELDS) - {"stopReason", "usage", "error"} <= set(stored)
     assert begin.kind == "run" and begin.session.attempt == 1 and begin.session.status == SessionStatus.STREAMING
 
@@ -60,9 +81,16 @@ def test_a_superseded_attempt_is_fenced_and_a_cancel_is_detected_on_write(core_a
     assert store.request_cancel("s1").cancel_requested
     with pytest.raises(CancelRequested):
         store.append(event("s1", 2, 2, "late"), {"text": "late"})
-    store.append(event("s1", 2, 2, type="CANCELLED"), {"status": "CANCELLED", "cancelRequested": False}, check_cancel=False)
+    store.append(
+        event("s1", 2, 2, type="CANCELLED"), {"status": "CANCELLED", "cancelRequested": False}, check_cancel=False
+    )
     session = store.get("s1")
-    assert (session.status, session.attempt, session.last_seq, session.cancel_requested) == (SessionStatus.CANCELLED, 2, 2, False)
+    assert (session.status, session.attempt, session.last_seq, session.cancel_requested) == (
+        SessionStatus.CANCELLED,
+        2,
+        2,
+        False,
+    )
     assert [(e["attempt"], e["seq"]) for e in store.events("s1").items] == [(1, 1), (2, 1), (2, 2)]
 
 

@@ -35,13 +35,19 @@ def assert_well_formed(events):
     for e in events:
         first_of.setdefault(e["attempt"], e["type"])
     for attempt, kind in first_of.items():
-        assert kind in (("STARTED",) if attempt == 1 else ("RESTARTED",)) or (kind in ("CANCELLED", "FAILED") and e["seq"] == 1)
+        assert kind in (("STARTED",) if attempt == 1 else ("RESTARTED",)) or (
+            kind in ("CANCELLED", "FAILED") and e["seq"] == 1
+        )
 
 
 def client_text(events):
     """What a subscriber shows: the tokens of the highest attempt seen."""
     last = max(e["attempt"] for e in events)
-    return "".join(e["token"] for e in sorted(events, key=lambda e: (e["attempt"], e["seq"])) if e["attempt"] == last and e["type"] == "TOKEN")
+    return "".join(
+        e["token"]
+        for e in sorted(events, key=lambda e: (e["attempt"], e["seq"]))
+        if e["attempt"] == last and e["type"] == "TOKEN"
+    )
 
 
 def dead_letters(core_aws):
@@ -60,7 +66,12 @@ def test_completed_stream_is_stored_then_published_in_order(core_aws, start_job,
     assert transport.events == events  # every published event is the stored one, in the same order
     assert client_text(transport.events) == "".join(WORDS)
     session = core_aws.store.get(job.session_id)
-    assert (session.status, session.text, session.last_seq, session.attempt) == (SessionStatus.COMPLETED, "".join(WORDS), len(events), 1)
+    assert (session.status, session.text, session.last_seq, session.attempt) == (
+        SessionStatus.COMPLETED,
+        "".join(WORDS),
+        len(events),
+        1,
+    )
     assert session.usage["totalTokens"] == 3 + len(WORDS)
     assert model.jobs[0].messages[-1].text == "Say hello"
 
@@ -79,7 +90,9 @@ def test_tokens_are_coalesced_not_one_mutation_each(core_aws, start_job, make_wo
 
 def test_transient_error_restarts_as_a_new_attempt(core_aws, start_job, make_worker, fakes):
     job = start_job()
-    throttled = fakes.Script(["Hel", "lo, wo"], error=fakes.client_error("ThrottlingException", status=400), raise_after=2)
+    throttled = fakes.Script(
+        ["Hel", "lo, wo"], error=fakes.client_error("ThrottlingException", status=400), raise_after=2
+    )
     worker, model, transport, sleeps = make_worker(throttled, fakes.Script(["Hello", " world"]))
     result = worker.process(job.body)
     assert result.outcome == Outcome.COMPLETED and result.attempts == 2 and len(model.jobs) == 2
@@ -93,7 +106,9 @@ def test_transient_error_restarts_as_a_new_attempt(core_aws, start_job, make_wor
 
 def test_permanent_error_fails_at_once_and_dead_letters_the_original_job(core_aws, start_job, make_worker, fakes):
     job = start_job()
-    worker, model, transport, _ = make_worker(fakes.Script([], raise_on_call=fakes.client_error("ValidationException", "bad input")))
+    worker, model, transport, _ = make_worker(
+        fakes.Script([], raise_on_call=fakes.client_error("ValidationException", "bad input"))
+    )
     result = worker.process(job.body)
     assert result.outcome == Outcome.DEAD_LETTERED and len(model.jobs) == 1
     events = stored(core_aws, job.session_id)
@@ -113,13 +128,18 @@ def test_permanent_error_fails_at_once_and_dead_letters_the_original_job(core_aw
 
 def test_exhausted_attempts_dead_letter_the_job_with_a_readable_reason(core_aws, start_job, make_worker, fakes):
     job = start_job()
-    throttle = lambda: fakes.Script([], raise_on_call=fakes.client_error("ThrottlingException"))  # noqa: E731
+    throttle = lambda: fakes.Script([], raise_on_call=fakes.client_error("ThrottlingException"))
     worker, model, transport, sleeps = make_worker(throttle(), throttle(), throttle(), max_attempts=3)
     result = worker.process(job.body)
     assert result.outcome == Outcome.DEAD_LETTERED and len(model.jobs) == 3 and len(sleeps) >= 2
     events = stored(core_aws, job.session_id)
     assert_well_formed(events)
-    assert [(e["attempt"], e["type"]) for e in events] == [(1, "STARTED"), (2, "RESTARTED"), (3, "RESTARTED"), (3, "FAILED")]
+    assert [(e["attempt"], e["type"]) for e in events] == [
+        (1, "STARTED"),
+        (2, "RESTARTED"),
+        (3, "RESTARTED"),
+        (3, "FAILED"),
+    ]
     session = core_aws.store.get(job.session_id)
     assert session.error == "model throttled 3 times; job moved to the dead-letter queue"
     [message] = dead_letters(core_aws)
@@ -129,7 +149,9 @@ def test_exhausted_attempts_dead_letter_the_job_with_a_readable_reason(core_aws,
 def test_publish_failures_count_as_transient(core_aws, start_job, make_worker, fakes):
     job = start_job()
     transport = fakes.RecordingTransport(fail=lambda event: True)
-    worker, model, _, _ = make_worker(*(fakes.Script(["a", "b"]) for _ in range(2)), transport=transport, max_attempts=2)
+    worker, model, _, _ = make_worker(
+        *(fakes.Script(["a", "b"]) for _ in range(2)), transport=transport, max_attempts=2
+    )
     result = worker.process(job.body)
     assert result.outcome == Outcome.DEAD_LETTERED and len(model.jobs) == 2
     assert transport.attempts >= 2 * 3  # quick retries before giving the attempt up
@@ -203,7 +225,7 @@ def test_cancel_mid_stream_closes_the_model_and_keeps_partial_text(core_aws, sta
 
 def test_a_cancel_during_backoff_ends_the_failed_attempt(core_aws, start_job, make_worker, fakes):
     job = start_job()
-    cancel = lambda seconds: SessionService(store=core_aws.store).cancel(job.session_id, {"sub": "alice"})  # noqa: E731
+    cancel = lambda seconds: SessionService(store=core_aws.store).cancel(job.session_id, {"sub": "alice"})
     throttled = fakes.Script([], raise_on_call=fakes.client_error("ThrottlingException"))
     worker, model, transport, _ = make_worker(throttled, fakes.Script(["never"]), sleep=cancel)
     assert worker.process(job.body).outcome == Outcome.CANCELLED and len(model.jobs) == 1
@@ -250,7 +272,10 @@ def test_a_job_whose_workers_keep_dying_is_dead_lettered_with_a_reason(core_aws,
     worker, model, transport, _ = make_worker(fakes.Script(["never"]), max_attempts=3)
     assert worker.process(job.body).outcome == Outcome.DEAD_LETTERED and model.jobs == []
     assert transport.events[-1]["type"] == "FAILED" and transport.events[-1]["attempt"] == 4
-    assert core_aws.store.get(job.session_id).error == "processing was interrupted 3 times; job moved to the dead-letter queue"
+    assert (
+        core_aws.store.get(job.session_id).error
+        == "processing was interrupted 3 times; job moved to the dead-letter queue"
+    )
     assert len(dead_letters(core_aws)) == 1
 
 

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-
 import pytest
+from test_lambdas_start import Context
 
 import lambdas.process as process
 from tokencast.core.store import SessionStore
 from tokencast.core.worker import Worker
 
-from test_lambdas_start import Context  # noqa: I001 - sibling test module
-
 
 def sqs_event(*records):
-    return {"Records": [
-        {"messageId": message_id, "receiptHandle": receipt, "body": body, "attributes": {"ApproximateReceiveCount": "1"},
-         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-         "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:jobs", "awsRegion": "us-east-1"}
-        for message_id, body, receipt in records
-    ]}
+    return {
+        "Records": [
+            {
+                "messageId": message_id,
+                "receiptHandle": receipt,
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:jobs",
+                "awsRegion": "us-east-1",
+            }
+            for message_id, body, receipt in records
+        ]
+    }
 
 
 def run(event):

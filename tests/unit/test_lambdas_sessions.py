@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from test_lambdas_start import ALICE, BOB, Context, appsync_event
 
 import lambdas.sessions as sessions
 from tokencast.core.errors import Forbidden, InvalidInput, NotFound
 from tokencast.core.worker import Outcome
 
-from test_lambdas_start import ALICE, BOB, Context, appsync_event  # noqa: I001 - sibling test module
-
-IAM = {"accountId": "000000000000", "userArn": "arn:aws:iam::000000000000:user/ops", "username": "AIDAEXAMPLE",
-       "sourceIp": ["127.0.0.1"], "cognitoIdentityPoolId": None, "cognitoIdentityId": None}
+IAM = {
+    "accountId": "000000000000",
+    "userArn": "arn:aws:iam::000000000000:user/ops",
+    "username": "AIDAEXAMPLE",
+    "sourceIp": ["127.0.0.1"],
+    "cognitoIdentityPoolId": None,
+    "cognitoIdentityId": None,
+}
 
 
 @pytest.fixture
@@ -19,7 +24,9 @@ def call(core_aws):
     sessions.service.cache_clear()
 
     def call(field, identity=ALICE, parent="Query", **arguments):
-        return sessions.handler(appsync_event(arguments, identity, field, parent), Context(function_name="tokencast-sessions"))
+        return sessions.handler(
+            appsync_event(arguments, identity, field, parent), Context(function_name="tokencast-sessions")
+        )
 
     yield call
     sessions.service.cache_clear()

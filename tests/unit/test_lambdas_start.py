@@ -11,8 +11,15 @@ import pytest
 import lambdas.start as start
 from tokencast.core.errors import EnqueueFailed, InvalidInput
 
-ALICE = {"sub": "alice-sub", "username": "alice", "claims": {"sub": "alice-sub"}, "issuer": "local", "sourceIp": ["127.0.0.1"],
-         "defaultAuthStrategy": "ALLOW", "groups": None}
+ALICE = {
+    "sub": "alice-sub",
+    "username": "alice",
+    "claims": {"sub": "alice-sub"},
+    "issuer": "local",
+    "sourceIp": ["127.0.0.1"],
+    "defaultAuthStrategy": "ALLOW",
+    "groups": None,
+}
 BOB = {**ALICE, "sub": "bob-sub", "username": "bob", "claims": {"sub": "bob-sub"}}
 SID = "0b7e4c3a-5f2d-4e61-9c1a-7d8e9f0a1b2c"
 
@@ -26,11 +33,21 @@ class Context:
 
 
 def appsync_event(arguments, identity=ALICE, field="startStream", parent="Mutation"):
-    return {"arguments": arguments, "identity": identity, "source": None, "prev": None, "stash": {},
-            "request": {"headers": {"content-type": "application/json"}, "domainName": None},
-            "info": {"fieldName": field, "parentTypeName": parent, "variables": {},
-                     "selectionSetList": ["sessionId", "status", "message", "timestamp"],
-                     "selectionSetGraphQL": "{ sessionId status message timestamp }"}}
+    return {
+        "arguments": arguments,
+        "identity": identity,
+        "source": None,
+        "prev": None,
+        "stash": {},
+        "request": {"headers": {"content-type": "application/json"}, "domainName": None},
+        "info": {
+            "fieldName": field,
+            "parentTypeName": parent,
+            "variables": {},
+            "selectionSetList": ["sessionId", "status", "message", "timestamp"],
+            "selectionSetGraphQL": "{ sessionId status message timestamp }",
+        },
+    }
 
 
 @pytest.fixture
@@ -47,9 +64,18 @@ def test_plain_prompt_stores_a_queued_session_and_enqueues_a_versioned_job(core_
     assert session["owner"] == "alice-sub" and session["visibility"] == "PRIVATE"
     [message] = core_aws.receive_jobs()
     job = json.loads(message["Body"])
-    assert job == {"version": 1, "sessionId": session["sessionId"], "owner": "alice-sub", "modelId": "tokencast.local-model-v1",
-                   "messages": [{"role": "user", "text": "Tell me a story"}], "system": None, "maxTokens": 1024,
-                   "temperature": None, "visibility": "PRIVATE", "enqueuedAt": job["enqueuedAt"]}
+    assert job == {
+        "version": 1,
+        "sessionId": session["sessionId"],
+        "owner": "alice-sub",
+        "modelId": "tokencast.local-model-v1",
+        "messages": [{"role": "user", "text": "Tell me a story"}],
+        "system": None,
+        "maxTokens": 1024,
+        "temperature": None,
+        "visibility": "PRIVATE",
+        "enqueuedAt": job["enqueuedAt"],
+    }
     assert core_aws.store.get(session["sessionId"]).status.value == "QUEUED"
 
 
@@ -57,7 +83,9 @@ def test_bad_input_names_the_field_and_leaves_nothing_behind(core_aws, invoke):
     with pytest.raises(InvalidInput, match=r"^input\.maxTokens: must be between 1 and 4096$"):
         invoke({"input": {"prompt": "hi", "maxTokens": 99999}})
     with pytest.raises(InvalidInput, match=r"input\.messages\[1\]\.text: must not be empty"):
-        invoke({"input": {"messages": [{"role": "user", "text": "a"}, {"role": "assistant", "text": ""}], "prompt": "b"}})
+        invoke(
+            {"input": {"messages": [{"role": "user", "text": "a"}, {"role": "assistant", "text": ""}], "prompt": "b"}}
+        )
     assert core_aws.table_items() == [] and core_aws.count(core_aws.settings.jobs_queue_url) == 0
 
 

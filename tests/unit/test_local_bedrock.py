@@ -11,7 +11,8 @@ import json
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -119,7 +120,11 @@ def test_frames_decode_with_botocores_own_parser() -> None:
     for i in range(0, len(frames), 7):  # arbitrary chunking, as a socket delivers it
         buffer.add_data(frames[i : i + 7])
     first, second, third = list(buffer)
-    assert first.headers == {":event-type": "contentBlockDelta", ":content-type": "application/json", ":message-type": "event"}
+    assert first.headers == {
+        ":event-type": "contentBlockDelta",
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
     assert json.loads(first.payload) == {"contentBlockIndex": 0, "delta": {"text": " héllo"}}
     assert second.headers[":message-type"] == "exception"
     assert second.headers[":exception-type"] == "throttlingException"
@@ -175,7 +180,12 @@ def test_stream_has_bedrocks_events_and_usage(client: Any, model: LocalBedrock) 
     assert response["ResponseMetadata"]["HTTPHeaders"]["transfer-encoding"] == "chunked"
     events = list(response["stream"])
 
-    assert [next(iter(e)) for e in events[:1] + events[-3:]] == ["messageStart", "contentBlockStop", "messageStop", "metadata"]
+    assert [next(iter(e)) for e in events[:1] + events[-3:]] == [
+        "messageStart",
+        "contentBlockStop",
+        "messageStop",
+        "metadata",
+    ]
     assert events[0] == {"messageStart": {"role": "assistant"}}
     assert events[-3] == {"contentBlockStop": {"contentBlockIndex": 0}}
     assert events[-2] == {"messageStop": {"stopReason": "end_turn"}}
@@ -238,7 +248,10 @@ def test_multi_turn_conversation(client: Any, model: LocalBedrock) -> None:
 def test_converse_returns_the_same_answer_in_one_body(client: Any, model: LocalBedrock) -> None:
     prompt = unique("Non-streaming")
     response = client.converse(modelId=LOCAL_MODEL_ID, messages=user(prompt), inferenceConfig={"maxTokens": 12})
-    assert response["output"]["message"] == {"role": "assistant", "content": [{"text": expected_text(prompt, max_tokens=12)}]}
+    assert response["output"]["message"] == {
+        "role": "assistant",
+        "content": [{"text": expected_text(prompt, max_tokens=12)}],
+    }
     assert response["stopReason"] == "max_tokens"
     assert response["usage"]["outputTokens"] == 12
 
@@ -271,7 +284,9 @@ def test_model_ids_arns_and_accept_any(client: Any, model: LocalBedrock) -> None
     ],
 )
 @pytest.mark.parametrize("operation", ["converse_stream", "converse"])
-def test_bad_requests_raise_validation_exception(client: Any, model: LocalBedrock, operation: str, kwargs: dict[str, Any]) -> None:
+def test_bad_requests_raise_validation_exception(
+    client: Any, model: LocalBedrock, operation: str, kwargs: dict[str, Any]
+) -> None:
     with pytest.raises(client.exceptions.ValidationException) as raised:
         getattr(client, operation)(modelId=LOCAL_MODEL_ID, **kwargs)
     assert raised.value.response["Error"]["Code"] == "ValidationException"
@@ -307,7 +322,9 @@ def test_throttle_applies_to_matching_prompts_only(client: Any, model: LocalBedr
     ],
 )
 @pytest.mark.parametrize("operation", ["converse_stream", "converse"])
-def test_http_error_rules(client: Any, model: LocalBedrock, operation: str, rule: dict[str, Any], code: str, status: int) -> None:
+def test_http_error_rules(
+    client: Any, model: LocalBedrock, operation: str, rule: dict[str, Any], code: str, status: int
+) -> None:
     marker = unique("ERR")
     model.add_fault({**rule, "match": marker})
     with pytest.raises(ClientError) as raised:
@@ -318,7 +335,8 @@ def test_http_error_rules(client: Any, model: LocalBedrock, operation: str, rule
 
 
 @pytest.mark.parametrize(
-    "exception", ["modelStreamErrorException", "internalServerException", "throttlingException", "serviceUnavailableException"]
+    "exception",
+    ["modelStreamErrorException", "internalServerException", "throttlingException", "serviceUnavailableException"],
 )
 def test_fail_after_raises_event_stream_error_while_iterating(client: Any, model: LocalBedrock, exception: str) -> None:
     marker = unique("FAIL")
@@ -354,7 +372,9 @@ def test_slow_adds_delay_per_token(client: Any, model: LocalBedrock) -> None:
     assert time.monotonic() - start < 9 * 0.02
 
 
-def test_stall_keeps_the_connection_open_until_the_client_times_out(server: ThreadedServer, model: LocalBedrock) -> None:
+def test_stall_keeps_the_connection_open_until_the_client_times_out(
+    server: ThreadedServer, model: LocalBedrock
+) -> None:
     client = make_client(server.url, read_timeout=0.3)
     marker = unique("STALL")
     model.add_fault({"kind": "stall", "after": 2, "match": marker})
@@ -399,7 +419,7 @@ def test_disconnect_stops_generation(client: Any, model: LocalBedrock) -> None:
     model.configure(tokens_per_second=500.0)  # 3000 tokens would take 6 s
     prompt = unique("Go on forever [tokens=3000]")
     stream = client.converse_stream(modelId=LOCAL_MODEL_ID, messages=user(prompt))["stream"]
-    received = [event for event, _ in zip(stream, range(6))]  # messageStart and 5 tokens
+    received = [event for event, _ in zip(stream, range(6), strict=False)]  # messageStart and 5 tokens
     assert len(deltas(received)) == 5
     stream.close()  # what a worker does on cancel
 
@@ -419,7 +439,9 @@ def test_disconnect_stops_generation(client: Any, model: LocalBedrock) -> None:
 
 def test_faults_set_at_construction() -> None:
     model = LocalBedrock(LocalBedrockConfig(faults=[FaultRule(kind="throttle", match="x", times=None)]))
-    assert model.faults() == [{"id": 1, "remaining": None, **FaultRule(kind="throttle", match="x", times=None).model_dump()}]
+    assert model.faults() == [
+        {"id": 1, "remaining": None, **FaultRule(kind="throttle", match="x", times=None).model_dump()}
+    ]
 
 
 def test_admin_endpoints(server: ThreadedServer, client: Any, model: LocalBedrock) -> None:

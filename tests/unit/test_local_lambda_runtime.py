@@ -22,14 +22,24 @@ def handler(event, context):
         os._exit(3)
     if action == "block":
         signal.pause()  # until killed
-    return {"pid": os.getpid(), "env": os.environ.get("RUNTIME_TEST_VALUE"), "arn": context.invoked_function_arn,
-            "remaining_ok": context.get_remaining_time_in_millis() > 0}
+    return {
+        "pid": os.getpid(),
+        "env": os.environ.get("RUNTIME_TEST_VALUE"),
+        "arn": context.invoked_function_arn,
+        "remaining_ok": context.get_remaining_time_in_millis() > 0,
+    }
 
 
 @pytest.fixture
 def function():
-    f = LocalFunction("unit", f"{HERE}.handler", timeout_s=20, concurrency=2, isolation="process",
-                      environ={**os.environ, "RUNTIME_TEST_VALUE": "from-the-function"})
+    f = LocalFunction(
+        "unit",
+        f"{HERE}.handler",
+        timeout_s=20,
+        concurrency=2,
+        isolation="process",
+        environ={**os.environ, "RUNTIME_TEST_VALUE": "from-the-function"},
+    )
     yield f
     f.close()
 

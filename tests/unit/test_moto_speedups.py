@@ -30,11 +30,22 @@ def _items(client) -> list:
 
 def _transaction(condition_value: str) -> list:
     return [
-        {"Put": {"TableName": "t", "Item": {"pk": {"S": "P#1"}, "sk": {"S": "EVENT#1"}},
-                 "ConditionExpression": "attribute_not_exists(sk)"}},
-        {"Update": {"TableName": "t", "Key": {"pk": {"S": "P#1"}, "sk": {"S": "S"}},
-                    "UpdateExpression": "SET n = :one", "ConditionExpression": "n = :expected",
-                    "ExpressionAttributeValues": {":one": {"N": "1"}, ":expected": {"N": condition_value}}}},
+        {
+            "Put": {
+                "TableName": "t",
+                "Item": {"pk": {"S": "P#1"}, "sk": {"S": "EVENT#1"}},
+                "ConditionExpression": "attribute_not_exists(sk)",
+            }
+        },
+        {
+            "Update": {
+                "TableName": "t",
+                "Key": {"pk": {"S": "P#1"}, "sk": {"S": "S"}},
+                "UpdateExpression": "SET n = :one",
+                "ConditionExpression": "n = :expected",
+                "ExpressionAttributeValues": {":one": {"N": "1"}, ":expected": {"N": condition_value}},
+            }
+        },
         {"Put": {"TableName": "t", "Item": {"pk": {"S": "NEW"}, "sk": {"S": "S"}}}},
     ]
 
@@ -72,7 +83,10 @@ def test_routing_uses_the_module_list_computed_once(table):
     import moto
     import moto.backends
 
-    listed = {d for d in os.listdir(os.path.dirname(moto.__file__))
-              if os.path.isdir(os.path.join(os.path.dirname(moto.__file__), d)) and not d.startswith("__")}
+    listed = {
+        d
+        for d in os.listdir(os.path.dirname(moto.__file__))
+        if os.path.isdir(os.path.join(os.path.dirname(moto.__file__), d)) and not d.startswith("__")
+    }
     assert set(moto.backends.list_of_moto_modules()) == listed
     assert moto.backends.list_of_moto_modules() is moto.backends.list_of_moto_modules()

@@ -13,20 +13,31 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Iterable, TextIO
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 from tokencast.cli.target import Target, resolve
 
 
-def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None,
-        stdin: TextIO | None = None) -> int:
+def run(
+    args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None, stdin: TextIO | None = None
+) -> int:
     out, err, stdin = out or sys.stdout, err or sys.stderr, stdin or sys.stdin
     target = resolve(url=args.url, stack=args.stack, region=args.region)
-    missing = [name for name, value in (("dead-letter queue", target.dlq_url), ("jobs queue", target.jobs_queue_url),
-                                        ("sessions table", target.table_name)) if not value]
+    missing = [
+        name
+        for name, value in (
+            ("dead-letter queue", target.dlq_url),
+            ("jobs queue", target.jobs_queue_url),
+            ("sessions table", target.table_name),
+        )
+        if not value
+    ]
     if missing:
-        err.write(f"tokencast dlq: this target does not say where its {', '.join(missing)} is; "
-                  "use the running `tokencast up` or --stack NAME\n")
+        err.write(
+            f"tokencast dlq: this target does not say where its {', '.join(missing)} is; "
+            "use the running `tokencast up` or --stack NAME\n"
+        )
         return 2
     queue = open_queue(target)
     from botocore.exceptions import BotoCoreError, ClientError
@@ -38,8 +49,16 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         if command == "show":
             return _show(queue, args.message_id, as_json=args.json, out=out, err=err)
         if command == "replay":
-            return _replay(queue, sessions=None if args.all else args.sessions, dry_run=args.dry_run,
-                           rate=args.rate, force=args.force, as_json=args.json, out=out, err=err)
+            return _replay(
+                queue,
+                sessions=None if args.all else args.sessions,
+                dry_run=args.dry_run,
+                rate=args.rate,
+                force=args.force,
+                as_json=args.json,
+                out=out,
+                err=err,
+            )
         if command == "purge":
             return _purge(queue, yes=args.yes, as_json=args.json, out=out, err=err, stdin=stdin)
     except (BotoCoreError, ClientError) as error:
@@ -73,12 +92,22 @@ def _list(queue: Any, *, as_json: bool, out: TextIO) -> int:
         out.write("the dead-letter queue is empty\n")
         return 0
     rows = [("MESSAGE ID", "SESSION", "OWNER", "MODEL", "ATTEMPTS", "AGE", "REASON")]
-    rows += [(job.message_id, job.session_id or "-", job.owner or "-", job.model_id or "-",
-              "-" if job.attempts is None else str(job.attempts), format_age(job.age_s), job.reason)
-             for job in jobs]
+    rows += [
+        (
+            job.message_id,
+            job.session_id or "-",
+            job.owner or "-",
+            job.model_id or "-",
+            "-" if job.attempts is None else str(job.attempts),
+            format_age(job.age_s),
+            job.reason,
+        )
+        for job in jobs
+    ]
     out.write(_table(rows))
-    out.write(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}; replay with "
-              "`tokencast dlq replay --session ID` (or --all)\n")
+    out.write(
+        f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}; replay with `tokencast dlq replay --session ID` (or --all)\n"
+    )
     return 0
 
 
@@ -104,8 +133,17 @@ def _show(queue: Any, message_id: str, *, as_json: bool, out: TextIO, err: TextI
     return 0
 
 
-def _replay(queue: Any, *, sessions: list[str] | None, dry_run: bool, rate: float | None, force: bool,
-            as_json: bool, out: TextIO, err: TextIO) -> int:
+def _replay(
+    queue: Any,
+    *,
+    sessions: list[str] | None,
+    dry_run: bool,
+    rate: float | None,
+    force: bool,
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+) -> int:
     if rate is not None and rate <= 0:
         err.write("--rate must be more than 0 jobs per second\n")
         return 2
@@ -114,12 +152,25 @@ def _replay(queue: Any, *, sessions: list[str] | None, dry_run: bool, rate: floa
     absent = [s for s in dict.fromkeys(sessions or ()) if s not in found]
     refused = [r for r in results if r.action == "refused"]
     if as_json:
-        out.write(json.dumps({
-            "results": [{"messageId": r.message_id, "sessionId": r.session_id, "action": r.action,
-                         "reason": r.reason or None} for r in results],
-            "notInQueue": absent,
-            "dryRun": dry_run,
-        }, indent=2) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "results": [
+                        {
+                            "messageId": r.message_id,
+                            "sessionId": r.session_id,
+                            "action": r.action,
+                            "reason": r.reason or None,
+                        }
+                        for r in results
+                    ],
+                    "notInQueue": absent,
+                    "dryRun": dry_run,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     else:
         for r in results:
             line = f"{r.action:<13} session {r.session_id or '-'}  (message {r.message_id})"
@@ -175,6 +226,6 @@ def _table(rows: Iterable[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = []
     for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)] + [row[-1]]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"

@@ -60,21 +60,23 @@ def as_target(endpoints: Endpoints) -> Target:
 
 
 def describe(endpoints: Endpoints) -> str:
-    return "\n".join([
-        "tokencast local stack is up",
-        f"  GraphQL (HTTP)     {endpoints.graphql_url}",
-        f"  GraphQL real-time  {endpoints.realtime_url}  (also ws://…/graphql)",
-        f"  API key            {endpoints.api_key}",
-        "  IAM                access key test / secret test, region " + endpoints.region,
-        "  JWT                tokencast token --user alice",
-        f"  model              {endpoints.model_url}",
-        f"  SQS + DynamoDB     {endpoints.moto_url} (moto)",
-        f"  jobs queue         {endpoints.queues.jobs_url}",
-        f"  dead-letter queue  {endpoints.queues.dlq_url}",
-        "",
-        "try:  tokencast stream \"Tell me about streaming\"",
-        "Ctrl-C stops.",
-    ])
+    return "\n".join(
+        [
+            "tokencast local stack is up",
+            f"  GraphQL (HTTP)     {endpoints.graphql_url}",
+            f"  GraphQL real-time  {endpoints.realtime_url}  (also ws://…/graphql)",
+            f"  API key            {endpoints.api_key}",
+            "  IAM                access key test / secret test, region " + endpoints.region,
+            "  JWT                tokencast token --user alice",
+            f"  model              {endpoints.model_url}",
+            f"  SQS + DynamoDB     {endpoints.moto_url} (moto)",
+            f"  jobs queue         {endpoints.queues.jobs_url}",
+            f"  dead-letter queue  {endpoints.queues.dlq_url}",
+            "",
+            'try:  tokencast stream "Tell me about streaming"',
+            "Ctrl-C stops.",
+        ]
+    )
 
 
 async def _up(args: argparse.Namespace) -> int:

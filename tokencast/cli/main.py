@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from tokencast import __version__
 from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT
@@ -28,24 +28,42 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tokencast", description="Run the local stack, stream answers, watch sessions, operate the dead-letter queue.")
+        prog="tokencast",
+        description="Run the local stack, stream answers, watch sessions, operate the dead-letter queue.",
+    )
     parser.add_argument("--version", action="version", version=f"tokencast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="run the whole pipeline locally until Ctrl-C")
-    up.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"emulator + local model port (default {DEFAULT_PORT})")
+    up.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"emulator + local model port (default {DEFAULT_PORT})"
+    )
     up.add_argument("--moto-port", type=int, default=None, help="moto server port (default: --port + 1)")
     up.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"API key clients use (default {DEFAULT_API_KEY})")
-    up.add_argument("--model", choices=["local", "bedrock"], default="local",
-                    help="local: the built-in stand-in model; bedrock: real Bedrock with your AWS credentials")
-    up.add_argument("--model-id", action="append", dest="model_ids",
-                    help="with --model bedrock: allow this model id (repeatable; the first is the default)")
+    up.add_argument(
+        "--model",
+        choices=["local", "bedrock"],
+        default="local",
+        help="local: the built-in stand-in model; bedrock: real Bedrock with your AWS credentials",
+    )
+    up.add_argument(
+        "--model-id",
+        action="append",
+        dest="model_ids",
+        help="with --model bedrock: allow this model id (repeatable; the first is the default)",
+    )
     up.add_argument("--tokens-per-second", type=float, default=None, help="local model speed (default 150)")
-    up.add_argument("--first-token-delay", type=float, default=None, help="local model latency in seconds (default 0.05)")
+    up.add_argument(
+        "--first-token-delay", type=float, default=None, help="local model latency in seconds (default 0.05)"
+    )
     up.add_argument("--flush-window-ms", type=int, default=None, help="publish coalescing window (default 50)")
-    up.add_argument("--worker-isolation", choices=["thread", "process"], default="thread",
-                    help="run the process handler on threads (default) or in per-invocation-environment "
-                         "processes, like Lambda's execution environments")
+    up.add_argument(
+        "--worker-isolation",
+        choices=["thread", "process"],
+        default="thread",
+        help="run the process handler on threads (default) or in per-invocation-environment "
+        "processes, like Lambda's execution environments",
+    )
 
     demo = commands.add_parser("demo", help="start the local stack, stream one answer live, stop")
     demo.add_argument("prompt", nargs="?", default="Explain in a few sentences why streaming tokens matters.")

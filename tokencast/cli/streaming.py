@@ -36,8 +36,9 @@ async def _run(args: argparse.Namespace) -> int:
     from tokencast.client import TokencastClient
 
     target = resolve(url=args.url, stack=args.stack, region=args.region)
-    async with TokencastClient(target.graphql_url, auth=make_auth(args, target),
-                               realtime_url=target.realtime_url) as client:
+    async with TokencastClient(
+        target.graphql_url, auth=make_auth(args, target), realtime_url=target.realtime_url
+    ) as client:
         if args.command == "cancel":
             session = await client.cancel(args.session_id)
             print(json.dumps(_plain(session)))
@@ -46,8 +47,12 @@ async def _run(args: argparse.Namespace) -> int:
             stream = await client.watch(args.session_id)
         else:
             stream = await client.stream(
-                args.prompt, system=args.system, model_id=args.model_id, max_tokens=args.max_tokens,
-                temperature=args.temperature, session_id=args.session_id,
+                args.prompt,
+                system=args.system,
+                model_id=args.model_id,
+                max_tokens=args.max_tokens,
+                temperature=args.temperature,
+                session_id=args.session_id,
                 visibility="SHARED" if args.shared else None,
             )
             if not args.json:

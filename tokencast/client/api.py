@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
@@ -72,8 +73,12 @@ def _transport_error(error: BaseException) -> TokencastError:
     """A gql / network failure as the client's exception (auth by status, else ConnectionLost)."""
     if isinstance(error, TransportServerError) and error.code in (401, 403):
         return AuthError(str(error), error_type=f"HTTP {error.code}")
-    if isinstance(error, TransportServerError) and error.code is not None and 400 <= error.code < 500 \
-            and error.code != 429:
+    if (
+        isinstance(error, TransportServerError)
+        and error.code is not None
+        and 400 <= error.code < 500
+        and error.code != 429
+    ):
         return RequestError(str(error), error_type=f"HTTP {error.code}")
     lost = ConnectionLost(f"GraphQL request failed: {error or type(error).__name__}")
     lost.__cause__ = error
@@ -83,8 +88,15 @@ def _transport_error(error: BaseException) -> TokencastError:
 class GraphQLApi:
     """tokencast's queries and mutations; ``open``/``close`` bracket the HTTP session."""
 
-    def __init__(self, endpoints: Endpoints, auth: Auth, *, timeout_s: float = 10.0, retries: int = 3,
-                 backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        auth: Auth,
+        *,
+        timeout_s: float = 10.0,
+        retries: int = 3,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.endpoints = endpoints
         self.auth = auth
         self.timeout_s = timeout_s
@@ -103,9 +115,11 @@ class GraphQLApi:
         if self._session is None:
             async with self._lock:
                 if self._session is None:
-                    transport = AIOHTTPTransport(url=self.endpoints.graphql_url,
-                                                 auth=self.auth.authentication(self.endpoints.host),
-                                                 timeout=int(max(1, self.timeout_s)))
+                    transport = AIOHTTPTransport(
+                        url=self.endpoints.graphql_url,
+                        auth=self.auth.authentication(self.endpoints.host),
+                        timeout=int(max(1, self.timeout_s)),
+                    )
                     client = Client(transport=transport, execute_timeout=self.timeout_s)
                     self._session = await client.connect_async()
                     self._client = client
@@ -120,8 +134,9 @@ class GraphQLApi:
 
     # -- requests --------------------------------------------------------------------------
 
-    async def execute(self, request: GraphQLRequest, variables: Mapping[str, Any], *,
-                      session_id: str | None = None) -> dict[str, Any]:
+    async def execute(
+        self, request: GraphQLRequest, variables: Mapping[str, Any], *, session_id: str | None = None
+    ) -> dict[str, Any]:
         """Run one operation; retry transport failures; raise the exact error otherwise."""
         retry = 0
         while True:
@@ -129,10 +144,18 @@ class GraphQLApi:
                 session = await self._connected()
                 return await session.execute(GraphQLRequest(request, variable_values=dict(variables)))
             except TransportQueryError as error:
-                failure: TokencastError = error_from_graphql(error.errors or [{"message": str(error)}],
-                                                             session_id=session_id)
-            except (TransportServerError, TransportConnectionFailed, TransportProtocolError, TransportClosed,
-                    TransportError, asyncio.TimeoutError, OSError) as error:
+                failure: TokencastError = error_from_graphql(
+                    error.errors or [{"message": str(error)}], session_id=session_id
+                )
+            except (
+                TimeoutError,
+                TransportServerError,
+                TransportConnectionFailed,
+                TransportProtocolError,
+                TransportClosed,
+                TransportError,
+                OSError,
+            ) as error:
                 failure = _transport_error(error)
             if not is_transient(failure) or retry >= self.retries:
                 raise failure
@@ -141,14 +164,32 @@ class GraphQLApi:
             log.debug("retrying %s in %.2fs after %r", request.operation_name or "request", delay, failure)
             await asyncio.sleep(delay)
 
-    async def start_stream(self, *, session_id: str, prompt: str | None = None,
-                           messages: Sequence[Mapping[str, str]] | None = None, system: str | None = None,
-                           model_id: str | None = None, max_tokens: int | None = None,
-                           temperature: float | None = None, visibility: str | None = None) -> SessionInfo:
-        fields = {"sessionId": session_id, "messages": messages, "system": system, "modelId": model_id,
-                  "maxTokens": max_tokens, "temperature": temperature, "visibility": visibility}
-        data = await self.execute(START_STREAM, {
-            "prompt": prompt, "input": {k: v for k, v in fields.items() if v is not None}}, session_id=session_id)
+    async def start_stream(
+        self,
+        *,
+        session_id: str,
+        prompt: str | None = None,
+        messages: Sequence[Mapping[str, str]] | None = None,
+        system: str | None = None,
+        model_id: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        visibility: str | None = None,
+    ) -> SessionInfo:
+        fields = {
+            "sessionId": session_id,
+            "messages": messages,
+            "system": system,
+            "modelId": model_id,
+            "maxTokens": max_tokens,
+            "temperature": temperature,
+            "visibility": visibility,
+        }
+        data = await self.execute(
+            START_STREAM,
+            {"prompt": prompt, "input": {k: v for k, v in fields.items() if v is not None}},
+            session_id=session_id,
+        )
         return SessionInfo.from_graphql(data["startStream"])
 
     async def cancel_stream(self, session_id: str) -> SessionInfo:
@@ -159,8 +200,9 @@ class GraphQLApi:
         data = await self.execute(GET_SESSION, {"sessionId": session_id}, session_id=session_id)
         return SessionInfo.from_graphql(data["getSession"]) if data.get("getSession") else None
 
-    async def get_events(self, session_id: str, after_attempt: int = 0, after_seq: int = 0,
-                         limit: int | None = None) -> EventPage:
+    async def get_events(
+        self, session_id: str, after_attempt: int = 0, after_seq: int = 0, limit: int | None = None
+    ) -> EventPage:
         variables: dict[str, Any] = {"sessionId": session_id, "afterAttempt": after_attempt, "afterSeq": after_seq}
         if limit is not None:
             variables["limit"] = limit

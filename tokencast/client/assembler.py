@@ -21,8 +21,8 @@ The rules, from the event contract (``graphql/schema.graphql``, DESIGN invariant
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from tokencast.client.types import Delta, SessionInfo, StreamResult, TokenEvent
 from tokencast.events import STATUS_AFTER, SessionStatus
@@ -45,9 +45,14 @@ class AssemblerStats:
 class StreamAssembler:
     """Reassembles one session's events. Feed with :meth:`feed`; read :attr:`text` etc."""
 
-    def __init__(self, session_id: str | None = None, *, start_attempt: int = 0,
-                 gap_grace_s: float = DEFAULT_GAP_GRACE_S,
-                 max_gap_backoff_s: float = DEFAULT_MAX_GAP_BACKOFF_S) -> None:
+    def __init__(
+        self,
+        session_id: str | None = None,
+        *,
+        start_attempt: int = 0,
+        gap_grace_s: float = DEFAULT_GAP_GRACE_S,
+        max_gap_backoff_s: float = DEFAULT_MAX_GAP_BACKOFF_S,
+    ) -> None:
         """``start_attempt``: ignore attempts below it (a late joiner that knows the current
         attempt need not replay superseded ones). ``session_id``: ignore other sessions' events."""
         self.session_id = session_id
@@ -142,7 +147,7 @@ class StreamAssembler:
         if self._gap_fetches == 0:
             urgent = any(event.is_terminal for event in self._pending.values())
             return self._gap_since + (0.0 if urgent else self.gap_grace_s)
-        return self._gap_since + min(self.gap_grace_s * 2 ** self._gap_fetches, self.max_gap_backoff_s)
+        return self._gap_since + min(self.gap_grace_s * 2**self._gap_fetches, self.max_gap_backoff_s)
 
     def note_fetched(self, now: float) -> None:
         """The caller fetched from :attr:`cursor` to the end of the log; a gap still open backs off."""
@@ -202,7 +207,7 @@ class StreamAssembler:
         current = self.text
         if session.text != current:
             if session.text.startswith(current):
-                deltas.append(Delta(session.text[len(current):], self._attempt, max(session.last_seq, self._seq)))
+                deltas.append(Delta(session.text[len(current) :], self._attempt, max(session.last_seq, self._seq)))
             else:
                 if self._shown:
                     deltas.append(Delta("", self._attempt, 0, restarted=True))

@@ -11,7 +11,8 @@ IAM connect signature is never older than the connection.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 from gql.transport.appsync_auth import (
     AppSyncApiKeyAuthentication,
@@ -55,8 +56,7 @@ class _RefreshingJwtAuthentication(AppSyncJWTAuthentication):
         super().__init__(host=host, jwt=provider())
         self._provider = provider
 
-    def get_headers(self, data: Optional[str] = None,
-                    headers: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    def get_headers(self, data: str | None = None, headers: dict[str, Any] | None = None) -> dict[str, Any]:
         self.jwt = self._provider()
         return super().get_headers(data, headers)
 
@@ -107,20 +107,25 @@ class IamAuth(Auth):
         if self._credentials is None:
             self._credentials = self._botocore_session().get_credentials()
             if self._credentials is None:
-                raise AuthError("IAM auth: no AWS credentials found (botocore default chain)",
-                                error_type="NoCredentials")
+                raise AuthError(
+                    "IAM auth: no AWS credentials found (botocore default chain)", error_type="NoCredentials"
+                )
         return self._credentials
 
     def authentication(self, host: str) -> AppSyncAuthentication:
         from botocore.exceptions import NoCredentialsError, NoRegionError
 
         try:
-            return AppSyncIAMAuthentication(host=host, region_name=self.region,
-                                            credentials=self._resolve_credentials(),
-                                            session=self._botocore_session())
+            return AppSyncIAMAuthentication(
+                host=host,
+                region_name=self.region,
+                credentials=self._resolve_credentials(),
+                session=self._botocore_session(),
+            )
         except NoRegionError:
-            raise AuthError(f"IAM auth: no region for {host}; pass IamAuth(region=...)",
-                            error_type="NoRegion") from None
+            raise AuthError(
+                f"IAM auth: no region for {host}; pass IamAuth(region=...)", error_type="NoRegion"
+            ) from None
         except NoCredentialsError:
             raise AuthError("IAM auth: no AWS credentials found", error_type="NoCredentials") from None
 

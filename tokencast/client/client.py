@@ -16,9 +16,10 @@ real-time WebSocket(s) its streams share.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from tokencast.client.api import GraphQLApi
 from tokencast.client.auth import Auth
@@ -72,8 +73,9 @@ class TokencastClient:
     ``graphql_url`` (see :mod:`tokencast.client.endpoints`).
     """
 
-    def __init__(self, graphql_url: str, *, auth: Auth, realtime_url: str | None = None,
-                 options: ClientOptions | None = None) -> None:
+    def __init__(
+        self, graphql_url: str, *, auth: Auth, realtime_url: str | None = None, options: ClientOptions | None = None
+    ) -> None:
         if not isinstance(auth, Auth):
             raise TypeError(f"auth must be ApiKeyAuth, IamAuth or JwtAuth, not {type(auth).__name__}")
         self.endpoints = Endpoints.from_url(graphql_url, realtime_url)
@@ -85,16 +87,21 @@ class TokencastClient:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def open(self) -> "TokencastClient":
+    async def open(self) -> TokencastClient:
         """Make the client usable; connections open lazily on first use."""
         if self._api is None:
             options = self.options
-            self._api = GraphQLApi(self.endpoints, self.auth, timeout_s=options.request_timeout_s,
-                                   retries=options.request_retries)
-            self._channel = RealtimeChannel(self.endpoints, self.auth, connect_timeout_s=options.connect_timeout_s,
-                                            ack_timeout_s=options.ack_timeout_s,
-                                            keep_alive_timeout_s=options.keep_alive_timeout_s,
-                                            max_subscriptions=options.max_subscriptions_per_connection)
+            self._api = GraphQLApi(
+                self.endpoints, self.auth, timeout_s=options.request_timeout_s, retries=options.request_retries
+            )
+            self._channel = RealtimeChannel(
+                self.endpoints,
+                self.auth,
+                connect_timeout_s=options.connect_timeout_s,
+                ack_timeout_s=options.ack_timeout_s,
+                keep_alive_timeout_s=options.keep_alive_timeout_s,
+                max_subscriptions=options.max_subscriptions_per_connection,
+            )
         return self
 
     async def close(self) -> None:
@@ -108,7 +115,7 @@ class TokencastClient:
         if api is not None:
             await api.close()
 
-    async def __aenter__(self) -> "TokencastClient":
+    async def __aenter__(self) -> TokencastClient:
         return await self.open()
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -129,15 +136,31 @@ class TokencastClient:
     # -- streams ---------------------------------------------------------------------------
 
     def _new_stream(self, session_id: str, *, start_attempt: int = 0, follow: bool = False) -> TokenStream:
-        stream = TokenStream(session_id, api=self.api, channel=self.channel, options=self.options.stream,
-                             start_attempt=start_attempt, follow=follow, on_close=self._streams.discard)
+        stream = TokenStream(
+            session_id,
+            api=self.api,
+            channel=self.channel,
+            options=self.options.stream,
+            start_attempt=start_attempt,
+            follow=follow,
+            on_close=self._streams.discard,
+        )
         self._streams.add(stream)
         return stream
 
-    async def stream(self, prompt: str | None = None, *, messages: Iterable[Message] | None = None,
-                     system: str | None = None, model_id: str | None = None, max_tokens: int | None = None,
-                     temperature: float | None = None, visibility: Any = None, session_id: str | None = None,
-                     follow: bool = False) -> TokenStream:
+    async def stream(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Iterable[Message] | None = None,
+        system: str | None = None,
+        model_id: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        visibility: Any = None,
+        session_id: str | None = None,
+        follow: bool = False,
+    ) -> TokenStream:
         """Start a session and stream its answer.
 
         Subscribes first (returns from the subscribe only on ``start_ack``), then calls
@@ -150,9 +173,15 @@ class TokencastClient:
         try:
             await stream._attach()
             session = await self.api.start_stream(
-                session_id=session_id, prompt=prompt, messages=_messages(messages), system=system,
-                model_id=model_id, max_tokens=max_tokens, temperature=temperature,
-                visibility=_enum_value(visibility))
+                session_id=session_id,
+                prompt=prompt,
+                messages=_messages(messages),
+                system=system,
+                model_id=model_id,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                visibility=_enum_value(visibility),
+            )
         except BaseException:
             await stream.close()
             raise
@@ -182,15 +211,29 @@ class TokencastClient:
 
     # -- plain operations ------------------------------------------------------------------
 
-    async def start(self, prompt: str | None = None, *, messages: Iterable[Message] | None = None,
-                    system: str | None = None, model_id: str | None = None, max_tokens: int | None = None,
-                    temperature: float | None = None, visibility: Any = None,
-                    session_id: str | None = None) -> SessionInfo:
+    async def start(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Iterable[Message] | None = None,
+        system: str | None = None,
+        model_id: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        visibility: Any = None,
+        session_id: str | None = None,
+    ) -> SessionInfo:
         """``startStream`` without listening (fire and forget; watch it later)."""
         return await self.api.start_stream(
-            session_id=session_id or str(uuid.uuid4()), prompt=prompt, messages=_messages(messages),
-            system=system, model_id=model_id, max_tokens=max_tokens, temperature=temperature,
-            visibility=_enum_value(visibility))
+            session_id=session_id or str(uuid.uuid4()),
+            prompt=prompt,
+            messages=_messages(messages),
+            system=system,
+            model_id=model_id,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            visibility=_enum_value(visibility),
+        )
 
     async def cancel(self, session_id: str) -> SessionInfo:
         """``cancelStream``: the owner's request to stop; the stream then ends CANCELLED."""
@@ -203,8 +246,9 @@ class TokencastClient:
             raise SessionNotFound(session_id)
         return session
 
-    async def get_events(self, session_id: str, after_attempt: int = 0, after_seq: int = 0,
-                         limit: int | None = None) -> EventPage:
+    async def get_events(
+        self, session_id: str, after_attempt: int = 0, after_seq: int = 0, limit: int | None = None
+    ) -> EventPage:
         """One page of the stored events strictly after ``(after_attempt, after_seq)``."""
         return await self.api.get_events(session_id, after_attempt, after_seq, limit)
 

@@ -24,14 +24,15 @@ class Endpoints:
     host: str
 
     @classmethod
-    def from_url(cls, graphql_url: str, realtime_url: str | None = None) -> "Endpoints":
+    def from_url(cls, graphql_url: str, realtime_url: str | None = None) -> Endpoints:
         parts = urlsplit(graphql_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"graphql_url must be an http(s) URL, not {graphql_url!r}")
         if realtime_url is not None and urlsplit(realtime_url).scheme not in ("ws", "wss"):
             raise ValueError(f"realtime_url must be a ws(s) URL, not {realtime_url!r}")
-        return cls(graphql_url=graphql_url, realtime_url=realtime_url or realtime_url_for(graphql_url),
-                   host=parts.netloc)
+        return cls(
+            graphql_url=graphql_url, realtime_url=realtime_url or realtime_url_for(graphql_url), host=parts.netloc
+        )
 
 
 def realtime_url_for(graphql_url: str) -> str:

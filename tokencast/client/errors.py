@@ -20,7 +20,8 @@ mapped by AppSync's ``errorType``; transport failures that survived the retries 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from tokencast.core.errors import TokencastError
 
@@ -54,8 +55,9 @@ class ConnectionLost(TokencastError):
 class RequestError(TokencastError):
     """AppSync refused a request. ``error_type`` is AppSync's ``errorType`` of the first error."""
 
-    def __init__(self, message: str, *, error_type: str | None = None,
-                 errors: Sequence[Mapping[str, Any]] = ()) -> None:
+    def __init__(
+        self, message: str, *, error_type: str | None = None, errors: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.error_type = error_type
@@ -85,21 +87,43 @@ class Forbidden(RequestError):
 class StreamFailed(TokencastError):
     """The session ended FAILED. ``error`` is the session's reason; ``result`` the whole result."""
 
-    def __init__(self, result: "StreamResult") -> None:
+    def __init__(self, result: StreamResult) -> None:
         super().__init__(f"session {result.session_id} failed: {result.error or 'no reason given'}")
         self.result = result
         self.session_id = result.session_id
         self.error = result.error
 
 
-_AUTH = {"Unauthorized", "UnauthorizedException", "UnrecognizedClientException", "AccessDeniedException",
-         "ExpiredTokenException", "InvalidSignatureException", "IncompleteSignatureException",
-         "InvalidClientTokenId", "SignatureDoesNotMatch"}
+_AUTH = {
+    "Unauthorized",
+    "UnauthorizedException",
+    "UnrecognizedClientException",
+    "AccessDeniedException",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+}
 #: worth retrying: AppSync's rate limits and its own transient failures
-_TRANSIENT = {"LimitExceededError", "LimitExceededException", "ThrottlingException", "TooManyRequestsException",
-              "InternalFailure", "InternalFailureException", "ServiceUnavailable", "ServiceUnavailableException"}
-_INVALID = {"ValidationError", "BadRequestException", "MalformedHttpRequestException", "InvalidInput",
-            "MalformedMessage", "PayloadTooLargeException"}
+_TRANSIENT = {
+    "LimitExceededError",
+    "LimitExceededException",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "InternalFailure",
+    "InternalFailureException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+}
+_INVALID = {
+    "ValidationError",
+    "BadRequestException",
+    "MalformedHttpRequestException",
+    "InvalidInput",
+    "MalformedMessage",
+    "PayloadTooLargeException",
+}
 _NOT_FOUND = {"NotFound", "NotFoundException", "SessionNotFound"}
 _FORBIDDEN = {"Forbidden", "ForbiddenException"}
 

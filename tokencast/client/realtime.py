@@ -19,8 +19,9 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncGenerator, Callable, Dict, Optional, Tuple
+from typing import Any
 
 from gql import Client, GraphQLRequest
 from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
@@ -31,8 +32,8 @@ from gql.transport.exceptions import (
     TransportQueryError,
     TransportServerError,
 )
-from graphql import ExecutionResult
 
+from graphql import ExecutionResult
 from tokencast.client.api import EVENT_FIELDS
 from tokencast.client.auth import Auth
 from tokencast.client.endpoints import Endpoints
@@ -85,7 +86,7 @@ class AppSyncRealtimeTransport(AppSyncWebsocketsTransport):
             log.debug("connection_init not sent; looking for the server's reason")
         await asyncio.wait_for(self._wait_ack(), self.ack_timeout)
 
-    def _parse_answer(self, answer: str) -> Tuple[str, Optional[int], Optional[ExecutionResult]]:
+    def _parse_answer(self, answer: str) -> tuple[str, int | None, ExecutionResult | None]:
         try:
             message = json.loads(answer)
         except ValueError:
@@ -111,8 +112,9 @@ class AppSyncRealtimeTransport(AppSyncWebsocketsTransport):
                 future.set_exception(TransportQueryError(str(payload), query_id=query_id, errors=[payload]))
         return super()._parse_answer(answer)
 
-    async def _handle_answer(self, answer_type: str, answer_id: Optional[int],
-                             execution_result: Optional[ExecutionResult]) -> None:
+    async def _handle_answer(
+        self, answer_type: str, answer_id: int | None, execution_result: ExecutionResult | None
+    ) -> None:
         if answer_type == "start_ack":
             future = self._acks.get(answer_id) if answer_id is not None else None
             if future is not None and not future.done():
@@ -121,8 +123,11 @@ class AppSyncRealtimeTransport(AppSyncWebsocketsTransport):
         await super()._handle_answer(answer_type, answer_id, execution_result)
 
     async def subscribe(  # type: ignore[override]
-        self, request: GraphQLRequest, *, send_stop: Optional[bool] = True,
-        ack: Optional[asyncio.Future[None]] = None,
+        self,
+        request: GraphQLRequest,
+        *,
+        send_stop: bool | None = True,
+        ack: asyncio.Future[None] | None = None,
     ) -> AsyncGenerator[ExecutionResult, None]:
         # gql's subscribe takes next_query_id before its first await: register the ack first
         query_id = self.next_query_id
@@ -156,16 +161,16 @@ def _query_id(value: Any) -> int | None:
 class LiveEvent:
     """One ``onTokenReceived`` payload, as received."""
 
-    subscription: "LiveSubscription"
-    data: Dict[str, Any]
+    subscription: LiveSubscription
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class LiveEnded:
     """The subscription ended: ``error`` None means the server completed it."""
 
-    subscription: "LiveSubscription"
-    error: Optional[BaseException]
+    subscription: LiveSubscription
+    error: BaseException | None
 
 
 Sink = Callable[[Any], None]
@@ -202,8 +207,15 @@ def _upgrade_status(error: BaseException) -> int | None:
 class _Connection:
     """One WebSocket: a gql Client session over an :class:`AppSyncRealtimeTransport`."""
 
-    def __init__(self, endpoints: Endpoints, auth: Auth, *, connect_timeout_s: float, ack_timeout_s: float,
-                 keep_alive_timeout_s: float | None) -> None:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        auth: Auth,
+        *,
+        connect_timeout_s: float,
+        ack_timeout_s: float,
+        keep_alive_timeout_s: float | None,
+    ) -> None:
         self.transport = AppSyncRealtimeTransport(
             endpoints.realtime_url,
             auth=auth.authentication(endpoints.host),
@@ -222,7 +234,7 @@ class _Connection:
     async def open(self) -> None:
         try:
             self.session = await self.client.connect_async()
-        except (TransportError, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, TransportError, OSError) as error:
             raise realtime_error(error) from error
 
     async def close(self) -> None:
@@ -249,7 +261,7 @@ class LiveSubscription:
         self._task = asyncio.create_task(self._pump(), name=f"tokencast-subscription-{self.session_id}")
         try:
             await asyncio.wait_for(self._ack, ack_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ConnectionLost(f"no start_ack within {ack_timeout_s}s (connection {connection_id:x})") from None
         except (TransportError, OSError) as error:
             raise realtime_error(error) from error
@@ -294,9 +306,16 @@ class LiveSubscription:
 class RealtimeChannel:
     """A client's real-time connections: lazily opened, shared, replaced when dropped."""
 
-    def __init__(self, endpoints: Endpoints, auth: Auth, *, connect_timeout_s: float = 10.0,
-                 ack_timeout_s: float = 10.0, keep_alive_timeout_s: float | None = None,
-                 max_subscriptions: int = MAX_SUBSCRIPTIONS_PER_CONNECTION) -> None:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        auth: Auth,
+        *,
+        connect_timeout_s: float = 10.0,
+        ack_timeout_s: float = 10.0,
+        keep_alive_timeout_s: float | None = None,
+        max_subscriptions: int = MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    ) -> None:
         self.endpoints = endpoints
         self.auth = auth
         self.connect_timeout_s = connect_timeout_s
@@ -330,8 +349,13 @@ class RealtimeChannel:
         for connection in self._connections:
             if connection.subscriptions < self.max_subscriptions:
                 return connection
-        connection = _Connection(self.endpoints, self.auth, connect_timeout_s=self.connect_timeout_s,
-                                 ack_timeout_s=self.ack_timeout_s, keep_alive_timeout_s=self.keep_alive_timeout_s)
+        connection = _Connection(
+            self.endpoints,
+            self.auth,
+            connect_timeout_s=self.connect_timeout_s,
+            ack_timeout_s=self.ack_timeout_s,
+            keep_alive_timeout_s=self.keep_alive_timeout_s,
+        )
         await connection.open()
         self.connections_opened += 1
         self._connections.append(connection)

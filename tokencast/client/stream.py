@@ -22,8 +22,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from tokencast.client.assembler import (
     DEFAULT_GAP_GRACE_S,
@@ -92,10 +93,18 @@ class TokenStream:
     Iteration and :meth:`result` raise the exception that ended the stream, if one did.
     """
 
-    def __init__(self, session_id: str, *, api: "GraphQLApi", channel: RealtimeChannel,
-                 options: StreamOptions | None = None, start_attempt: int = 0, follow: bool = False,
-                 clock: Callable[[], float] = time.monotonic, on_close: Callable[["TokenStream"], None] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        api: GraphQLApi,
+        channel: RealtimeChannel,
+        options: StreamOptions | None = None,
+        start_attempt: int = 0,
+        follow: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        on_close: Callable[[TokenStream], None] | None = None,
+    ) -> None:
         self.session_id = session_id
         self.options = options or StreamOptions()
         self.follow = follow
@@ -105,9 +114,12 @@ class TokenStream:
         self._channel = channel
         self._clock = clock
         self._on_close = on_close
-        self._assembler = StreamAssembler(session_id, start_attempt=start_attempt,
-                                          gap_grace_s=self.options.gap_grace_s,
-                                          max_gap_backoff_s=self.options.max_gap_backoff_s)
+        self._assembler = StreamAssembler(
+            session_id,
+            start_attempt=start_attempt,
+            gap_grace_s=self.options.gap_grace_s,
+            max_gap_backoff_s=self.options.max_gap_backoff_s,
+        )
         self._backoff = Backoff(base_s=self.options.reconnect_base_s, max_s=self.options.reconnect_max_s)
         self.stats = StreamStats(assembler=self._assembler.stats)
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
@@ -158,7 +170,7 @@ class TokenStream:
 
     # -- consuming -------------------------------------------------------------------------
 
-    def __aiter__(self) -> "TokenStream":
+    def __aiter__(self) -> TokenStream:
         return self
 
     async def __anext__(self) -> Delta:
@@ -198,15 +210,16 @@ class TokenStream:
                 await self._task
         await self._finish()  # also when the task was cancelled before it ever ran
 
-    async def __aenter__(self) -> "TokenStream":
+    async def __aenter__(self) -> TokenStream:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
     def __repr__(self) -> str:
-        return (f"TokenStream({self.session_id!r}, status={str(self.status)}, attempt={self.attempt}, "
-                f"chars={len(self.text)})")
+        return (
+            f"TokenStream({self.session_id!r}, status={self.status!s}, attempt={self.attempt}, chars={len(self.text)})"
+        )
 
     # -- driving (called by TokencastClient) -----------------------------------------------
 
@@ -298,8 +311,11 @@ class TokenStream:
         except ValueError:
             self.stats.malformed_events += 1  # the log still has it; the gap logic will fetch it
             # Field names only: the event may carry answer text, which stays out of logs.
-            log.warning("ignoring a malformed live event for %s (fields: %s)", self.session_id,
-                        sorted(data) if isinstance(data, dict) else type(data).__name__)
+            log.warning(
+                "ignoring a malformed live event for %s (fields: %s)",
+                self.session_id,
+                sorted(data) if isinstance(data, dict) else type(data).__name__,
+            )
             return
         now = self._clock()
         self._last_progress = now
@@ -357,8 +373,9 @@ class TokenStream:
                 if not is_transient(failure):
                     raise
                 if failures >= self.options.max_reconnect_attempts:
-                    raise ConnectionLost(f"stream {self.session_id}: could not resubscribe after "
-                                         f"{failures} attempts") from failure
+                    raise ConnectionLost(
+                        f"stream {self.session_id}: could not resubscribe after {failures} attempts"
+                    ) from failure
             await self._tolerant(self._catch_up)  # keep the text moving over HTTP meanwhile
             if self._finished():
                 return

@@ -8,8 +8,9 @@ mapping (``inputTokens``, ``outputTokens``, ``totalTokens``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from tokencast.events import EventType, SessionStatus
 
@@ -51,7 +52,7 @@ class TokenEvent:
         return isinstance(self.type, EventType) and self.type.is_terminal
 
     @classmethod
-    def from_graphql(cls, data: Mapping[str, Any]) -> "TokenEvent":
+    def from_graphql(cls, data: Mapping[str, Any]) -> TokenEvent:
         """Build from a ``TokenEvent`` object; ValueError when identity fields are missing."""
         try:
             session_id, attempt, seq, kind = data["sessionId"], data["attempt"], data["seq"], data["type"]
@@ -112,7 +113,7 @@ class SessionInfo:
         return isinstance(self.status, SessionStatus) and self.status.is_final
 
     @classmethod
-    def from_graphql(cls, data: Mapping[str, Any]) -> "SessionInfo":
+    def from_graphql(cls, data: Mapping[str, Any]) -> SessionInfo:
         status: SessionStatus | str
         try:
             status = SessionStatus(data.get("status"))
@@ -153,7 +154,7 @@ class EventPage:
         return (self.next_attempt, self.next_seq)
 
     @classmethod
-    def from_graphql(cls, data: Mapping[str, Any]) -> "EventPage":
+    def from_graphql(cls, data: Mapping[str, Any]) -> EventPage:
         return cls(
             items=tuple(TokenEvent.from_graphql(item) for item in data.get("items") or ()),
             next_attempt=data.get("nextAttempt"),
@@ -173,7 +174,7 @@ class StreamResult:
     stop_reason: str | None = None
     error: str | None = None
 
-    def raise_for_status(self) -> "StreamResult":
+    def raise_for_status(self) -> StreamResult:
         """Raise :class:`~tokencast.client.errors.StreamFailed` for FAILED; return self otherwise."""
         if self.status == SessionStatus.FAILED:
             from tokencast.client.errors import StreamFailed

@@ -7,7 +7,8 @@ event, so a refused write leaves ``seq`` without a gap.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tokencast.core.clock import Clock, iso, utc_now
 from tokencast.core.store import SessionRecord, SessionStore, status_message

@@ -14,9 +14,13 @@ from botocore.config import Config
 
 from tokencast.config import Settings
 
-_DEFAULT = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}, tcp_keepalive=True)
+_DEFAULT = Config(
+    connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}, tcp_keepalive=True
+)
 #: One retry policy for the model: ours (new attempts, announced by RESTARTED), not the SDK's.
-_MODEL = Config(connect_timeout=5, read_timeout=120, retries={"mode": "standard", "total_max_attempts": 1}, tcp_keepalive=True)
+_MODEL = Config(
+    connect_timeout=5, read_timeout=120, retries={"mode": "standard", "total_max_attempts": 1}, tcp_keepalive=True
+)
 
 
 def client(service: str, settings: Settings, session: boto3.Session | None = None) -> Any:

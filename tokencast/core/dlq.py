@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Collection
+from typing import Any
 
 from tokencast.core.clock import Clock, iso, parse_iso, utc_now
 from tokencast.core.errors import MalformedJob
@@ -162,7 +163,8 @@ class DeadLetterQueue:
         attempts = _attr(message, ATTR_ATTEMPTS)
         return DeadJob(
             message_id=message["MessageId"],
-            session_id=_attr(message, ATTR_SESSION_ID) or (data.get("sessionId") if isinstance(data.get("sessionId"), str) else None),
+            session_id=_attr(message, ATTR_SESSION_ID)
+            or (data.get("sessionId") if isinstance(data.get("sessionId"), str) else None),
             owner=data.get("owner") if isinstance(data.get("owner"), str) else None,
             model_id=data.get("modelId") if isinstance(data.get("modelId"), str) else None,
             reason=_attr(message, ATTR_REASON) or "redriven by SQS after repeated receives",
@@ -229,7 +231,9 @@ class DeadLetterQueue:
                     self._sleep(1.0 / rate_per_s)
                 assert job.session_id is not None
                 if self._store.requeue(job.session_id, force=force) is None:
-                    results.append(ReplayResult(job.message_id, job.session_id, "refused", "session changed; try again"))
+                    results.append(
+                        ReplayResult(job.message_id, job.session_id, "refused", "session changed; try again")
+                    )
                     untouched.append(message)
                     continue
                 self._sqs.send_message(QueueUrl=self._jobs, MessageBody=replay_body(job.body, force=force))

@@ -8,10 +8,9 @@ within about that time while a healthy long stream never does.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
-
-import logging
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +18,15 @@ logger = logging.getLogger(__name__)
 class VisibilityHeartbeat:
     """A daemon thread extending one message's visibility until :meth:`stop`."""
 
-    def __init__(self, sqs: Any, queue_url: str, receipt_handle: str, *, visibility_timeout_s: int, interval_s: float | None = None):
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        receipt_handle: str,
+        *,
+        visibility_timeout_s: int,
+        interval_s: float | None = None,
+    ):
         self._sqs = sqs
         self._queue_url = queue_url
         self._receipt_handle = receipt_handle
@@ -43,7 +50,7 @@ class VisibilityHeartbeat:
         while not self._stop.wait(self._interval):
             self._extend()
 
-    def start(self) -> "VisibilityHeartbeat":
+    def start(self) -> VisibilityHeartbeat:
         self._thread.start()
         return self
 
@@ -52,7 +59,7 @@ class VisibilityHeartbeat:
         if self._thread.is_alive():
             self._thread.join()
 
-    def __enter__(self) -> "VisibilityHeartbeat":
+    def __enter__(self) -> VisibilityHeartbeat:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -72,7 +72,9 @@ def parse_job(body: str) -> Job:
     session_id = data.get("sessionId") if isinstance(data.get("sessionId"), str) and data.get("sessionId") else None
     version = data.get("version")
     if version != JOB_VERSION:
-        raise MalformedJob(f"unknown job version {version!r} (this worker reads {JOB_VERSION})", "UnknownJobVersion", session_id)
+        raise MalformedJob(
+            f"unknown job version {version!r} (this worker reads {JOB_VERSION})", "UnknownJobVersion", session_id
+        )
     try:
         return Job.model_validate(data)
     except ValidationError as exc:

@@ -8,8 +8,10 @@ from ``metadata.usage``. Errors inside the stream surface as botocore ``EventStr
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from typing import Any, Iterator, Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from tokencast.core.jobs import Job
 
@@ -84,10 +86,8 @@ class BedrockStream:
                 raw.shutdown()
         except Exception:  # already released or closed: nothing to interrupt
             pass
-        try:
+        with contextlib.suppress(Exception):
             self._events.close()
-        except Exception:
-            pass
 
 
 class BedrockModel:

@@ -16,11 +16,13 @@ the thread runs ``idle_check`` instead, so a cancel is noticed even when tokens 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 import boto3
 import requests
@@ -79,7 +81,9 @@ class AppSyncPublisher:
 
     def publish(self, event: Mapping[str, Any]) -> None:
         variables = {name: event.get(name) for name in EVENT_FIELDS}
-        request = requests.Request("POST", self._url, json={"query": PUBLISH_MUTATION, "variables": variables}, auth=self._auth)
+        request = requests.Request(
+            "POST", self._url, json={"query": PUBLISH_MUTATION, "variables": variables}, auth=self._auth
+        )
         try:
             with self._sign_lock:
                 prepared = self._http.prepare_request(request)
@@ -178,7 +182,7 @@ class Coalescer:
 
     # --- model thread ----------------------------------------------------------------------
 
-    def start(self) -> "Coalescer":
+    def start(self) -> Coalescer:
         self._thread.start()
         return self
 
@@ -278,7 +282,7 @@ class Coalescer:
                 self.stats.events += 1
                 self._publish(event)
                 item.result = event
-            except BaseException as exc:  # noqa: BLE001 - reported to the worker, never lost
+            except BaseException as exc:
                 self._fail(exc)
                 return
             with self._cond:
@@ -304,14 +308,18 @@ class Coalescer:
             self._queue.clear()
             self._cond.notify_all()
         if self._on_failure is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._on_failure(exc)
-            except Exception:
-                pass
 
 
-def publish_with_retries(transport: PublishTransport, event: Mapping[str, Any], *, retries: int = 2, delay_s: float = 0.05,
-                         sleep: Callable[[float], None] = time.sleep) -> bool:
+def publish_with_retries(
+    transport: PublishTransport,
+    event: Mapping[str, Any],
+    *,
+    retries: int = 2,
+    delay_s: float = 0.05,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
     """Publish outside a coalescer (the CANCELLED/FAILED events); False if it never went out.
 
     Those events are already stored, so a subscriber that missed one still finds it in

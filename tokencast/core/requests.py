@@ -10,8 +10,9 @@ span fields are checked after. Every violation becomes ``<field path>: <rule>`` 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
@@ -206,11 +207,15 @@ def parse_start(arguments: Mapping[str, Any] | None, limits: Limits) -> StartReq
         problems.append(("prompt", "a prompt or input.messages is required"))
     if prompt is not None:
         if turns and turns[-1].role == "user":
-            problems.append((prompt_path, "cannot follow a user turn: input.messages must end with an assistant turn when a prompt is given"))
+            problems.append(
+                (
+                    prompt_path,
+                    "cannot follow a user turn: input.messages must end with an assistant turn when a prompt is given",
+                )
+            )
         turns.append(Message(role="user", text=prompt))
-    elif turns:
-        if turns[-1].role != "user":
-            problems.append((f"input.messages[{len(turns) - 1}].role", "the conversation must end with a user turn"))
+    elif turns and turns[-1].role != "user":
+        problems.append((f"input.messages[{len(turns) - 1}].role", "the conversation must end with a user turn"))
     if turns and turns[0].role != "user":
         problems.append(("input.messages[0].role", "the conversation must start with a user turn"))
     given = len(data.messages or [])
@@ -225,7 +230,9 @@ def parse_start(arguments: Mapping[str, Any] | None, limits: Limits) -> StartReq
         messages=tuple(turns),
         system=data.system,
         model_id=data.model_id or limits.default_model,
-        max_tokens=data.max_tokens if data.max_tokens is not None else min(limits.default_max_tokens, limits.max_tokens),
+        max_tokens=data.max_tokens
+        if data.max_tokens is not None
+        else min(limits.default_max_tokens, limits.max_tokens),
         temperature=data.temperature,
         visibility=data.visibility or Visibility.PRIVATE,
     )

@@ -7,7 +7,8 @@ the owner hears ``sessionId: only the owner may cancel``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tokencast.access import can_cancel, can_read
 from tokencast.core.errors import Forbidden, InvalidInput, NotFound

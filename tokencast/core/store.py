@@ -2,8 +2,8 @@
 
 Layout (shared with ``cdk/`` and the local stack, which create the table from these names)::
 
-    pk = SESSION#<sessionId>   sk = SESSION                     the session record
-    pk = SESSION#<sessionId>   sk = EVENT#<attempt:06d>#<seq:09d> one TokenEvent
+    pk = SESSION  # <sessionId>   sk = SESSION                     the session record
+    pk = SESSION  # <sessionId>   sk = EVENT#<attempt:06d>#<seq:09d> one TokenEvent
 
 Sort keys order events by ``(attempt, seq)``, so ``getEvents`` is one Query. Every event is
 written in a transaction with the session update, conditioned on the writer's attempt still
@@ -15,10 +15,11 @@ or :class:`SessionGone`.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -35,8 +36,18 @@ EVENT_PREFIX = "EVENT#"
 
 #: The TokenEvent fields, in schema order; an event item holds exactly these (+ keys, TTL).
 EVENT_FIELDS = (
-    "sessionId", "attempt", "seq", "type", "token", "isComplete", "stopReason",
-    "usage", "error", "timestamp", "owner", "visibility",
+    "sessionId",
+    "attempt",
+    "seq",
+    "type",
+    "token",
+    "isComplete",
+    "stopReason",
+    "usage",
+    "error",
+    "timestamp",
+    "owner",
+    "visibility",
 )
 
 _LAST_EVENT_SK = f"{EVENT_PREFIX}999999#999999999"
@@ -56,7 +67,10 @@ def table_definition(table_name: str) -> dict[str, Any]:
     return {
         "TableName": table_name,
         "KeySchema": [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": PK, "AttributeType": "S"}, {"AttributeName": SK, "AttributeType": "S"}],
+        "AttributeDefinitions": [
+            {"AttributeName": PK, "AttributeType": "S"},
+            {"AttributeName": SK, "AttributeType": "S"},
+        ],
         "BillingMode": "PAY_PER_REQUEST",
     }
 
@@ -89,7 +103,7 @@ class SessionRecord:
     dead_lettered: bool = False
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> "SessionRecord":
+    def from_item(cls, item: Mapping[str, Any]) -> SessionRecord:
         data = _plain(_deserialize(item))
         return cls(
             session_id=data["sessionId"],
@@ -364,7 +378,9 @@ class SessionStore:
                 removes=("stopReason", "usage", "error", "deadLettered"),
                 adds={"attempt": 1},
             )
-            condition = f"{expr.n('attempt')} = {expr.v(seen.attempt)} AND {expr.n('status')} = {expr.v(seen.status.value)}"
+            condition = (
+                f"{expr.n('attempt')} = {expr.v(seen.attempt)} AND {expr.n('status')} = {expr.v(seen.status.value)}"
+            )
             record = self._conditional_update(session_id, expr, update, condition)
             if record is not None:
                 return Begin(kind, record, seen)
@@ -400,7 +416,9 @@ class SessionStore:
             }
         )
         cr = expr.n("cancelRequested")
-        condition = f"{expr.n('attempt')} = {expr.v(attempt)} AND (attribute_not_exists({cr}) OR {cr} = {expr.v(False)})"
+        condition = (
+            f"{expr.n('attempt')} = {expr.v(attempt)} AND (attribute_not_exists({cr}) OR {cr} = {expr.v(False)})"
+        )
         record = self._conditional_update(session_id, expr, update, condition)
         if record is None:
             self._raise_if_stopped(self.get(session_id), attempt)
@@ -412,9 +430,16 @@ class SessionStore:
         now, _ = self._stamp()
         expr = _Expr()
         update = expr.update(
-            {"status": SessionStatus.CANCELLED.value, "message": "cancelled before it started", "cancelRequested": True, "updatedAt": now}
+            {
+                "status": SessionStatus.CANCELLED.value,
+                "message": "cancelled before it started",
+                "cancelRequested": True,
+                "updatedAt": now,
+            }
         )
-        return self._conditional_update(session_id, expr, update, f"{expr.n('status')} = {expr.v(SessionStatus.QUEUED.value)}")
+        return self._conditional_update(
+            session_id, expr, update, f"{expr.n('status')} = {expr.v(SessionStatus.QUEUED.value)}"
+        )
 
     def request_cancel(self, session_id: str) -> SessionRecord | None:
         """Flag a STREAMING/RETRYING session for cancel; None if it is in another status."""
@@ -538,7 +563,11 @@ class SessionStore:
             "TableName": self._table,
             "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
             "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
-            "ExpressionAttributeValues": {":pk": {"S": session_pk(session_id)}, ":low": {"S": low}, ":high": {"S": _LAST_EVENT_SK}},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": session_pk(session_id)},
+                ":low": {"S": low},
+                ":high": {"S": _LAST_EVENT_SK},
+            },
             "ConsistentRead": True,
         }
         while len(items) <= limit:

@@ -23,10 +23,11 @@ import logging
 import random
 import threading
 import time
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Callable, ContextManager
+from typing import Any
 
 from tokencast.config import Limits, Settings
 from tokencast.core.attempt import AttemptLog
@@ -148,7 +149,7 @@ class Worker:
                 return self._dead_letter_malformed(body, exc)
             return self._process(job, body)
 
-    def _heartbeat(self, receipt_handle: str | None) -> ContextManager[Any]:
+    def _heartbeat(self, receipt_handle: str | None) -> AbstractContextManager[Any]:
         if self._sqs is None or not receipt_handle or not self._settings.jobs_queue_url:
             return nullcontext()
         return VisibilityHeartbeat(
@@ -198,7 +199,10 @@ class Worker:
             error = end.error
             assert error is not None
             result.error_type = error.error_type
-            logger.warning("attempt failed", extra={"attempt": log.attempt, "errorType": error.error_type, "transient": error.transient})
+            logger.warning(
+                "attempt failed",
+                extra={"attempt": log.attempt, "errorType": error.error_type, "transient": error.transient},
+            )
             if not error.transient:
                 return self._fail(log, body, f"{error.reason}; {DLQ_SUFFIX}", error.error_type, result)
             failures.append(error)
@@ -332,7 +336,9 @@ class Worker:
             return result
         result.events += 1
         result.publishes += publish_with_retries(self._transport, event, sleep=self._sleep)
-        self._dead_letters.send(body, reason=reason, error_type=error_type, session_id=log.session_id, attempts=log.attempts_used)
+        self._dead_letters.send(
+            body, reason=reason, error_type=error_type, session_id=log.session_id, attempts=log.attempts_used
+        )
         self._store.mark_dead_lettered(log.session_id)
         result.outcome = Outcome.DEAD_LETTERED
         result.error_type = error_type

@@ -29,8 +29,9 @@ import hmac
 import json
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -102,7 +103,7 @@ def _json_part(part: str, what: str) -> dict[str, Any]:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _epoch(moment: datetime) -> int:
@@ -145,7 +146,7 @@ class LocalJwtIssuer:
         return self.audience
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LocalJwtIssuer":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalJwtIssuer:
         """The issuer the local stack uses: secret from ``TOKENCAST_LOCAL_JWT_SECRET``.
 
         Without the variable it falls back to :data:`DEV_SECRET`, a fixed public secret so

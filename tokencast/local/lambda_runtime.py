@@ -31,9 +31,10 @@ import signal as signals
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 ACCOUNT_ID = "000000000000"
 
@@ -83,8 +84,9 @@ def _load_handler(path: str) -> Callable[[Any, Any], Any]:
 # --------------------------------------------------------------------------- process mode
 
 
-def _environment_main(conn: Any, name: str, handler_path: str, timeout_s: float, region: str,
-                      environ: Mapping[str, str]) -> None:
+def _environment_main(
+    conn: Any, name: str, handler_path: str, timeout_s: float, region: str, environ: Mapping[str, str]
+) -> None:
     """The body of one execution environment: receive an event, run the handler, answer."""
     os.environ.clear()
     os.environ.update(environ)
@@ -121,7 +123,7 @@ class EnvironmentInfo:
 
 
 class _Environment:
-    def __init__(self, context: Any, function: "LocalFunction") -> None:
+    def __init__(self, context: Any, function: LocalFunction) -> None:
         parent, child = context.Pipe()
         self.process = context.Process(
             target=_environment_main,
@@ -162,9 +164,17 @@ class _Environment:
 class LocalFunction:
     """One deployed function: a handler path, a name, a timeout and a concurrency limit."""
 
-    def __init__(self, name: str, handler: str, *, timeout_s: float = 30.0, concurrency: int = 8,
-                 region: str = "us-east-1", isolation: Isolation = "thread",
-                 environ: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        handler: str,
+        *,
+        timeout_s: float = 30.0,
+        concurrency: int = 8,
+        region: str = "us-east-1",
+        isolation: Isolation = "thread",
+        environ: Mapping[str, str] | None = None,
+    ):
         if isolation not in ("thread", "process"):
             raise ValueError(f"isolation must be 'thread' or 'process', not {isolation!r}")
         self.name = name
@@ -243,7 +253,9 @@ class LocalFunction:
                 environment.conn.send(event)
                 if not environment.conn.poll(self.timeout_s):
                     environment.process.kill()
-                    raise LambdaInvocationError("Sandbox.Timedout", f"Task timed out after {self.timeout_s:.2f} seconds")
+                    raise LambdaInvocationError(
+                        "Sandbox.Timedout", f"Task timed out after {self.timeout_s:.2f} seconds"
+                    )
                 reply = environment.conn.recv()
             except (EOFError, OSError) as error:
                 raise LambdaInvocationError("Runtime.ExitError", environment.exit_description()) from error
@@ -280,7 +292,7 @@ class LocalFunction:
             os.kill(pid, signum)
         return pids
 
-    def wait_until(self, predicate: Callable[["LocalFunction"], bool], timeout: float) -> bool:
+    def wait_until(self, predicate: Callable[[LocalFunction], bool], timeout: float) -> bool:
         """Block (on any thread) until ``predicate(function)`` holds after an invocation starts or ends."""
         with self._state:
             return self._state.wait_for(lambda: predicate(self), timeout)

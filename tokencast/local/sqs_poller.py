@@ -104,8 +104,9 @@ class SqsPoller:
         self._receives = threading.Condition()
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._loop(i), name=f"sqs-poller-{i}")
-                       for i in range(self.config.maximum_concurrency)]
+        self._tasks = [
+            asyncio.create_task(self._loop(i), name=f"sqs-poller-{i}") for i in range(self.config.maximum_concurrency)
+        ]
 
     def pause(self, timeout: float = 30.0) -> bool:
         """Disable the mapping (thread-safe): no new receives; True once none is in flight."""
@@ -183,7 +184,10 @@ class SqsPoller:
             return
         failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
         self.failed_records += len(failed)
-        done = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
-                for i, r in enumerate(records) if r["messageId"] not in failed]
+        done = [
+            {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+            for i, r in enumerate(records)
+            if r["messageId"] not in failed
+        ]
         if done:
             await self._io_call(self.sqs.delete_message_batch, QueueUrl=self.config.queue_url, Entries=done)

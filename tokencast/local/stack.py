@@ -86,7 +86,7 @@ class LocalStack:
         self._runner: web.AppRunner | None = None
         self._process: LocalFunction | None = None
 
-    async def __aenter__(self) -> "LocalStack":
+    async def __aenter__(self) -> LocalStack:
         await self.start()
         return self
 
@@ -124,8 +124,12 @@ class LocalStack:
         sqs = boto3.client("sqs", region_name=config.region, endpoint_url=moto_url)
         dynamodb = boto3.client("dynamodb", region_name=config.region, endpoint_url=moto_url)
         create_table(dynamodb, table_name)
-        queues = create_queues(sqs, prefix=config.prefix, visibility_timeout_s=settings.visibility_timeout_s,
-                               max_receive_count=config.max_receive_count)
+        queues = create_queues(
+            sqs,
+            prefix=config.prefix,
+            visibility_timeout_s=settings.visibility_timeout_s,
+            max_receive_count=config.max_receive_count,
+        )
         handler_env = {
             **settings.to_env(),
             "TOKENCAST_JOBS_QUEUE_URL": queues.jobs_url,
@@ -138,8 +142,9 @@ class LocalStack:
 
         self.emulator = AppSyncEmulator(
             Authenticator(self._auth_config()),
-            EmulatorConfig(realtime=RealtimeConfig(keep_alive_interval_s=config.keep_alive_interval_s),
-                           region=config.region),
+            EmulatorConfig(
+                realtime=RealtimeConfig(keep_alive_interval_s=config.keep_alive_interval_s), region=config.region
+            ),
         )
         self.emulator.add_routes(app)
         if config.model == "local":
@@ -151,12 +156,24 @@ class LocalStack:
         await web.SockSite(self._runner, sock).start()
 
         declaration = ResolverMap.load()
-        self._process = LocalFunction("process", declaration.functions["process"].handler,
-                                      timeout_s=900, concurrency=config.worker_concurrency, region=config.region,
-                                      isolation=config.worker_isolation)
-        self.poller = SqsPoller(sqs, self._process, PollerConfig(
-            queue_url=queues.jobs_url, queue_arn=queues.jobs_arn, region=config.region,
-            maximum_concurrency=config.worker_concurrency))
+        self._process = LocalFunction(
+            "process",
+            declaration.functions["process"].handler,
+            timeout_s=900,
+            concurrency=config.worker_concurrency,
+            region=config.region,
+            isolation=config.worker_isolation,
+        )
+        self.poller = SqsPoller(
+            sqs,
+            self._process,
+            PollerConfig(
+                queue_url=queues.jobs_url,
+                queue_arn=queues.jobs_arn,
+                region=config.region,
+                maximum_concurrency=config.worker_concurrency,
+            ),
+        )
         self.poller.start()
 
         self.endpoints = Endpoints(
@@ -201,8 +218,13 @@ class LocalStack:
         credentials = boto3.Session().get_credentials()
         frozen = credentials.get_frozen_credentials() if credentials else None
         iam = {frozen.access_key: frozen.secret_key} if frozen else {"test": "test"}
-        return AuthConfig(api_keys=frozenset({self.config.api_key}), iam_credentials=iam, iam_principals={},
-                          jwt=LocalJwtIssuer.from_env(), region=self.config.region)
+        return AuthConfig(
+            api_keys=frozenset({self.config.api_key}),
+            iam_credentials=iam,
+            iam_principals={},
+            jwt=LocalJwtIssuer.from_env(),
+            region=self.config.region,
+        )
 
     def _model_limits(self) -> dict[str, str]:
         if self.config.model == "local":

@@ -83,11 +83,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from botocore.auth import SigV4Auth
@@ -149,7 +150,7 @@ def modes_from_directives(names: Iterable[str]) -> frozenset[AuthMode]:
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC (the default clock)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ class AuthConfig:
         *,
         api_keys: Iterable[str] | None = None,
         **overrides: Any,
-    ) -> "AuthConfig":
+    ) -> AuthConfig:
         """The local stack's configuration.
 
         IAM: one credential pair from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``
@@ -415,9 +416,7 @@ class Authenticator:
         if parsed.scope_service != SERVICE:
             raise _invalid_signature(f"Credential should be scoped to correct service: '{SERVICE}'.")
         if parsed.scope_region != self.config.region:
-            raise _invalid_signature(
-                f"Credential should be scoped to a valid region, not '{parsed.scope_region}'."
-            )
+            raise _invalid_signature(f"Credential should be scoped to a valid region, not '{parsed.scope_region}'.")
         secret = self.config.iam_credentials.get(parsed.access_key)
         if secret is None:
             raise AuthError(
@@ -431,12 +430,10 @@ class Authenticator:
 
         amz_date = _first(headers, "x-amz-date")
         if amz_date is None:
-            raise _incomplete(
-                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
-            )
+            raise _incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
         amz_date = amz_date.strip()
         try:
-            signed_at = datetime.strptime(amz_date, _AMZ_DATE_FORMAT).replace(tzinfo=timezone.utc)
+            signed_at = datetime.strptime(amz_date, _AMZ_DATE_FORMAT).replace(tzinfo=UTC)
         except ValueError:
             raise _incomplete("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"") from None
         if parsed.scope_date != amz_date[:8]:
@@ -483,13 +480,12 @@ class Authenticator:
         return Caller(AuthMode.AWS_IAM, identity)
 
     def _check_clock_skew(self, signed_at: datetime) -> None:
-        now = self._clock().astimezone(timezone.utc)
+        now = self._clock().astimezone(UTC)
         skew = self.config.max_clock_skew
         minutes = f"{skew.total_seconds() / 60:g} min."
         if signed_at < now - skew:
             raise _invalid_signature(
-                f"Signature expired: {_amz(signed_at)} is now earlier than {_amz(now - skew)} "
-                f"({_amz(now)} - {minutes})"
+                f"Signature expired: {_amz(signed_at)} is now earlier than {_amz(now - skew)} ({_amz(now)} - {minutes})"
             )
         if signed_at > now + skew:
             raise _invalid_signature(
@@ -515,7 +511,7 @@ def _first(headers: Mapping[str, list[str]], name: str) -> str | None:
 
 
 def _amz(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime(_AMZ_DATE_FORMAT)
+    return moment.astimezone(UTC).strftime(_AMZ_DATE_FORMAT)
 
 
 def _account_of(arn: str) -> str:
@@ -529,7 +525,7 @@ def _parse_sigv4_authorization(authorization: str) -> _SigV4Header:
     Messages follow AWS's ``IncompleteSignatureException`` wording, minus the echo of the
     header (it holds the signature).
     """
-    rest = authorization[len(_ALGORITHM):]
+    rest = authorization[len(_ALGORITHM) :]
     if rest and not rest[0].isspace():
         raise _incomplete("Unsupported AWS 'algorithm' in Authorization header.")
     params: dict[str, str] = {}
@@ -550,12 +546,12 @@ def _parse_sigv4_authorization(authorization: str) -> _SigV4Header:
         raise _incomplete(" ".join(missing))
     scope = params["Credential"].split("/")
     if len(scope) != 5 or not all(scope):
-        raise _incomplete(
-            "Credential should have the form <access key>/<yyyyMMdd>/<region>/<service>/aws4_request."
-        )
+        raise _incomplete("Credential should have the form <access key>/<yyyyMMdd>/<region>/<service>/aws4_request.")
     access_key, scope_date, region, service, terminator = scope
     if terminator != "aws4_request":
-        raise _invalid_signature(f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'.")
+        raise _invalid_signature(
+            f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
+        )
     raw_signed = params["SignedHeaders"]
     signed = tuple(h.strip().lower() for h in raw_signed.split(";") if h.strip())
     return _SigV4Header(access_key, scope_date, region, service, signed, raw_signed, params["Signature"])

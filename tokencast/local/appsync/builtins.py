@@ -7,9 +7,10 @@ function of that name here. tests/infra execute the JS files under Node with a s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from tokencast.access import ANONYMOUS, is_signed_in, principal_of
 from tokencast.events import Visibility
@@ -21,12 +22,12 @@ class ResolverContext:
 
     arguments: Mapping[str, Any]
     identity: Mapping[str, Any] | None = None
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 def iso_now(ctx: ResolverContext) -> str:
     """``util.time.nowISO8601()``: UTC, millisecond precision, ``Z`` suffix."""
-    return ctx.now().astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ctx.now().astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def publish_passthrough(ctx: ResolverContext) -> dict[str, Any]:

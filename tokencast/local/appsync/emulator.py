@@ -7,13 +7,13 @@ the local model. Nothing is global: two emulators can run in one process.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from aiohttp import web
 
-from tokencast.local.appsync.auth import Authenticator, AuthMode
+from tokencast.local.appsync.auth import Authenticator
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.http import graphql_handler
 from tokencast.local.appsync.realtime import CONNECTIONS, RealtimeConfig, realtime_handler
@@ -37,28 +37,47 @@ class EmulatorConfig:
 
 
 class AppSyncEmulator:
-    def __init__(self, authenticator: Authenticator, config: EmulatorConfig = EmulatorConfig(),
-                 functions: Mapping[str, LocalFunction] | None = None) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        config: EmulatorConfig = EmulatorConfig(),
+        functions: Mapping[str, LocalFunction] | None = None,
+    ) -> None:
         self.config = config
         self.authenticator = authenticator
         self.schema = AppSyncSchema.from_file(config.schema_path)
         self.declaration = ResolverMap.load(config.declaration_path)
-        self.functions = dict(functions) if functions is not None else {
-            name: LocalFunction(name, spec.handler, timeout_s=config.function_timeout_s,
-                                concurrency=config.function_concurrency, region=config.region)
-            for name, spec in self.declaration.functions.items()
-        }
-        self.engine = GraphQLEngine(self.schema, self.declaration, self.functions,
-                                    default_mode=authenticator.config.default_mode)
+        self.functions = (
+            dict(functions)
+            if functions is not None
+            else {
+                name: LocalFunction(
+                    name,
+                    spec.handler,
+                    timeout_s=config.function_timeout_s,
+                    concurrency=config.function_concurrency,
+                    region=config.region,
+                )
+                for name, spec in self.declaration.functions.items()
+            }
+        )
+        self.engine = GraphQLEngine(
+            self.schema, self.declaration, self.functions, default_mode=authenticator.config.default_mode
+        )
         self.hub = SubscriptionHub(self.engine)
         self.engine.on_mutation = self.hub.publish
 
     def add_routes(self, app: web.Application) -> None:
         app[CONNECTIONS] = set()
-        app.router.add_post("/graphql", graphql_handler(
-            engine=self.engine, authenticator=self.authenticator, max_body_bytes=self.config.max_body_bytes))
+        app.router.add_post(
+            "/graphql",
+            graphql_handler(
+                engine=self.engine, authenticator=self.authenticator, max_body_bytes=self.config.max_body_bytes
+            ),
+        )
         realtime = realtime_handler(
-            engine=self.engine, hub=self.hub, authenticator=self.authenticator, config=self.config.realtime)
+            engine=self.engine, hub=self.hub, authenticator=self.authenticator, config=self.config.realtime
+        )
         # AppSync serves real-time on its own host at /graphql; locally the same port serves
         # it at /graphql/realtime and, for clients that swap only the scheme, GET /graphql.
         app.router.add_get("/graphql/realtime", realtime)
@@ -81,14 +100,16 @@ class AppSyncEmulator:
 
     async def _stats(self, request: web.Request) -> web.Response:
         faults = self.hub.faults
-        return web.json_response({
-            "subscriptions": self.hub.count(),
-            "connections": len(request.app[CONNECTIONS]),
-            "delivered": self.hub.delivered,
-            "droppedOversized": self.hub.dropped_oversized,
-            "droppedByFaults": faults.dropped if faults else 0,
-            "reorderedByFaults": faults.reordered if faults else 0,
-        })
+        return web.json_response(
+            {
+                "subscriptions": self.hub.count(),
+                "connections": len(request.app[CONNECTIONS]),
+                "delivered": self.hub.delivered,
+                "droppedOversized": self.hub.dropped_oversized,
+                "droppedByFaults": faults.dropped if faults else 0,
+                "reorderedByFaults": faults.reordered if faults else 0,
+            }
+        )
 
     async def _close_connections(self, app: web.Application) -> None:
         for connection in list(app[CONNECTIONS]):

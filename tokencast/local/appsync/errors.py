@@ -80,7 +80,7 @@ def _null_violation(error: GraphQLError, schema: GraphQLSchema) -> dict[str, Any
         "path": path,
         "locations": None,
         "message": f"Cannot return null for non-nullable type: '{get_named_type(field.type).name}' "
-                   f"within parent '{parent.name}' ({shown})",
+        f"within parent '{parent.name}' ({shown})",
     }
 
 
@@ -94,11 +94,15 @@ def validation_errors(errors: list[GraphQLError]) -> list[dict[str, Any]]:
     shaped = []
     for error in errors:
         syntax = error.message.startswith("Syntax Error: ")
-        shaped.append({
-            "path": None,
-            "locations": [{"line": loc.line, "column": loc.column, "sourceName": None}
-                          for loc in error.locations] if error.locations else None,
-            "message": f"Invalid Syntax : {error.message.removeprefix('Syntax Error: ')}" if syntax
-                       else f"Validation error: {error.message}",
-        })
+        shaped.append(
+            {
+                "path": None,
+                "locations": [{"line": loc.line, "column": loc.column, "sourceName": None} for loc in error.locations]
+                if error.locations
+                else None,
+                "message": f"Invalid Syntax : {error.message.removeprefix('Syntax Error: ')}"
+                if syntax
+                else f"Validation error: {error.message}",
+            }
+        )
     return shaped

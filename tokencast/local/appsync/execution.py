@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
+
+from graphql.execution.values import get_argument_values, get_variable_values
 
 from graphql import (
     DocumentNode,
@@ -32,8 +35,6 @@ from graphql import (
     print_ast,
     validate,
 )
-from graphql.execution.values import get_argument_values, get_variable_values
-
 from tokencast.local.appsync.auth import AuthMode, Caller
 from tokencast.local.appsync.builtins import BUILTINS, ResolverContext
 from tokencast.local.appsync.errors import (
@@ -127,9 +128,15 @@ class GraphQLEngine:
         operation = get_operation_ast(document, request.get("operationName"))
         if operation is None:
             name = request.get("operationName")
-            raise _ValidationFailure([GraphQLError(
-                f"Unknown operation named '{name}'." if name else "Must provide operation name if query contains "
-                                                                   "multiple operations.")])
+            raise _ValidationFailure(
+                [
+                    GraphQLError(
+                        f"Unknown operation named '{name}'."
+                        if name
+                        else "Must provide operation name if query contains multiple operations."
+                    )
+                ]
+            )
         coerced = get_variable_values(self.schema.schema, operation.variable_definitions or (), raw_variables)
         if isinstance(coerced, list):
             raise _ValidationFailure(coerced)
@@ -204,7 +211,9 @@ class GraphQLEngine:
         """The single root field of a subscription and its coerced arguments."""
         if operation.kind is not OperationType.SUBSCRIPTION:
             # AppSync's answer to a query or mutation sent to the real-time endpoint
-            raise RequestError(UNSUPPORTED_OPERATION, f"{operation.kind.value} not supported through the realtime channel")
+            raise RequestError(
+                UNSUPPORTED_OPERATION, f"{operation.kind.value} not supported through the realtime channel"
+            )
         fields = operation.root_fields()
         if len(fields) != 1:
             raise RequestError(VALIDATION, "Validation error: a subscription must select exactly one field")
@@ -265,7 +274,9 @@ def _fields(selection_set: SelectionSetNode | None, fragments: Mapping[str, Frag
     return found
 
 
-def by_field_name(value: Any, selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]) -> Any:
+def by_field_name(
+    value: Any, selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]
+) -> Any:
     """Re-key a result by field name instead of response key (aliases), keeping only selected fields."""
     if selection_set is None or value is None:
         return value

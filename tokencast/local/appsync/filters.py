@@ -11,7 +11,8 @@ the fields the *mutation* selected:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 _MISSING = object()
 
@@ -78,10 +79,7 @@ def matches_filter(spec: Mapping[str, Any] | None, payload: Mapping[str, Any]) -
     """True when any group has all its filters true for ``payload``."""
     if not spec:
         return True
-    for group in spec["filterGroup"]:
-        if all(_matches(item, payload) for item in group.get("filters", ())):
-            return True
-    return False
+    return any(all(_matches(item, payload) for item in group.get("filters", ())) for group in spec["filterGroup"])
 
 
 def _matches(item: Mapping[str, Any], payload: Mapping[str, Any]) -> bool:

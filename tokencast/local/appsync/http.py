@@ -14,7 +14,7 @@ import logging
 
 from aiohttp import web
 
-from tokencast.local.appsync.auth import AuthError, Authenticator
+from tokencast.local.appsync.auth import Authenticator, AuthError
 from tokencast.local.appsync.errors import MALFORMED_REQUEST, PAYLOAD_TOO_LARGE, UNPARSABLE_QUERY, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
 
@@ -50,8 +50,9 @@ def graphql_handler(*, engine: GraphQLEngine, authenticator: Authenticator, max_
             return _errors(413, PAYLOAD_TOO_LARGE, f"Request body is larger than {max_body_bytes} bytes")
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            caller = authenticator.authenticate(path=request.path, headers=headers, body=body,
-                                                source_ip=request.remote or "127.0.0.1")
+            caller = authenticator.authenticate(
+                path=request.path, headers=headers, body=body, source_ip=request.remote or "127.0.0.1"
+            )
         except AuthError as error:
             return _errors(error.status, error.error_type, str(error))
         if not body.strip():

@@ -28,12 +28,13 @@ import binascii
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tokencast.local.appsync.auth import AuthError, Authenticator, Caller
+from tokencast.local.appsync.auth import Authenticator, AuthError, Caller
 from tokencast.local.appsync.errors import UNSUPPORTED_OPERATION, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.subscriptions import Subscription, SubscriptionHub
@@ -70,7 +71,7 @@ def connection_headers(request: web.Request) -> dict[str, str]:
     for protocol in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
         protocol = protocol.strip()
         if protocol.startswith(HEADER_SUBPROTOCOL_PREFIX):
-            return {k.lower(): str(v) for k, v in _b64_json(protocol[len(HEADER_SUBPROTOCOL_PREFIX):]).items()}
+            return {k.lower(): str(v) for k, v in _b64_json(protocol[len(HEADER_SUBPROTOCOL_PREFIX) :]).items()}
     return {k.lower(): v for k, v in request.headers.items()}
 
 
@@ -85,8 +86,16 @@ def _message_type(raw: str) -> Any:
 class RealtimeConnection:
     """One WebSocket: its subscriptions, its keep-alives and an ordered outbox."""
 
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, *, engine: GraphQLEngine,
-                 hub: SubscriptionHub, authenticator: Authenticator, config: RealtimeConfig) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        *,
+        engine: GraphQLEngine,
+        hub: SubscriptionHub,
+        authenticator: Authenticator,
+        config: RealtimeConfig,
+    ) -> None:
         self.ws = ws
         self.request = request
         self.engine = engine
@@ -120,7 +129,7 @@ class RealtimeConnection:
                 return
             try:
                 first = await self._first_message()
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await self._connection_error("ConnectionTimeout", "no message was received in time", 400)
                 return
             if first is None:
@@ -128,8 +137,9 @@ class RealtimeConnection:
             # connection_init is optional in AppSync's protocol: when sent, it is acknowledged;
             # otherwise the first message is already an operation.
             if _message_type(first) == "connection_init":
-                self.deliver({"type": "connection_ack",
-                              "payload": {"connectionTimeoutMs": self.config.connection_timeout_ms}})
+                self.deliver(
+                    {"type": "connection_ack", "payload": {"connectionTimeoutMs": self.config.connection_timeout_ms}}
+                )
                 first = None
             keep_alive = asyncio.create_task(self._keep_alive())
             if first is not None:
@@ -158,8 +168,12 @@ class RealtimeConnection:
                 return None
 
     async def _connection_error(self, error_type: str, message: str, code: int) -> None:
-        self.deliver({"type": "connection_error",
-                      "payload": {"errors": [{"errorType": error_type, "message": message, "errorCode": code}]}})
+        self.deliver(
+            {
+                "type": "connection_error",
+                "payload": {"errors": [{"errorType": error_type, "message": message, "errorCode": code}]},
+            }
+        )
         self._outbox.put_nowait(None)
         if self._writer is not None:
             await self._writer
@@ -206,7 +220,10 @@ class RealtimeConnection:
             self._error(None, UNSUPPORTED_OPERATION, "unknown not supported through the realtime channel")
 
     def _error(self, sub_id: str | None, error_type: str, message: str, **extra: Any) -> None:
-        body: dict[str, Any] = {"type": "error", "payload": {"errors": [{"errorType": error_type, "message": message, **extra}]}}
+        body: dict[str, Any] = {
+            "type": "error",
+            "payload": {"errors": [{"errorType": error_type, "message": message, **extra}]},
+        }
         if sub_id is not None:
             body["id"] = sub_id
         self.deliver(body)
@@ -219,8 +236,11 @@ class RealtimeConnection:
             self._error(sub_id, "DuplicatedOperationError", f"subscription {sub_id} already exists")
             return
         if len(self.subscriptions) >= self.config.max_subscriptions:
-            self._error(sub_id, "MaxSubscriptionsReachedError",
-                        f"Max number of {self.config.max_subscriptions} subscriptions reached")
+            self._error(
+                sub_id,
+                "MaxSubscriptionsReachedError",
+                f"Max number of {self.config.max_subscriptions} subscriptions reached",
+            )
             return
         data = payload["data"]
         extensions = payload.get("extensions")
@@ -266,22 +286,43 @@ class RealtimeConnection:
         self.deliver({"type": "complete", "id": sub_id})
 
 
-def realtime_handler(*, engine: GraphQLEngine, hub: SubscriptionHub, authenticator: Authenticator,
-                     config: RealtimeConfig):
+def realtime_handler(
+    *, engine: GraphQLEngine, hub: SubscriptionHub, authenticator: Authenticator, config: RealtimeConfig
+):
     """The aiohttp handler for ``GET /graphql/realtime``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         if SUBPROTOCOL not in offered:
-            raise web.HTTPBadRequest(text=json.dumps({"errors": [{
-                "errorType": "UnsupportedProtocol", "message": f"the {SUBPROTOCOL} subprotocol is required"}]}),
-                content_type="application/json")
+            raise web.HTTPBadRequest(
+                text=json.dumps(
+                    {
+                        "errors": [
+                            {
+                                "errorType": "UnsupportedProtocol",
+                                "message": f"the {SUBPROTOCOL} subprotocol is required",
+                            }
+                        ]
+                    }
+                ),
+                content_type="application/json",
+            )
         try:
             headers = connection_headers(request)
         except (ValueError, binascii.Error):
-            raise web.HTTPBadRequest(text=json.dumps({"errors": [{
-                "errorType": "MalformedHttpRequestException", "message": "the header parameter is not base64 JSON"}]}),
-                content_type="application/json") from None
+            raise web.HTTPBadRequest(
+                text=json.dumps(
+                    {
+                        "errors": [
+                            {
+                                "errorType": "MalformedHttpRequestException",
+                                "message": "the header parameter is not base64 JSON",
+                            }
+                        ]
+                    }
+                ),
+                content_type="application/json",
+            ) from None
         ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), heartbeat=None, autoping=True, max_msg_size=1024 * 1024)
         await ws.prepare(request)
         connection = RealtimeConnection(ws, request, engine=engine, hub=hub, authenticator=authenticator, config=config)

@@ -26,7 +26,6 @@ from graphql import (
     build_schema,
     value_from_ast_untyped,
 )
-
 from tokencast.local.appsync.auth import DIRECTIVE_MODES, AuthMode
 
 APPSYNC_DIRECTIVES = """
@@ -40,8 +39,15 @@ directive @aws_auth(cognito_groups: [String]) on FIELD_DEFINITION
 """
 
 APPSYNC_SCALARS = (
-    "AWSDate", "AWSTime", "AWSDateTime", "AWSTimestamp", "AWSEmail",
-    "AWSJSON", "AWSURL", "AWSPhone", "AWSIPAddress",
+    "AWSDate",
+    "AWSTime",
+    "AWSDateTime",
+    "AWSTimestamp",
+    "AWSEmail",
+    "AWSJSON",
+    "AWSURL",
+    "AWSPhone",
+    "AWSIPAddress",
 )
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -72,7 +78,9 @@ def _is_date(value: Any) -> bool:
 
 
 def _is_time(value: Any) -> bool:
-    return isinstance(value, str) and bool(re.fullmatch(r"\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}(:\d{2})?)?", value))
+    return isinstance(value, str) and bool(
+        re.fullmatch(r"\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}(:\d{2})?)?", value)
+    )
 
 
 def _parse_json(value: Any) -> Any:
@@ -127,11 +135,11 @@ class AppSyncSchema:
     triggers: dict[str, tuple[str, ...]]
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "AppSyncSchema":
+    def from_file(cls, path: str | Path) -> AppSyncSchema:
         return cls.from_sdl(Path(path).read_text(encoding="utf-8"))
 
     @classmethod
-    def from_sdl(cls, sdl: str) -> "AppSyncSchema":
+    def from_sdl(cls, sdl: str) -> AppSyncSchema:
         declared = set(re.findall(r"^\s*scalar\s+(\w+)", sdl, flags=re.M))
         scalars = "".join(f"scalar {name}\n" for name in APPSYNC_SCALARS if name not in declared)
         schema = build_schema(APPSYNC_DIRECTIVES + scalars + sdl)
@@ -157,8 +165,11 @@ class AppSyncSchema:
         return cls(schema, field_modes, type_modes, {k: tuple(v) for k, v in triggers.items()})
 
     def root_type(self, operation: str) -> GraphQLObjectType:
-        root = {"query": self.schema.query_type, "mutation": self.schema.mutation_type,
-                "subscription": self.schema.subscription_type}[operation]
+        root = {
+            "query": self.schema.query_type,
+            "mutation": self.schema.mutation_type,
+            "subscription": self.schema.subscription_type,
+        }[operation]
         if root is None:
             raise GraphQLError(f"Schema is not configured for {operation}s.")
         return root

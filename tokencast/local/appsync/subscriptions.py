@@ -15,8 +15,9 @@ import json
 import logging
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tokencast.local.appsync.filters import matches_arguments, matches_filter
 
@@ -39,7 +40,7 @@ class Subscription:
     field_name: str
     arguments: dict[str, Any]
     filter: dict[str, Any] | None
-    operation: "Operation"
+    operation: Operation
     subscriber: Subscriber
 
 
@@ -66,7 +67,9 @@ class DeliveryFaults:
             self._random.seed(self.seed)
 
     def applies(self, payload: dict[str, Any]) -> bool:
-        return (self.drop_rate or self.reorder_rate) > 0 and (self.match is None or payload.get("sessionId") == self.match)
+        return (self.drop_rate or self.reorder_rate) > 0 and (
+            self.match is None or payload.get("sessionId") == self.match
+        )
 
     def route(self, subscription: Subscription, message: dict[str, Any]) -> list[dict[str, Any]]:
         """The messages to send now, in order, for one would-be delivery."""
@@ -89,7 +92,7 @@ class DeliveryFaults:
 class SubscriptionHub:
     """All live subscriptions of the API, across connections."""
 
-    def __init__(self, engine: "GraphQLEngine") -> None:
+    def __init__(self, engine: GraphQLEngine) -> None:
         self.engine = engine
         self._by_field: dict[str, list[Subscription]] = {}
         self.faults: DeliveryFaults | None = None
@@ -117,7 +120,7 @@ class SubscriptionHub:
     def count(self, where: Callable[[Subscription], bool] | None = None) -> int:
         return sum(1 for subs in self._by_field.values() for sub in subs if where is None or where(sub))
 
-    def wait_until(self, predicate: Callable[["SubscriptionHub"], bool], timeout: float) -> bool:
+    def wait_until(self, predicate: Callable[[SubscriptionHub], bool], timeout: float) -> bool:
         """Block (on any thread) until ``predicate(hub)`` holds after an add/remove, or time out."""
         with self._changed:
             return self._changed.wait_for(lambda: predicate(self), timeout)
@@ -138,9 +141,13 @@ class SubscriptionHub:
         if size > MAX_PAYLOAD_BYTES:
             # AppSync drops these silently; we say so, without the payload itself.
             self.dropped_oversized += 1
-            log.warning("dropped a %d-byte payload for subscription %s (limit %d)", size, subscription.id, MAX_PAYLOAD_BYTES)
+            log.warning(
+                "dropped a %d-byte payload for subscription %s (limit %d)", size, subscription.id, MAX_PAYLOAD_BYTES
+            )
             return
-        messages = self.faults.route(subscription, message) if self.faults and self.faults.applies(payload) else [message]
+        messages = (
+            self.faults.route(subscription, message) if self.faults and self.faults.applies(payload) else [message]
+        )
         for item in messages:
             self.delivered += 1
             subscription.subscriber.deliver(item)

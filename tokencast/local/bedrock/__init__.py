@@ -7,7 +7,13 @@ The unmodified boto3 ``bedrock-runtime`` client reaches it through
 (:mod:`~tokencast.local.bedrock.server`).
 """
 
-from tokencast.local.bedrock.server import FaultRule, LocalBedrock, LocalBedrockConfig, ThreadedServer, prompt_fingerprint
+from tokencast.local.bedrock.server import (
+    FaultRule,
+    LocalBedrock,
+    LocalBedrockConfig,
+    ThreadedServer,
+    prompt_fingerprint,
+)
 from tokencast.local.bedrock.text import Generation, count_input_tokens, expected_text, generate, generate_tokens
 
 __all__ = [

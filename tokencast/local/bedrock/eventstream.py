@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 #: Limits botocore enforces when decoding; exceeding them would make the client fail.
 MAX_HEADERS_LENGTH = 128 * 1024

@@ -37,8 +37,9 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -128,7 +129,7 @@ class FaultRule(BaseModel):
     message: str | None = None
 
     @model_validator(mode="after")
-    def _known_error(self) -> "FaultRule":
+    def _known_error(self) -> FaultRule:
         if self.kind == "http_error" and self.error not in HTTP_ERRORS:
             raise ValueError(f"error must be one of {sorted(HTTP_ERRORS)}")
         return self
@@ -307,8 +308,16 @@ class LocalBedrock:
     def reset_stats(self) -> None:
         with self._lock:
             self._counters = dict.fromkeys(
-                ("requests", "rejected", "streams", "completed", "disconnects", "faults_injected",
-                 "tokens_generated", "tokens_after_disconnect"),
+                (
+                    "requests",
+                    "rejected",
+                    "streams",
+                    "completed",
+                    "disconnects",
+                    "faults_injected",
+                    "tokens_generated",
+                    "tokens_after_disconnect",
+                ),
                 0,
             )
             self._recent = deque(r for r in self._recent if r.ended_at is None)
@@ -370,15 +379,16 @@ class LocalBedrock:
             body = await request.json()
             if isinstance(body, dict) and "kind" in body:
                 body = {"rules": [body]}
-            if not isinstance(body, dict) or not isinstance(body.get("rules"), list) or set(body) - {"rules", "replace"}:
+            if (
+                not isinstance(body, dict)
+                or not isinstance(body.get("rules"), list)
+                or set(body) - {"rules", "replace"}
+            ):
                 raise ValueError('expected {"rules": [...], "replace": bool} or one rule')
             rules = [FaultRule.model_validate(r) for r in body["rules"]]
         except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
             return web.json_response({"message": str(exc)}, status=400)
-        if body.get("replace"):
-            ids = self.set_faults(rules)
-        else:
-            ids = [self.add_fault(r) for r in rules]
+        ids = self.set_faults(rules) if body.get("replace") else [self.add_fault(r) for r in rules]
         return web.json_response({"ids": ids, "rules": self.faults()})
 
     async def handle_delete_faults(self, request: web.Request) -> web.Response:
@@ -484,7 +494,9 @@ class LocalBedrock:
                 raise web.HTTPServiceUnavailable()  # only reached on shutdown or disconnect
             if fail_after and fail_after.rule.after < n:
                 rule = fail_after.rule
-                raise _BedrockError(_STREAM_TO_HTTP_ERROR[rule.exception], rule.message or _fault_message(rule.exception))
+                raise _BedrockError(
+                    _STREAM_TO_HTTP_ERROR[rule.exception], rule.message or _fault_message(rule.exception)
+                )
             if not await self._wait_until(request, received + config.first_token_delay_s + (n - 1) * per_token_s):
                 self._interrupted(request, record)
                 raise web.HTTPServiceUnavailable()
@@ -513,11 +525,16 @@ class LocalBedrock:
     async def _admit(self, request: web.Request, record: RequestRecord) -> tuple[_Request, dict[str, _Armed]]:
         """Validate the request like Bedrock, then take the fault rules that apply to it."""
         if not self.serves(record.model_id):
-            raise _BedrockError("ResourceNotFoundException", "The requested model was not found. Check the model identifier and try again.")
+            raise _BedrockError(
+                "ResourceNotFoundException",
+                "The requested model was not found. Check the model identifier and try again.",
+            )
         try:
             body = await request.json()
         except ValueError:
-            raise _BedrockError("ValidationException", "Malformed input request, please reformat your input and try again.") from None
+            raise _BedrockError(
+                "ValidationException", "Malformed input request, please reformat your input and try again."
+            ) from None
         req = _validate(record.model_id, body, self._config.seed)
         prompt = text.last_user_text(req.messages)
         record.prompt_fingerprint = prompt_fingerprint(prompt)
@@ -550,7 +567,8 @@ class LocalBedrock:
     async def _stall(self, request: web.Request, record: RequestRecord) -> None:
         """Send nothing until the client leaves or the server shuts down."""
         record.outcome = "stalled"
-        while not _gone(request) and not self._closing.is_set():
+        # aiohttp signals no event when a client disconnects: its transport state is polled.
+        while not _gone(request) and not self._closing.is_set():  # noqa: ASYNC110
             await asyncio.sleep(_POLL_S)
         self._interrupted(request, record)
 
@@ -576,14 +594,23 @@ class LocalBedrock:
             if request.transport is not None:
                 request.transport.abort()
 
-    def _finish(self, record: RequestRecord, outcome: str, *, stop_reason: str | None = None, error: str | None = None) -> None:
+    def _finish(
+        self, record: RequestRecord, outcome: str, *, stop_reason: str | None = None, error: str | None = None
+    ) -> None:
         """Close a record once; later calls are no-ops. Logs ids and outcome, never text."""
         with self._lock:
             if record.ended_at is not None:
                 return
             record.outcome, record.stop_reason, record.error, record.ended_at = outcome, stop_reason, error, time.time()
             self._active -= 1
-        log.debug("%s %s model=%s outcome=%s tokens=%d", record.operation, record.request_id, record.model_id, outcome, record.tokens_sent)
+        log.debug(
+            "%s %s model=%s outcome=%s tokens=%d",
+            record.operation,
+            record.request_id,
+            record.model_id,
+            outcome,
+            record.tokens_sent,
+        )
 
 
 def _model_id(request: web.Request) -> str:
@@ -611,33 +638,49 @@ def _validate(model_id: str, body: Any, default_seed: int) -> _Request:
         raise invalid("Malformed input request, please reformat your input and try again.")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise invalid("A conversation must start with a user message. Try again with a conversation that starts with a user message.")
+        raise invalid(
+            "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+        )
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             raise invalid(f"messages.{i}.role must be user or assistant.")
         expected = "user" if i % 2 == 0 else "assistant"
         if message["role"] != expected:
             if i == 0:
-                raise invalid("A conversation must start with a user message. Try again with a conversation that starts with a user message.")
-            raise invalid("A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.")
+                raise invalid(
+                    "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+                )
+            raise invalid(
+                "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again."
+            )
         content = message.get("content")
         if not isinstance(content, list) or not content:
-            raise invalid(f"The content field in the Message object at messages.{i} is empty. Add a ContentBlock object to the content field and try again.")
+            raise invalid(
+                f"The content field in the Message object at messages.{i} is empty. Add a ContentBlock object to the content field and try again."
+            )
         for j, block in enumerate(content):
             if not isinstance(block, dict) or "text" not in block:
                 kind = next(iter(block), "unknown") if isinstance(block, dict) and block else "unknown"
-                raise invalid(f"This model doesn't support the {kind} content block at messages.{i}.content.{j}. Use text only.")
+                raise invalid(
+                    f"This model doesn't support the {kind} content block at messages.{i}.content.{j}. Use text only."
+                )
             if not isinstance(block["text"], str) or not block["text"].strip():
-                raise invalid(f"The text field in the ContentBlock object at messages.{i}.content.{j} is blank. Add text to the text field, and try again.")
+                raise invalid(
+                    f"The text field in the ContentBlock object at messages.{i}.content.{j} is blank. Add text to the text field, and try again."
+                )
     if messages[-1]["role"] != "user":
-        raise invalid("A conversation must end with a user message. Try again with a conversation that ends with a user message.")
+        raise invalid(
+            "A conversation must end with a user message. Try again with a conversation that ends with a user message."
+        )
 
     system = body.get("system", [])
     if not isinstance(system, list):
         raise invalid("system must be a list of SystemContentBlock objects.")
     for k, block in enumerate(system):
         if not isinstance(block, dict) or not isinstance(block.get("text"), str) or not block["text"].strip():
-            raise invalid(f"The text field in the SystemContentBlock object at system.{k} is blank. Add text to the text field, and try again.")
+            raise invalid(
+                f"The text field in the SystemContentBlock object at system.{k} is blank. Add text to the text field, and try again."
+            )
 
     inference = body.get("inferenceConfig", {})
     if not isinstance(inference, dict):
@@ -646,7 +689,9 @@ def _validate(model_id: str, body: Any, default_seed: int) -> _Request:
     if not _is_int(max_tokens) or max_tokens < 1:
         raise invalid("inferenceConfig.maxTokens must be a positive integer.")
     if max_tokens > text.MAX_OUTPUT_TOKENS:
-        raise invalid(f"The maximum tokens you requested exceeds the model limit of {text.MAX_OUTPUT_TOKENS}. Try again with a maximum tokens value that is lower than {text.MAX_OUTPUT_TOKENS}.")
+        raise invalid(
+            f"The maximum tokens you requested exceeds the model limit of {text.MAX_OUTPUT_TOKENS}. Try again with a maximum tokens value that is lower than {text.MAX_OUTPUT_TOKENS}."
+        )
     for name in ("temperature", "topP"):
         value = inference.get(name)
         if value is not None and (not _is_number(value) or not 0 <= value <= 1):
@@ -683,7 +728,7 @@ class ThreadedServer:
         self._runner: web.AppRunner | None = None
         self.url = ""
 
-    def start(self) -> "ThreadedServer":
+    def start(self) -> ThreadedServer:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
         return self
@@ -704,7 +749,7 @@ class ThreadedServer:
         self._thread.join(timeout=10)
         self._loop.close()
 
-    def __enter__(self) -> "ThreadedServer":
+    def __enter__(self) -> ThreadedServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

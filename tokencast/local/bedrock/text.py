@@ -25,8 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 #: Used when a request has no ``inferenceConfig.maxTokens``: the local model's own maximum.
 DEFAULT_MAX_TOKENS = 4096
@@ -46,17 +47,70 @@ _MASK64 = (1 << 64) - 1
 
 _OPENERS = ("The", "A", "Every", "This", "Each", "Our", "That", "One")
 _ADJECTIVES = (
-    "quiet", "steady", "bright", "careful", "simple", "patient", "distant", "small", "open",
-    "curious", "narrow", "gentle", "early", "clear", "warm", "ordinary", "hidden", "useful",
+    "quiet",
+    "steady",
+    "bright",
+    "careful",
+    "simple",
+    "patient",
+    "distant",
+    "small",
+    "open",
+    "curious",
+    "narrow",
+    "gentle",
+    "early",
+    "clear",
+    "warm",
+    "ordinary",
+    "hidden",
+    "useful",
 )
 _NOUNS = (
-    "river", "signal", "garden", "stream", "window", "message", "harbor", "lantern", "map",
-    "bridge", "letter", "engine", "morning", "question", "journey", "pattern", "story", "field",
-    "city", "answer", "token", "channel", "library", "season", "path", "idea",
+    "river",
+    "signal",
+    "garden",
+    "stream",
+    "window",
+    "message",
+    "harbor",
+    "lantern",
+    "map",
+    "bridge",
+    "letter",
+    "engine",
+    "morning",
+    "question",
+    "journey",
+    "pattern",
+    "story",
+    "field",
+    "city",
+    "answer",
+    "token",
+    "channel",
+    "library",
+    "season",
+    "path",
+    "idea",
 )
 _VERBS = (
-    "carries", "follows", "reaches", "shapes", "holds", "finds", "crosses", "returns to",
-    "waits for", "remembers", "opens", "builds", "reflects", "gathers", "explains", "keeps",
+    "carries",
+    "follows",
+    "reaches",
+    "shapes",
+    "holds",
+    "finds",
+    "crosses",
+    "returns to",
+    "waits for",
+    "remembers",
+    "opens",
+    "builds",
+    "reflects",
+    "gathers",
+    "explains",
+    "keeps",
 )
 _ADVERBS = ("slowly", "quietly", "always", "often", "gently", "again", "still", "rarely", "soon")
 _LINKS = ("and", "while", "because", "so", "but", "until", "where", "as")
@@ -109,7 +163,10 @@ def normalize_messages(messages: Messages) -> list[tuple[str, list[str]]]:
     if isinstance(messages, str):
         return [("user", [messages])]
     return [
-        (str(m.get("role", "")), [str(b["text"]) for b in m.get("content") or () if isinstance(b, Mapping) and "text" in b])
+        (
+            str(m.get("role", "")),
+            [str(b["text"]) for b in m.get("content") or () if isinstance(b, Mapping) and "text" in b],
+        )
         for m in messages
     ]
 
@@ -205,7 +262,9 @@ def _natural_tokens(rng: _SplitMix64, length: int) -> Iterator[str]:
         sentences_in_paragraph += 1
 
 
-def generate(messages: Messages, system: System = None, seed: int = 0, max_tokens: int = DEFAULT_MAX_TOKENS) -> Generation:
+def generate(
+    messages: Messages, system: System = None, seed: int = 0, max_tokens: int = DEFAULT_MAX_TOKENS
+) -> Generation:
     """The local model's full answer to a conversation: tokens, stop reason and input tokens."""
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
@@ -219,11 +278,15 @@ def generate(messages: Messages, system: System = None, seed: int = 0, max_token
     )
 
 
-def generate_tokens(messages: Messages, system: System = None, seed: int = 0, max_tokens: int = DEFAULT_MAX_TOKENS) -> list[str]:
+def generate_tokens(
+    messages: Messages, system: System = None, seed: int = 0, max_tokens: int = DEFAULT_MAX_TOKENS
+) -> list[str]:
     """The tokens the local model streams, one per ``contentBlockDelta``."""
     return list(generate(messages, system, seed, max_tokens).tokens)
 
 
-def expected_text(messages: Messages, system: System = None, seed: int = 0, max_tokens: int = DEFAULT_MAX_TOKENS) -> str:
+def expected_text(
+    messages: Messages, system: System = None, seed: int = 0, max_tokens: int = DEFAULT_MAX_TOKENS
+) -> str:
     """The full text the local model answers; what every subscriber must end up with."""
     return generate(messages, system, seed, max_tokens).text
