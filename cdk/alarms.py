@@ -1,10 +1,12 @@
-"""Alarms that page a human: jobs in the DLQ, and a worker that crashes or times out."""
+"""Alarms that page a human: jobs in the DLQ, jobs nobody picks up, any function failing, AppSync 5XX."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_appsync as appsync
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
@@ -16,22 +18,41 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 
+def appsync_metric(api: appsync.IGraphqlApi, name: str, statistic: str = cloudwatch.Stats.SUM) -> cloudwatch.Metric:
+    """An ``AWS/AppSync`` metric of this API (``5XXError``, ``4XXError``, ``Latency`` ...)."""
+    return cloudwatch.Metric(
+        namespace="AWS/AppSync",
+        metric_name=name,
+        dimensions_map={"GraphQLAPIId": api.api_id},
+        period=Duration.minutes(5),
+        statistic=statistic,
+    )
+
+
 @dataclass(frozen=True)
 class AlarmsProps:
+    jobs_queue: sqs.IQueue
     dead_letter_queue: sqs.IQueue
-    worker: lambda_.IFunction
+    #: Every function of the stack, by declared name: each gets an errors alarm.
+    functions: Mapping[str, lambda_.IFunction]
+    api: appsync.IGraphqlApi
+    #: Age of the oldest job beyond which nobody is consuming the queue (a broken event source
+    #: lets jobs expire after the queue's retention without ever reaching the DLQ).
+    job_age_threshold: Duration
     #: Subscribed to the topic when given (the address must confirm the subscription).
     email: str | None = None
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
 
 
 class Alarms(Construct):
-    """Two alarms on one SNS topic.
+    """Alarms on one SNS topic.
 
     *Dead-letter jobs*: any message in the DLQ is a session that failed for good (permanent error
-    or attempts exhausted) and is waiting for ``tokencast dlq replay``. *Worker errors*: the process
-    function raised or timed out — job failures are reported per item and do not count, so this
-    fires on bugs and timeouts, not on a model refusing a prompt.
+    or attempts exhausted) and is waiting for ``tokencast dlq replay``. *Oldest job age*: a job
+    waiting longer than ``job_age_threshold`` means the event source is broken or far behind.
+    *<function> errors*, one per function: it raised or timed out — job failures and client
+    errors (typed answers) do not count, so these fire on bugs and timeouts, not on bad input or
+    a model refusing a prompt. *AppSync 5XX*: the API itself failed requests.
 
     The topic is encrypted with a customer-managed key because CloudWatch cannot publish to a
     topic encrypted with the AWS-managed ``alias/aws/sns`` key; the key policy lets CloudWatch
@@ -70,28 +91,48 @@ class Alarms(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(props.email))
         action = cw_actions.SnsAction(self.topic)
 
-        self.dead_letter_alarm = cloudwatch.Alarm(
-            self,
+        def alarm(
+            construct_id: str, description: str, metric: cloudwatch.IMetric, threshold: float
+        ) -> cloudwatch.Alarm:
+            made = cloudwatch.Alarm(
+                self,
+                construct_id,
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            made.add_alarm_action(action)
+            made.add_ok_action(action)
+            return made
+
+        self.dead_letter_alarm = alarm(
             "DeadLetterJobs",
-            alarm_description="Jobs are in the tokencast DLQ: list and replay them with `tokencast dlq`.",
-            metric=props.dead_letter_queue.metric_approximate_number_of_messages_visible(
+            "Jobs are in the tokencast DLQ: list and replay them with `tokencast dlq`.",
+            props.dead_letter_queue.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(1), statistic=cloudwatch.Stats.MAXIMUM
             ),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            1,
         )
-        self.worker_errors_alarm = cloudwatch.Alarm(
-            self,
-            "WorkerErrors",
-            alarm_description="The tokencast process function raised or timed out (see its log group).",
-            metric=props.worker.metric_errors(period=Duration.minutes(5), statistic=cloudwatch.Stats.SUM),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        self.job_age_alarm = alarm(
+            "OldestJobAge",
+            "A tokencast job has waited too long: the SQS event source is broken or far behind.",
+            props.jobs_queue.metric_approximate_age_of_oldest_message(
+                period=Duration.minutes(1), statistic=cloudwatch.Stats.MAXIMUM
+            ),
+            props.job_age_threshold.to_seconds(),
         )
-        for alarm in (self.dead_letter_alarm, self.worker_errors_alarm):
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
+        self.function_error_alarms = {
+            name: alarm(
+                f"{name.capitalize()}Errors",
+                f"The tokencast {name} function raised or timed out (see its log group).",
+                fn.metric_errors(period=Duration.minutes(5), statistic=cloudwatch.Stats.SUM),
+                1,
+            )
+            for name, fn in props.functions.items()
+        }
+        self.api_5xx_alarm = alarm(
+            "Api5xx", "The tokencast AppSync API answered with 5XX errors.", appsync_metric(props.api, "5XXError"), 1
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jsii
 from aws_cdk import Acknowledgment, ArnFormat, CfnOutput, RemovalPolicy, Stack, Validations
@@ -16,6 +16,7 @@ from constructs import Construct
 
 from cdk.auth import Auth
 from cdk.nag import acknowledge_iam5
+from tokencast.config import ApiLimits
 from tokencast.resolvers import GRAPHQL_DIR, SCHEMA_PATH, DataSourceType, ResolverMap
 
 #: The repository root: resolver ``code`` paths in resolvers.json are relative to it.
@@ -67,6 +68,8 @@ class SchemaText:
 @dataclass(frozen=True)
 class TokencastApiProps:
     auth: Auth
+    #: Query depth, resolver count and introspection: the same object the emulator enforces.
+    limits: ApiLimits = field(default_factory=ApiLimits)
     #: Adds the API_KEY auth mode and one key (AppSync's default 7-day expiry). Dev only.
     enable_api_key: bool = False
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_WEEK
@@ -75,6 +78,9 @@ class TokencastApiProps:
 
 class TokencastApi(Construct):
     """AppSync API from graphql/schema.graphql, with resolvers from graphql/resolvers.json.
+
+    Limits: query depth and resolver count from :class:`tokencast.config.ApiLimits` (the
+    emulator reads the same object), introspection off unless enabled; X-Ray tracing on.
 
     Auth: Cognito user pools by default (clients), AWS_IAM as an additional mode (the worker,
     and operators), API_KEY only when asked for. Field-level authorization lives in the schema's
@@ -114,12 +120,20 @@ class TokencastApi(Construct):
                     authorization_type=appsync.AuthorizationType.USER_POOL,
                     user_pool_config=appsync.UserPoolConfig(
                         user_pool=props.auth.user_pool,
+                        # Only this stack's app client: an existing pool's other clients' tokens
+                        # are refused by AppSync itself.
+                        app_id_client_regex=f"^{props.auth.client.user_pool_client_id}$",
                         default_action=appsync.UserPoolDefaultAction.ALLOW,
                     ),
                 ),
                 additional_authorization_modes=additional,
             ),
-            xray_enabled=False,
+            xray_enabled=True,
+            query_depth_limit=props.limits.query_depth_limit,
+            resolver_count_limit=props.limits.resolver_count_limit,
+            introspection_config=appsync.IntrospectionConfig.ENABLED
+            if props.limits.introspection
+            else appsync.IntrospectionConfig.DISABLED,
         )
         # Logging is set on the L1 resource: the L2's log_config always adds a LogRetention
         # custom resource (a Node.js Lambda with a managed-policy role) just to set retention,
@@ -187,10 +201,11 @@ class TokencastApi(Construct):
     ) -> dict[str, appsync.Resolver]:
         """One data source per declared data source, one resolver per declared field.
 
-        Lambda data sources become direct Lambda resolvers (no mapping templates: the handler
-        receives AppSync's full context, identity included, and shapes the answer itself).
-        NONE data sources run the declared APPSYNC_JS file, inlined so the template carries the
-        exact code the parity tests execute.
+        Every resolver is an APPSYNC_JS unit resolver running the declared file, inlined so the
+        template carries the exact code the parity tests execute. On Lambda data sources that is
+        invokeLambda.js: it sends the handler the event a direct resolver would (identity
+        included) and raises the handler's error answer with ``util.error``, which is the only
+        way a custom ``errorType`` reaches clients.
         """
         data_sources: dict[str, appsync.BaseDataSource] = {}
         for name, spec in declaration.data_sources.items():

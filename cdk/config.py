@@ -17,13 +17,18 @@ type and its string spelling (``-c maxConcurrency=20``, ``-c enableApiKey=true``
 | ``limits``             | ``tokencast.config.Limits`` defaults            | prompt/system/messages/maxTokens limits (object)    |
 | ``flushWindowMs``      | ``Settings.flush_window_ms`` (50)               | publish coalescing window                           |
 | ``maxConcurrency``     | 10                                              | SQS event source maximum concurrency (Bedrock quota guard) |
-| ``maxAttempts``        | ``Settings.max_attempts`` (3)                   | processing attempts; also the DLQ ``maxReceiveCount`` |
+| ``maxAttempts``        | ``Settings.max_attempts`` (3)                   | processing attempts; the DLQ ``maxReceiveCount`` is derived (``Settings.redrive_max_receive_count``) |
+| ``jobVisibilitySeconds`` | ``Settings.visibility_timeout_s`` (30)        | a streaming job's heartbeat-kept visibility: a crashed worker's job is back within it |
+| ``quotas``             | ``tokencast.config.Quotas`` defaults            | per-owner quotas (object; ``null`` switches one off) |
+| ``queryDepthLimit``    | ``ApiLimits.query_depth_limit`` (8)             | AppSync ``queryDepthLimit`` (1..75)                 |
+| ``resolverCountLimit`` | ``ApiLimits.resolver_count_limit`` (25)         | AppSync ``resolverCountLimit`` (1..10000)           |
+| ``enableIntrospection`` | ``false``                                      | AppSync introspection queries                        |
 | ``retentionDays``      | ``Settings.session_ttl_days`` (7)               | session/event TTL; log retention (rounded up to a CloudWatch value) |
 | ``alarmEmail``         | none                                            | e-mail subscribed to the alarm topic                |
 | ``enableApiKey``       | ``false``                                       | adds the API_KEY auth mode and one key (dev only)   |
 | ``userPoolId``         | none (a new pool is created)                    | use an existing Cognito user pool                   |
 | ``logLevel``           | ``INFO``                                        | ``POWERTOOLS_LOG_LEVEL`` of the functions           |
-| ``workerTimeoutSeconds`` | 300                                           | process function timeout (queue visibility = this + 60 s) |
+| ``workerTimeoutSeconds`` | ``Settings.worker_timeout_s`` (300)           | process function timeout (queue visibility = this + 60 s) |
 | ``removalPolicy``      | ``retain``                                      | ``retain`` or ``destroy`` for the table, user pool and log groups |
 | ``bundleDependencies`` | ``true``                                        | ``false`` packages the code without pip-installing wheels (tests) |
 """
@@ -36,13 +41,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokencast.config import Limits, Settings
+from tokencast.config import ApiLimits, Limits, Quotas, Settings
 
 #: Claude Haiku 4.5 through the US cross-region inference profile: cheap, fast, streams well.
 #: Outside the US use the ``eu.``/``apac.``/``global.`` profile id (see docs/cloud.md).
 DEFAULT_ALLOWED_MODELS: tuple[str, ...] = ("us.anthropic.claude-haiku-4-5-20251001-v1:0",)
 DEFAULT_MAX_CONCURRENCY = 10
-DEFAULT_WORKER_TIMEOUT_SECONDS = 300
 DEFAULT_STACK_NAME = "Tokencast"
 
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
@@ -66,6 +70,11 @@ class TokencastConfig:
     allowed_models: tuple[str, ...] = DEFAULT_ALLOWED_MODELS
     default_model: str | None = None
     limit_overrides: Mapping[str, Any] = field(default_factory=dict)
+    quota_overrides: Mapping[str, Any] = field(default_factory=dict)
+    query_depth_limit: int = ApiLimits.model_fields["query_depth_limit"].default
+    resolver_count_limit: int = ApiLimits.model_fields["resolver_count_limit"].default
+    enable_introspection: bool = False
+    job_visibility_seconds: int = _settings_default("visibility_timeout_s")
     flush_window_ms: int = _settings_default("flush_window_ms")
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     max_attempts: int = _settings_default("max_attempts")
@@ -74,7 +83,7 @@ class TokencastConfig:
     enable_api_key: bool = False
     user_pool_id: str | None = None
     log_level: str = "INFO"
-    worker_timeout_seconds: int = DEFAULT_WORKER_TIMEOUT_SECONDS
+    worker_timeout_seconds: int = _settings_default("worker_timeout_s")
     removal_policy: str = "retain"
     bundle_dependencies: bool = True
 
@@ -85,8 +94,8 @@ class TokencastConfig:
             raise ConfigError(f"defaultModel: {self.default_model!r} is not in allowedModels")
         if not 2 <= self.max_concurrency <= 1000:
             raise ConfigError("maxConcurrency: SQS event sources accept 2..1000")
-        if not 1 <= self.max_attempts <= 1000:
-            raise ConfigError("maxAttempts: must be 1..1000 (it is the DLQ maxReceiveCount)")
+        if not 1 <= self.max_attempts <= 998:
+            raise ConfigError("maxAttempts: must be 1..998 (the DLQ maxReceiveCount, 1000 at most, is 2 more)")
         if self.flush_window_ms < 0:
             raise ConfigError("flushWindowMs: must be >= 0")
         if self.retention_days < 1:
@@ -101,7 +110,9 @@ class TokencastConfig:
             raise ConfigError(f"removalPolicy: one of {sorted(_REMOVAL_POLICIES)}")
         if self.user_pool_id is not None and not re.match(r"^[\w-]+_[0-9a-zA-Z]+$", self.user_pool_id):
             raise ConfigError(f"userPoolId: {self.user_pool_id!r} is not a Cognito user pool id")
-        _ = self.limits  # validates the overrides now, not at first use
+        if not 5 <= self.job_visibility_seconds <= 60:
+            raise ConfigError("jobVisibilitySeconds: must be 5..60 (a crashed job must be back within a minute)")
+        _ = self.limits, self.quotas, self.api_limits  # validates the overrides now, not at first use
 
     # -- derived values -------------------------------------------------------------------
 
@@ -120,17 +131,35 @@ class TokencastConfig:
             raise ConfigError(f"limits: {exc}") from exc
 
     @property
-    def queue_visibility_timeout_seconds(self) -> int:
-        """Lambda requires the source queue's visibility timeout >= the function timeout."""
-        return self.worker_timeout_seconds + 60
+    def quotas(self) -> Quotas:
+        try:
+            return Quotas(**self.quota_overrides)
+        except ValueError as exc:
+            raise ConfigError(f"quotas: {exc}") from exc
+
+    @property
+    def api_limits(self) -> ApiLimits:
+        try:
+            return ApiLimits(
+                query_depth_limit=self.query_depth_limit,
+                resolver_count_limit=self.resolver_count_limit,
+                introspection=self.enable_introspection,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"queryDepthLimit/resolverCountLimit: {exc}") from exc
 
     def settings(self, **where: Any) -> Settings:
-        """The runtime Settings for the deployed functions; ``where`` carries resource names/URLs."""
+        """The runtime Settings for the deployed functions; ``where`` carries resource names/URLs.
+
+        The queue's numbers (``redrive_max_receive_count``, ``queue_visibility_timeout_s``) are
+        derived from these by :class:`Settings` itself, as the local stack derives them.
+        """
         return Settings(
             flush_window_ms=self.flush_window_ms,
             max_attempts=self.max_attempts,
             session_ttl_days=self.retention_days,
-            visibility_timeout_s=self.queue_visibility_timeout_seconds,
+            visibility_timeout_s=self.job_visibility_seconds,
+            worker_timeout_s=self.worker_timeout_seconds,
             **where,
         )
 
@@ -151,6 +180,11 @@ class TokencastConfig:
             "allowedModels": ("allowed_models", _as_str_tuple),
             "defaultModel": ("default_model", _as_str),
             "limits": ("limit_overrides", _as_limits),
+            "quotas": ("quota_overrides", _as_quotas),
+            "queryDepthLimit": ("query_depth_limit", _as_int),
+            "resolverCountLimit": ("resolver_count_limit", _as_int),
+            "enableIntrospection": ("enable_introspection", _as_bool),
+            "jobVisibilitySeconds": ("job_visibility_seconds", _as_int),
             "flushWindowMs": ("flush_window_ms", _as_int),
             "maxConcurrency": ("max_concurrency", _as_int),
             "maxAttempts": ("max_attempts", _as_int),
@@ -227,5 +261,23 @@ def _as_limits(key: str, raw: Any) -> dict[str, Any]:
         snake = _camel_to_snake(name)
         if snake not in known:
             raise ConfigError(f"{key}.{name}: unknown limit; known: {sorted(known)} (models have their own keys)")
+        out[snake] = val
+    return out
+
+
+def _as_quotas(key: str, raw: Any) -> dict[str, Any]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{key}: expected a JSON object, got {raw!r}") from exc
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{key}: expected an object, got {raw!r}")
+    known = set(Quotas.model_fields)
+    out: dict[str, Any] = {}
+    for name, val in raw.items():
+        snake = _camel_to_snake(name)
+        if snake not in known:
+            raise ConfigError(f"{key}.{name}: unknown quota; known: {sorted(known)}")
         out[snake] = val
     return out

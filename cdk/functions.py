@@ -32,6 +32,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk.nag import acknowledge_iam5
 from tokencast.resolvers import GRAPHQL_DIR, ResolverMap
 
 #: The repository root, where the packages to bundle live.
@@ -188,7 +189,18 @@ class TokencastFunctions(Construct):
                 memory_size=sizing.memory_mb,
                 timeout=sizing.timeout,
                 log_group=log_group,
+                # X-Ray: Lambda's own segment plus Powertools Tracer's subsegments (boto3 calls
+                # to DynamoDB, SQS, Bedrock and the publish to AppSync) under the same trace.
+                tracing=lambda_.Tracing.ACTIVE,
                 environment={**props.environment, "POWERTOOLS_SERVICE_NAME": f"tokencast-{name}"},
+            )
+            acknowledge_iam5(
+                role,
+                resources=["*"],
+                reason=(
+                    "Active tracing: xray:PutTraceSegments/PutTelemetryRecords have no resource-level "
+                    "permissions, so X-Ray requires Resource '*' (CDK's tracing grant)."
+                ),
             )
             Validations.of(fn).acknowledge(
                 Acknowledgment(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -15,12 +15,15 @@ DLQ_RETENTION = Duration.days(14)
 
 @dataclass(frozen=True)
 class JobQueuesProps:
-    #: Receives before SQS moves a job to the DLQ; equals the processing attempts allowed.
+    #: Receives before SQS moves a job to the DLQ: ``Settings.redrive_max_receive_count``, a
+    #: backstop strictly above the receive on which the worker dead-letters a job itself.
     max_receive_count: int
     #: Must be >= the process function's timeout (Lambda refuses the event source otherwise).
     visibility_timeout: Duration
     #: How long an unprocessed job may wait for a worker (backlog during a Bedrock outage).
     retention: Duration = Duration.days(4)  # noqa: RUF009 (a Duration is immutable)
+    #: RETAIN keeps the DLQ (failed jobs waiting for replay) when the stack is deleted.
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
 
 
 class JobQueues(Construct):
@@ -40,6 +43,7 @@ class JobQueues(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=DLQ_RETENTION,
+            removal_policy=props.removal_policy,
         )
         self.jobs_queue = sqs.Queue(
             self,

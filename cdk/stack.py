@@ -19,6 +19,7 @@ from cdk.alarms import Alarms, AlarmsProps
 from cdk.api import TokencastApi, TokencastApiProps
 from cdk.auth import Auth, AuthProps
 from cdk.config import TokencastConfig
+from cdk.dashboard import Dashboard, DashboardProps
 from cdk.functions import FunctionSizing, TokencastFunctions, TokencastFunctionsProps
 from cdk.queues import JobQueues, JobQueuesProps
 from cdk.storage import SessionStore, SessionStoreProps
@@ -48,14 +49,17 @@ class TokencastStack(Stack):
         removal = RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
         retention = log_retention(config.retention_days)
 
-        # Storage and the queue between the API and the model.
+        # Storage and the queue between the API and the model. The queue's numbers come from the
+        # runtime Settings (tokencast.config), exactly as the local stack's do.
+        numbers = config.settings()
         store = SessionStore(self, "Sessions", SessionStoreProps(removal_policy=removal))
         queues = JobQueues(
             self,
             "Jobs",
             JobQueuesProps(
-                max_receive_count=config.max_attempts,
-                visibility_timeout=Duration.seconds(config.queue_visibility_timeout_seconds),
+                max_receive_count=numbers.redrive_max_receive_count,
+                visibility_timeout=Duration.seconds(numbers.queue_visibility_timeout_s),
+                removal_policy=removal,
             ),
         )
 
@@ -65,7 +69,11 @@ class TokencastStack(Stack):
             self,
             "Api",
             TokencastApiProps(
-                auth=auth, enable_api_key=config.enable_api_key, log_retention=retention, removal_policy=removal
+                auth=auth,
+                limits=config.api_limits,
+                enable_api_key=config.enable_api_key,
+                log_retention=retention,
+                removal_policy=removal,
             ),
         )
 
@@ -80,6 +88,7 @@ class TokencastStack(Stack):
         environment = {
             **settings.to_env(),
             **config.limits.to_env(),
+            **config.quotas.to_env(),
             "POWERTOOLS_METRICS_NAMESPACE": "tokencast",
             "POWERTOOLS_LOG_LEVEL": config.log_level,
             "POWERTOOLS_LOGGER_LOG_EVENT": "false",  # events carry prompts: never log them
@@ -90,9 +99,7 @@ class TokencastStack(Stack):
             TokencastFunctionsProps(
                 declaration=declaration,
                 environment=environment,
-                sizing={
-                    "process": FunctionSizing(memory_mb=512, timeout=Duration.seconds(config.worker_timeout_seconds))
-                },
+                sizing={"process": FunctionSizing(memory_mb=512, timeout=Duration.seconds(settings.worker_timeout_s))},
                 log_retention=retention,
                 removal_policy=removal,
                 bundle_dependencies=config.bundle_dependencies,
@@ -101,7 +108,11 @@ class TokencastStack(Stack):
         api.add_resolvers(declaration, functions.functions)
 
         # client ─startStream─▶ start: store the session (QUEUED, idempotent), enqueue the job.
-        store.grant(functions["start"], "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
+        # Quotas: the owner's ledger item is read, written conditionally, and a slot released
+        # (UpdateItem) when the job cannot be queued.
+        store.grant(
+            functions["start"], "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"
+        )
         JobQueues.grant(queues.jobs_queue, functions["start"], "sqs:SendMessage")
         # getSession / getEvents / cancelStream: read the session and its events, mark it cancelled.
         store.grant(functions["sessions"], "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
@@ -123,8 +134,11 @@ class TokencastStack(Stack):
             self,
             "Alarms",
             AlarmsProps(
+                jobs_queue=queues.jobs_queue,
                 dead_letter_queue=queues.dead_letter_queue,
-                worker=functions["process"],
+                functions=functions.functions,
+                api=api.api,
+                job_age_threshold=Duration.seconds(2 * settings.worker_timeout_s),
                 email=config.alarm_email,
                 removal_policy=removal,
             ),
@@ -152,6 +166,16 @@ class TokencastStack(Stack):
             self,
             "AlarmTopicArn",
             value=alarms.topic.topic_arn,
-            description="SNS topic of the DLQ and worker-error alarms",
+            description="SNS topic of the tokencast alarms",
+        )
+        Dashboard(
+            self,
+            "Dashboard",
+            DashboardProps(
+                jobs_queue=queues.jobs_queue,
+                dead_letter_queue=queues.dead_letter_queue,
+                functions=functions.functions,
+                api=api.api,
+            ),
         )
         self.store, self.queues, self.auth, self.api, self.functions = store, queues, auth, api, functions

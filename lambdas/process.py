@@ -1,9 +1,14 @@
 """The SQS jobs-queue consumer: one :class:`~tokencast.core.worker.Worker` run per record.
 
 Records that settle -- completed, cancelled, skipped as duplicates, or dead-lettered with
-their reason -- are acknowledged. Only infrastructure failures become batch item failures,
-so SQS redelivers them and, after ``maxReceiveCount``, its redrive policy moves them to the
-DLQ. Records of a batch run one after another; give the event source a small batch size.
+their reason -- are acknowledged. Only infrastructure failures become batch item failures:
+the worker has already made them visible again after a short backoff, and SQS redelivers
+them; the worker itself dead-letters a job interrupted ``max_attempts`` times, and the redrive
+policy is only the backstop. Records of a batch run one after another; give the event source
+a small batch size.
+
+Metrics (namespace ``tokencast``): job outcomes, ``Retries``, ``EventsPerAnswer``,
+``TimeToFirstTokenMs``, ``TokensPerSecond`` -- what cdk/dashboard.py charts.
 """
 
 from __future__ import annotations
@@ -12,23 +17,25 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tokencast.config import Limits, Settings
+from tokencast.config import Limits, Quotas, Settings
 from tokencast.core.aws import client
 from tokencast.core.dlq import DeadLetterSender
 from tokencast.core.logs import route_core_logs
 from tokencast.core.model import BedrockModel
 from tokencast.core.publisher import AppSyncPublisher, PublishTransport
+from tokencast.core.quotas import QuotaLedger
 from tokencast.core.store import SessionStore
-from tokencast.core.worker import Worker
+from tokencast.core.worker import Outcome, Worker
 
 logger = Logger(service="tokencast-process")
 metrics = Metrics(namespace="tokencast", service="tokencast-process")
+tracer = Tracer(service="tokencast-process")
 route_core_logs(logger)
 
 
@@ -51,14 +58,16 @@ def build_worker(
     )
     if wrap_transport is not None:
         transport = wrap_transport(transport)
+    dynamodb = client("dynamodb", settings)
     return Worker(
-        store=SessionStore(client("dynamodb", settings), settings.table_name, ttl_days=settings.session_ttl_days),
+        store=SessionStore(dynamodb, settings.table_name, ttl_days=settings.session_ttl_days),
         model=BedrockModel(client("bedrock-runtime", settings)),
         transport=transport,
         dead_letters=DeadLetterSender(sqs, settings.dead_letter_queue_url),
         settings=settings,
         limits=limits or Limits.from_env(),
         sqs=sqs,
+        quotas=QuotaLedger(dynamodb, settings.table_name, Quotas.from_env()),
     )
 
 
@@ -90,11 +99,19 @@ def record_handler(record: SQSRecord) -> str:
     metrics.add_metric(name="Attempts", unit=MetricUnit.Count, value=result.attempts)
     metrics.add_metric(name="Publishes", unit=MetricUnit.Count, value=result.publishes)
     metrics.add_metric(name="ModelDeltas", unit=MetricUnit.Count, value=result.deltas)
+    metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=max(0, result.attempts - 1))
+    if result.outcome is Outcome.COMPLETED:
+        metrics.add_metric(name="EventsPerAnswer", unit=MetricUnit.Count, value=result.events)
+    if result.time_to_first_token_ms is not None:
+        metrics.add_metric(name="TimeToFirstTokenMs", unit=MetricUnit.Milliseconds, value=result.time_to_first_token_ms)
+    if result.tokens_per_second is not None:
+        metrics.add_metric(name="TokensPerSecond", unit=MetricUnit.CountPerSecond, value=result.tokens_per_second)
     return result.outcome.value
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A processor per invocation: it holds the batch's results, and the local stack may run
     # invocations on concurrent threads. Every record failing is still a normal response.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.appsync import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,6 +22,7 @@ from tokencast.core.store import SessionStore
 
 logger = Logger(service="tokencast-sessions")
 metrics = Metrics(namespace="tokencast", service="tokencast-sessions")
+tracer = Tracer(service="tokencast-sessions")
 route_core_logs(logger)
 router = Router()
 
@@ -63,5 +64,6 @@ def cancel_stream(sessionId: str) -> dict[str, Any]:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     return resolve(router, event, context)

@@ -9,21 +9,23 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.appsync import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tokencast.config import Limits, Settings
+from tokencast.config import Limits, Quotas, Settings
 from tokencast.core.aws import client
-from tokencast.core.errors import EnqueueFailed, InvalidInput
+from tokencast.core.errors import EnqueueFailed, InvalidInput, QuotaExceeded
 from tokencast.core.logs import route_core_logs
+from tokencast.core.quotas import QuotaLedger
 from tokencast.core.resolver import caller, resolve
 from tokencast.core.start import StartService
 from tokencast.core.store import SessionStore
 
 logger = Logger(service="tokencast-start")
 metrics = Metrics(namespace="tokencast", service="tokencast-start")
+tracer = Tracer(service="tokencast-start")
 route_core_logs(logger)
 router = Router()
 
@@ -33,9 +35,14 @@ def service() -> StartService:
     settings = Settings.from_env()
     if not settings.jobs_queue_url:
         raise RuntimeError("TOKENCAST_JOBS_QUEUE_URL is not set")
-    store = SessionStore(client("dynamodb", settings), settings.table_name, ttl_days=settings.session_ttl_days)
+    dynamodb = client("dynamodb", settings)
+    store = SessionStore(dynamodb, settings.table_name, ttl_days=settings.session_ttl_days)
     return StartService(
-        store=store, sqs=client("sqs", settings), jobs_queue_url=settings.jobs_queue_url, limits=Limits.from_env()
+        store=store,
+        sqs=client("sqs", settings),
+        jobs_queue_url=settings.jobs_queue_url,
+        limits=Limits.from_env(),
+        quotas=QuotaLedger(dynamodb, settings.table_name, Quotas.from_env()),
     )
 
 
@@ -45,6 +52,10 @@ def start_stream(prompt: str | None = None, input: dict[str, Any] | None = None)
         session = service().start({"prompt": prompt, "input": input}, caller())
     except InvalidInput:
         metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+        raise
+    except QuotaExceeded as refused:
+        metrics.add_metric(name="QuotaRefusals", unit=MetricUnit.Count, value=1)
+        logger.info("start refused by quota", extra={"quota": (refused.info or {}).get("quota")})
         raise
     except EnqueueFailed:
         metrics.add_metric(name="EnqueueFailures", unit=MetricUnit.Count, value=1)
@@ -56,5 +67,6 @@ def start_stream(prompt: str | None = None, input: dict[str, Any] | None = None)
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     return resolve(router, event, context)

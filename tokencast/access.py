@@ -4,9 +4,19 @@ The cloud enforces the subscription half of this rule with an enhanced subscript
 (graphql/resolvers/onTokenReceived.js); tests/infra run that code under Node and prove it
 agrees with :func:`can_read` for owners, other users and API-key callers.
 
-Principals: a Cognito/JWT caller is its ``sub``; an IAM caller its ``userArn``; an API-key
-caller (no identity, dev only) is :data:`ANONYMOUS`, so API-key sessions are visible to
-API-key callers only.
+Principals (who owns a session), chosen per kind of caller:
+
+- Cognito user pool (JWT): the user's ``sub`` -- stable for the user's lifetime.
+- IAM through a Cognito *identity pool*: the caller's ``cognitoIdentityId``. Every user of the
+  pool assumes the same role, so the role would make them one owner (reading each other's
+  private sessions); the identity id is per user.
+- IAM with an assumed role (``arn:aws:sts::<account>:assumed-role/<role>/<session>``): the role,
+  ``arn:aws:sts::<account>:assumed-role/<role>``, without the session name. A session name is
+  chosen per sign-in (SSO, CI runs), so keeping it would lose a caller's sessions on every new
+  sign-in; everyone who may assume the role is one owner, which is what the role means.
+- IAM user: its ``userArn``.
+- API key (no identity, dev only): :data:`ANONYMOUS`, so API-key sessions are visible to API-key
+  callers only.
 """
 
 from __future__ import annotations
@@ -23,7 +33,23 @@ def principal_of(identity: Mapping[str, Any] | None) -> str:
     """The owner string for an AppSync ``identity`` (None for API key)."""
     if not identity:
         return ANONYMOUS
-    return identity.get("sub") or identity.get("userArn") or identity.get("username") or ANONYMOUS
+    if identity.get("sub"):
+        return str(identity["sub"])
+    if identity.get("cognitoIdentityId"):
+        return str(identity["cognitoIdentityId"])
+    if identity.get("userArn"):
+        return role_of(str(identity["userArn"]))
+    return identity.get("username") or ANONYMOUS
+
+
+def role_of(arn: str) -> str:
+    """``arn:aws:sts::1:assumed-role/ops/carol`` → ``arn:aws:sts::1:assumed-role/ops``; others unchanged."""
+    parts = arn.split(":")
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        path = parts[5].split("/")
+        if len(path) >= 3:
+            return ":".join(parts[:5]) + ":assumed-role/" + path[1]
+    return arn
 
 
 def is_signed_in(identity: Mapping[str, Any] | None) -> bool:

@@ -31,6 +31,9 @@ class _FromEnv(BaseModel):
             raw = environ.get(ENV_PREFIX + name.upper())
             if raw is None:
                 continue
+            if raw.strip().lower() in _OFF and not field.is_required() and _is_optional(field.annotation):
+                values[name] = None
+                continue
             values[name] = [p.strip() for p in raw.split(",") if p.strip()] if _is_list(field.annotation) else raw
         values.update(overrides)
         return cls(**values)
@@ -40,6 +43,9 @@ class _FromEnv(BaseModel):
         env = {}
         for name, value in self.model_dump().items():
             if value is None:
+                # Say "off" where the default is something else, so the reader gets None back.
+                if type(self).model_fields[name].default is not None:
+                    env[ENV_PREFIX + name.upper()] = "off"
                 continue
             env[ENV_PREFIX + name.upper()] = ",".join(value) if isinstance(value, list) else str(value)
         return env
@@ -47,6 +53,14 @@ class _FromEnv(BaseModel):
 
 def _is_list(annotation: Any) -> bool:
     return getattr(annotation, "__origin__", None) is list
+
+
+#: Spellings of "no value" for an optional setting (``TOKENCAST_MAX_TOKENS_PER_DAY=off``).
+_OFF = frozenset({"", "off", "none"})
+
+
+def _is_optional(annotation: Any) -> bool:
+    return type(None) in getattr(annotation, "__args__", ())
 
 
 class Limits(_FromEnv):
@@ -80,13 +94,72 @@ class Settings(_FromEnv):
         default_factory=lambda: os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     )
     flush_window_ms: int = Field(50, ge=0, description="coalescing window between publishes")
-    max_attempts: int = Field(3, ge=1, description="processing attempts before a job goes to the DLQ")
+    max_attempts: int = Field(
+        3, ge=1, description="processing attempts before the worker fails the session and dead-letters the job"
+    )
     retry_base_delay_ms: int = Field(200, ge=0)
     retry_max_delay_ms: int = Field(5_000, ge=0)
     visibility_timeout_s: int = Field(
-        60, gt=0, description="SQS visibility while a worker streams; extended by heartbeat"
+        30,
+        gt=0,
+        description="a streaming job's own SQS visibility, renewed by the heartbeat every third of it: "
+        "a crashed worker's job is visible again within this many seconds",
     )
+    release_visibility_s: int = Field(
+        2, ge=0, description="visibility a failed (redelivered) job is given back: the backoff before its retry"
+    )
+    worker_timeout_s: int = Field(300, ge=30, le=900, description="the process function's timeout (Lambda's max 900)")
     session_ttl_days: int = Field(7, gt=0)
     events_page_limit: int = Field(500, gt=0, description="max items getEvents returns in one page")
     cancel_poll_interval_ms: int = Field(500, gt=0, description="how often an idle worker checks for cancellation")
     publish_timeout_s: float = Field(5.0, gt=0)
+
+    # -- derived: the queue's numbers, one rule for the cloud and the local stack ---------------
+
+    @property
+    def redrive_max_receive_count(self) -> int:
+        """The jobs queue's ``maxReceiveCount``: a backstop strictly above the worker's own limit.
+
+        A worker that crashes on every attempt takes attempt ``max_attempts`` on receive
+        ``max_attempts``; receive ``max_attempts + 1`` is where the worker itself fails the
+        session with a FAILED event and dead-letters the job with its reason. SQS's redrive
+        comes one receive later, so it only ever moves jobs the worker could not settle at all
+        (e.g. DynamoDB unreachable on every receive).
+        """
+        return self.max_attempts + 2
+
+    @property
+    def queue_visibility_timeout_s(self) -> int:
+        """The queue's default visibility: Lambda requires it to be >= the function timeout.
+
+        It only matters until the worker's heartbeat sets the message's own, short visibility
+        (:attr:`visibility_timeout_s`) at the start of processing.
+        """
+        return self.worker_timeout_s + 60
+
+
+class Quotas(_FromEnv):
+    """Per-owner spending limits, enforced atomically by ``startStream`` (errorType ``Quota``).
+
+    ``None`` switches a quota off. Active sessions are those not yet COMPLETED, FAILED or
+    CANCELLED; a slot whose session never settles is reclaimed after ``active_session_ttl_s``.
+    Tokens per day are counted when a session ends (the model's ``totalTokens``) and checked
+    at the next start, so one answer may overshoot the day's budget, never two.
+    """
+
+    max_active_sessions: int | None = Field(5, gt=0)
+    max_starts_per_minute: int | None = Field(20, gt=0)
+    max_tokens_per_day: int | None = Field(None, gt=0)
+    active_session_ttl_s: int = Field(3_600, gt=0)
+
+
+class ApiLimits(_FromEnv):
+    """What one GraphQL request may ask of the API: set on the AppSync API by CDK and enforced
+    the same way by the emulator. Other request-cost protections should read these too.
+
+    AppSync accepts ``queryDepthLimit`` 1..75 and ``resolverCountLimit`` 1..10000 (0: none).
+    """
+
+    query_depth_limit: int = Field(8, ge=1, le=75, description="nesting levels of fields in one operation")
+    resolver_count_limit: int = Field(25, ge=1, le=10_000, description="resolver executions in one request")
+    introspection: bool = Field(False, description="whether __schema/__type queries are allowed")

@@ -39,7 +39,7 @@ class DataSourceSpec(_Model):
 
 class ResolverSpec(_Model):
     data_source: str = Field(alias="dataSource")
-    #: APPSYNC_JS code run by AppSync (NONE data sources), relative to the repository root
+    #: APPSYNC_JS code run by AppSync, relative to the repository root
     code: str | None = None
     #: name in tokencast.local.appsync.builtins that the emulator runs instead of ``code``
     builtin: str | None = None
@@ -58,9 +58,9 @@ class ResolverMap(_Model):
         for field, resolver in self.resolvers.items():
             if resolver.data_source not in self.data_sources:
                 raise ValueError(f"resolvers.{field}: unknown dataSource {resolver.data_source!r}")
-            source = self.data_sources[resolver.data_source]
-            if source.type is DataSourceType.NONE and not (resolver.code and resolver.builtin):
-                raise ValueError(f"resolvers.{field}: a NONE resolver needs both code and builtin")
+            if not (resolver.code and resolver.builtin):
+                # Lambda fields too: invokeLambda.js is what gives their errors an errorType.
+                raise ValueError(f"resolvers.{field}: every resolver needs both code and builtin")
         return self
 
     @classmethod

@@ -16,12 +16,40 @@ import { util, extensions } from '@aws-appsync/utils';
 
 const ANONYMOUS = 'anonymous';
 
-/** tokencast.access.principal_of: Cognito sub, else IAM user ARN, else username, else anonymous. */
+/** Session ids longer than this are never stored (tokencast.core.sessions.MAX_SESSION_ID_CHARS). */
+const MAX_SESSION_ID_CHARS = 128;
+
+/** tokencast.access.role_of: an assumed-role session ARN without its session name. */
+function roleOf(arn) {
+  const parts = arn.split(':');
+  if (parts.length === 6 && parts[2] === 'sts' && parts[5].startsWith('assumed-role/')) {
+    const path = parts[5].split('/');
+    if (path.length >= 3) {
+      return `${parts.slice(0, 5).join(':')}:assumed-role/${path[1]}`;
+    }
+  }
+  return arn;
+}
+
+/**
+ * tokencast.access.principal_of: Cognito sub; else the Cognito identity id (identity-pool
+ * callers share a role); else the IAM caller's ARN (an assumed role without its session name);
+ * else username; else anonymous.
+ */
 function principalOf(identity) {
   if (!identity) {
     return ANONYMOUS;
   }
-  return identity.sub || identity.userArn || identity.username || ANONYMOUS;
+  if (identity.sub) {
+    return identity.sub;
+  }
+  if (identity.cognitoIdentityId) {
+    return identity.cognitoIdentityId;
+  }
+  if (identity.userArn) {
+    return roleOf(identity.userArn);
+  }
+  return identity.username || ANONYMOUS;
 }
 
 export function request(ctx) {
@@ -30,6 +58,11 @@ export function request(ctx) {
 
 export function response(ctx) {
   const sessionId = ctx.args.sessionId;
+  if (sessionId.length === 0 || sessionId.length > MAX_SESSION_ID_CHARS) {
+    util.error(`sessionId: must be 1 to ${MAX_SESSION_ID_CHARS} characters`, 'InvalidInput', null, {
+      violations: [{ field: 'sessionId', rule: `must be 1 to ${MAX_SESSION_ID_CHARS} characters` }],
+    });
+  }
   const principal = principalOf(ctx.identity);
   const groups = [{ sessionId: { eq: sessionId }, owner: { eq: principal } }];
   if (principal !== ANONYMOUS) {

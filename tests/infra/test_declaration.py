@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphql import ObjectTypeDefinitionNode, parse
-from tokencast.local.appsync.builtins import BUILTINS
+from tokencast.local.appsync.builtins import BUILTINS, LAMBDA_BUILTINS
 from tokencast.resolvers import GRAPHQL_DIR, SCHEMA_PATH, DataSourceType, ResolverMap
 
 ROOTS = ("Query", "Mutation", "Subscription")
@@ -33,12 +33,16 @@ def test_every_root_field_has_a_resolver():
             assert f"{root}.{field}" in declared, f"{root}.{field} has no resolver in resolvers.json"
 
 
-def test_none_resolvers_have_code_and_an_emulator_twin():
+def test_every_resolver_has_code_and_an_emulator_twin():
+    """NONE resolvers run their code in AppSync; Lambda resolvers run invokeLambda.js around the
+    invoke, so a handler's error answer becomes a typed GraphQL error in both places."""
     declaration = ResolverMap.load()
     for key, spec in declaration.resolvers.items():
+        assert spec.code and (GRAPHQL_DIR.parent / spec.code).is_file(), key
         if declaration.data_source_of(spec).type is DataSourceType.NONE:
-            assert (GRAPHQL_DIR.parent / spec.code).is_file(), key
             assert spec.builtin in BUILTINS, key
+        else:
+            assert spec.builtin in LAMBDA_BUILTINS, key
 
 
 def test_declared_handlers_are_importable_module_paths():

@@ -1,8 +1,8 @@
 """Named failures, and the one rule that says which model failures are worth retrying.
 
-Two families live here. Client errors (:class:`InvalidInput`, :class:`NotFound`,
-:class:`Forbidden`, :class:`EnqueueFailed`) are raised by resolvers; AppSync turns them into
-GraphQL errors whose message is ours, so each message names the field and the rule.
+Two families live here. Client errors (:class:`ApiError` and its subclasses) are raised
+by resolvers and reach clients as GraphQL errors with a stable ``errorType`` and
+``errorInfo``; each message names the field and the rule.
 Job errors (:class:`TransientError`, :class:`PermanentError`) are what the worker decides on:
 retry as a new attempt, or fail the session and dead-letter the job. :func:`classify` maps a
 model-call exception to one of them; errors from our own infrastructure (DynamoDB, SQS) are
@@ -10,6 +10,8 @@ deliberately *not* classified so they reach SQS as a batch item failure and get 
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from botocore.exceptions import (
     ClientError,
@@ -28,20 +30,97 @@ class TokencastError(Exception):
 # --- client-facing ------------------------------------------------------------------------
 
 
-class InvalidInput(TokencastError):
-    """Bad arguments. The message is ``<field path>: <rule>``, several joined by ``; ``."""
+class ApiError(TokencastError):
+    """An error a GraphQL client sees, with a stable ``errorType`` and structured ``errorInfo``.
+
+    Resolver handlers return it as ``{"error": {"message", "errorType", "errorInfo"}}``
+    (:meth:`to_graphql`); the APPSYNC_JS resolver in front of every Lambda field
+    (graphql/resolvers/invokeLambda.js, and its Python twin in the emulator) raises it with
+    ``util.error``, so clients branch on ``errorType`` and never parse messages.
+    """
+
+    error_type = "Internal"
+
+    def __init__(self, message: str, *, info: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.info = info
+
+    def error_info(self) -> dict[str, Any] | None:
+        return self.info
+
+    def to_graphql(self) -> dict[str, Any]:
+        return {"message": self.message, "errorType": self.error_type, "errorInfo": self.error_info()}
+
+    @staticmethod
+    def from_graphql(error: dict[str, Any]) -> ApiError:
+        """The exception an ``{"message", "errorType", "errorInfo"}`` answer stands for."""
+        kinds = {cls.error_type: cls for cls in _API_ERRORS}
+        return kinds.get(error.get("errorType") or "", ApiError)(error["message"], info=error.get("errorInfo"))
 
 
-class NotFound(TokencastError):
+class InvalidInput(ApiError):
+    """Bad arguments. The message is ``<field path>: <rule>``, several joined by ``; ``.
+
+    ``errorInfo.violations`` lists the same as ``[{"field", "rule"}]``.
+    """
+
+    error_type = "InvalidInput"
+
+    def error_info(self) -> dict[str, Any] | None:
+        if self.info is not None:
+            return self.info
+        violations = []
+        for part in self.message.split("; "):
+            field, sep, rule = part.partition(": ")
+            violations.append({"field": field, "rule": rule} if sep else {"field": None, "rule": part})
+        return {"violations": violations}
+
+
+class NotFound(ApiError):
     """No such session -- also what a caller who may not read a private session is told."""
 
+    error_type = "NotFound"
 
-class Forbidden(TokencastError):
+
+class Forbidden(ApiError):
     """The caller may see the session but not do this to it (cancel by a non-owner)."""
 
+    error_type = "Forbidden"
 
-class EnqueueFailed(TokencastError):
+
+class Conflict(ApiError):
+    """The request collides with existing state (a client-chosen sessionId owned by another caller)."""
+
+    error_type = "Conflict"
+
+
+class QuotaExceeded(ApiError):
+    """A per-owner quota refuses the start; nothing was stored or queued.
+
+    ``errorInfo``: ``{"quota": <setting>, "limit": n, "retryAfterSeconds": s}``.
+    """
+
+    error_type = "Quota"
+
+
+class EnqueueFailed(ApiError):
     """The job could not be queued; the session was removed again, so nothing is left behind."""
+
+    error_type = "Unavailable"
+
+
+_API_ERRORS: tuple[type[ApiError], ...] = (
+    InvalidInput,
+    NotFound,
+    Forbidden,
+    Conflict,
+    QuotaExceeded,
+    EnqueueFailed,
+    ApiError,
+)
+#: Every errorType a client may see from a resolver, for the SDK's mapping and the docs.
+API_ERROR_TYPES = tuple(cls.error_type for cls in _API_ERRORS)
 
 
 # --- worker-side control flow ---------------------------------------------------------------

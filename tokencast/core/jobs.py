@@ -1,7 +1,9 @@
 """The job message on the SQS jobs queue: versioned JSON, parsed into a typed :class:`Job`.
 
 The start handler writes it, the worker reads it, the DLQ keeps it byte for byte and a
-replay sends it back with ``replay``/``force`` added. ``version`` lets a later worker refuse
+replay sends it back with ``replay``/``force`` added. Bodies are ASCII JSON (every non-ASCII
+character escaped as a JSON ``\\u`` escape): SQS refuses characters outside its allowed set (e.g.
+U+FFFE) that a prompt may legally contain, and moto would not notice. ``version`` lets a later worker refuse
 (dead-letter) a message it does not understand instead of guessing.
 """
 
@@ -54,7 +56,7 @@ class Job(BaseModel):
             data.pop("replay")
         if not self.force:
             data.pop("force")
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=True)
 
 
 def parse_job(body: str) -> Job:
@@ -87,4 +89,4 @@ def replay_body(body: str, *, force: bool) -> str:
     data = json.loads(body)
     data["replay"] = True
     data["force"] = bool(force)
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=True)

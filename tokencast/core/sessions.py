@@ -15,7 +15,8 @@ from tokencast.core.errors import Forbidden, InvalidInput, NotFound
 from tokencast.core.store import SessionRecord, SessionStore
 from tokencast.events import SessionStatus
 
-_MAX_ID_CHARS = 128
+#: No session id is longer (the onTokenReceived resolver refuses longer ones too).
+MAX_SESSION_ID_CHARS = 128
 
 
 class SessionService:
@@ -24,7 +25,7 @@ class SessionService:
         self._page_limit = events_page_limit
 
     def _readable(self, session_id: str, identity: Mapping[str, Any] | None) -> SessionRecord | None:
-        if not isinstance(session_id, str) or not 0 < len(session_id) <= _MAX_ID_CHARS:
+        if not isinstance(session_id, str) or not 0 < len(session_id) <= MAX_SESSION_ID_CHARS:
             return None
         record = self._store.get(session_id)
         if record is None or not can_read(record.owner, record.visibility, identity):

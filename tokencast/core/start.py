@@ -1,9 +1,12 @@
-"""``startStream``: validate, store the session, enqueue the job -- or leave nothing behind.
+"""``startStream``: validate, take a quota slot, store the session, enqueue the job -- or
+leave nothing behind.
 
-Order matters. Validation comes first, so bad input stores and enqueues nothing. The session
-is created with a conditional put, so a client-chosen ``sessionId`` makes the call idempotent
-(same owner: the existing session, no second job) and cannot be hijacked (other owner: an
-error). Only then is the job sent; if that fails the session is deleted again.
+Order matters. Validation comes first, so bad input stores and enqueues nothing. A repeat of
+a client-chosen ``sessionId`` by its owner returns the existing session (no second job, no
+quota charged); by anyone else it is a ``Conflict``. The owner's quotas are then taken
+atomically (:mod:`tokencast.core.quotas`): over quota, nothing is stored or queued. The
+session is created with a conditional put, and only then is the job sent; if that fails the
+session is deleted and the slot given back.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from typing import Any
 from tokencast.access import principal_of
 from tokencast.config import Limits
 from tokencast.core.clock import Clock, iso, utc_now
-from tokencast.core.errors import EnqueueFailed, InvalidInput
+from tokencast.core.errors import Conflict, EnqueueFailed, InvalidInput
 from tokencast.core.jobs import Job
+from tokencast.core.quotas import QuotaLedger
 from tokencast.core.requests import parse_start
-from tokencast.core.store import SessionStore
+from tokencast.core.store import SessionRecord, SessionStore
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ class StartService:
         sqs: Any,
         jobs_queue_url: str,
         limits: Limits,
+        quotas: QuotaLedger | None = None,
         clock: Clock = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ):
@@ -42,6 +47,7 @@ class StartService:
         self._sqs = sqs
         self._queue_url = jobs_queue_url
         self._limits = limits
+        self._quotas = quotas
         self._clock = clock
         self._new_id = new_id
 
@@ -65,19 +71,32 @@ class StartService:
         if len(body.encode()) > MAX_JOB_BYTES:
             raise InvalidInput(f"input.messages: the conversation must be at most {MAX_JOB_BYTES} bytes in total")
 
+        if request.session_id and (existing := self._store.get(session_id)) is not None:
+            return self._repeat(existing, owner)
+        if self._quotas is not None:
+            self._quotas.acquire(owner, session_id)
         record, created = self._store.create(
             session_id=session_id, owner=owner, visibility=request.visibility.value, model_id=request.model_id
         )
-        if not created:
-            if record.owner != owner:
-                raise InvalidInput("input.sessionId: already in use")
-            return record.to_graphql()
+        if not created:  # a concurrent start with the same id won the put
+            if record.owner != owner and self._quotas is not None:
+                self._quotas.release(owner, session_id)
+            return self._repeat(record, owner)
         try:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)
         except Exception as exc:
             try:
                 self._store.delete_queued(session_id)
+                if self._quotas is not None:
+                    self._quotas.release(owner, session_id)
             except Exception:  # the send's failure is the one to report; TTL removes the rest
                 logger.exception("could not remove the session of an unqueued job", extra={"sessionId": session_id})
             raise EnqueueFailed("startStream: the job could not be queued; nothing was stored, try again") from exc
+        return record.to_graphql()
+
+    @staticmethod
+    def _repeat(record: SessionRecord, owner: str) -> dict[str, Any]:
+        """A start naming an existing session: its owner gets it back, anyone else a Conflict."""
+        if record.owner != owner:
+            raise Conflict("input.sessionId: already in use by another caller", info={"field": "input.sessionId"})
         return record.to_graphql()

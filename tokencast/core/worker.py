@@ -13,8 +13,19 @@ attempt number from the session record, streams the model through a :class:`Coal
 - a permanent error, or transient ones exhausted -- FAILED event, session FAILED, the
   original job body in the DLQ with its reason. The record then counts as processed.
 
-Anything else (DynamoDB or SQS unreachable) propagates: the record becomes a batch item
-failure and SQS redelivers it; the queue's redrive policy is the backstop.
+While a job runs, its message's visibility is kept short by a heartbeat
+(``Settings.visibility_timeout_s``), so a crashed worker's job is back within that time, and
+the worker counts the interruptions itself: the receive after ``max_attempts`` interrupted
+attempts fails the session with a FAILED event and dead-letters the job with its reason.
+
+Anything else (DynamoDB or SQS unreachable) propagates: the message is released at once with a
+short visibility (``Settings.release_visibility_s``, the backoff before its retry), the record
+becomes a batch item failure and SQS redelivers it. The queue's redrive policy
+(``Settings.redrive_max_receive_count``, strictly above the worker's own limit) is only the
+backstop for jobs the worker cannot settle at all.
+
+A settled session (COMPLETED, FAILED, CANCELLED) gives its quota slot back and counts its
+tokens (:mod:`tokencast.core.quotas`).
 """
 
 from __future__ import annotations
@@ -24,13 +35,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from tokencast.config import Limits, Settings
 from tokencast.core.attempt import AttemptLog
+from tokencast.core.clock import parse_iso
 from tokencast.core.dlq import DeadLetterSender
 from tokencast.core.errors import (
     CancelRequested,
@@ -46,6 +58,7 @@ from tokencast.core.heartbeat import VisibilityHeartbeat
 from tokencast.core.jobs import Job, parse_job
 from tokencast.core.model import ModelAdapter, ModelStream
 from tokencast.core.publisher import Coalescer, PublishTransport, publish_with_retries
+from tokencast.core.quotas import QuotaLedger, settle_quietly
 from tokencast.core.store import Begin, SessionStore
 from tokencast.events import EventType, SessionStatus
 
@@ -73,6 +86,11 @@ class JobResult:
     publishes: int = 0
     deltas: int = 0
     error_type: str | None = None
+    #: Of the completed attempt: first model token after the job was enqueued, tokens per
+    #: second while streaming, and the model's usage (for metrics and the daily token quota).
+    time_to_first_token_ms: float | None = None
+    tokens_per_second: float | None = None
+    total_tokens: int = 0
 
 
 @dataclass
@@ -112,6 +130,20 @@ def exhausted_reason(failures: list[JobError]) -> str:
     return f"{len(reasons)} attempts failed, last: {reasons[-1]}; {DLQ_SUFFIX}"
 
 
+def _measure(result: JobResult, job: Job, stream: ModelStream, first_at: float | None, deltas: int) -> None:
+    """The completed attempt's latency, speed and usage, for metrics and the token quota."""
+    usage = stream.usage or {}
+    result.total_tokens = int(usage.get("totalTokens") or 0)
+    if first_at is None:
+        return
+    with suppress(ValueError):  # an unreadable enqueuedAt only costs the metric
+        result.time_to_first_token_ms = max(0.0, (first_at - parse_iso(job.enqueued_at).timestamp()) * 1000)
+    elapsed = time.time() - first_at
+    produced = int(usage.get("outputTokens") or deltas)
+    if elapsed > 0 and produced:
+        result.tokens_per_second = produced / elapsed
+
+
 class Worker:
     """Processes job messages. Thread-compatible: one ``process`` call per thread at a time."""
 
@@ -125,6 +157,7 @@ class Worker:
         settings: Settings,
         limits: Limits,
         sqs: Any = None,
+        quotas: QuotaLedger | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
     ):
@@ -135,6 +168,7 @@ class Worker:
         self._settings = settings
         self._limits = limits
         self._sqs = sqs
+        self._quotas = quotas
         self._sleep = sleep
         self._rand = rand
 
@@ -142,12 +176,32 @@ class Worker:
 
     def process(self, body: str, receipt_handle: str | None = None) -> JobResult:
         """Run one job message to a settled state; raise only for infrastructure failures."""
-        with self._heartbeat(receipt_handle):
-            try:
-                job = parse_job(body)
-            except MalformedJob as exc:
-                return self._dead_letter_malformed(body, exc)
-            return self._process(job, body)
+        try:
+            with self._heartbeat(receipt_handle):
+                try:
+                    job = parse_job(body)
+                except MalformedJob as exc:
+                    return self._dead_letter_malformed(body, exc)
+                result = self._process(job, body)
+        except Exception:
+            self._release_early(receipt_handle)
+            raise
+        if result.outcome is not Outcome.FENCED:  # a fenced worker's session is someone else's to settle
+            settle_quietly(self._quotas, job.owner, job.session_id, tokens=result.total_tokens)
+        return result
+
+    def _release_early(self, receipt_handle: str | None) -> None:
+        """Make a job that failed for an infrastructure reason visible again after a short backoff."""
+        if self._sqs is None or not receipt_handle or not self._settings.jobs_queue_url:
+            return
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self._settings.jobs_queue_url,
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=self._settings.release_visibility_s,
+            )
+        except Exception as exc:  # it comes back when the heartbeat's visibility runs out instead
+            logger.warning("could not release the failed job early", extra={"error": type(exc).__name__})
 
     def _heartbeat(self, receipt_handle: str | None) -> AbstractContextManager[Any]:
         if self._sqs is None or not receipt_handle or not self._settings.jobs_queue_url:
@@ -263,12 +317,15 @@ class Worker:
             coalescer.emit(EventType.RESTARTED, error=restart_reason)
         model_error: BaseException | None = None
         stream: ModelStream | None = None
+        first_at: float | None = None
         try:
             stream = self._model.stream(job)
             holder.set(stream)
             for delta in stream:
                 if coalescer.failure is not None:
                     break
+                if first_at is None:
+                    first_at = time.time()
                 coalescer.add(delta)
         except Exception as exc:  # classified below, unless we caused it by closing
             model_error = exc
@@ -276,6 +333,7 @@ class Worker:
             if coalescer.failure is None and model_error is None:
                 assert stream is not None
                 coalescer.finish(EventType.COMPLETED, stop_reason=stream.stop_reason, usage=stream.usage)
+                _measure(result, job, stream, first_at, coalescer.stats.deltas)
                 return _AttemptEnd("completed")
             if coalescer.failure is None:
                 holder.close()

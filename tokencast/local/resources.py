@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from tokencast.config import Settings
 from tokencast.core.store import table_definition, ttl_specification
 
 
@@ -26,7 +27,11 @@ def create_table(dynamodb: Any, name: str) -> None:
     dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl_specification())
 
 
-def create_queues(sqs: Any, *, prefix: str, visibility_timeout_s: int, max_receive_count: int) -> QueueSet:
+def create_queues(sqs: Any, *, prefix: str, settings: Settings) -> QueueSet:
+    """The jobs queue and its DLQ with the cloud's numbers, derived from ``settings`` as
+    cdk/ derives them: the queue's default visibility and the redrive ``maxReceiveCount``."""
+    visibility_timeout_s = settings.queue_visibility_timeout_s
+    max_receive_count = settings.redrive_max_receive_count
     dlq_url = sqs.create_queue(
         QueueName=f"{prefix}-jobs-dlq", Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
     )["QueueUrl"]

@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 from aiohttp import web
 
-from tokencast.config import LOCAL_MODEL_ID, Limits, Settings
+from tokencast.config import LOCAL_MODEL_ID, ApiLimits, Limits, Quotas, Settings
 from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT
 from tokencast.local.appsync.auth import AuthConfig, Authenticator
 from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
@@ -53,11 +53,11 @@ class StackConfig:
     #: "thread": the process handler runs on threads of this process; "process": in spawned
     #: execution environments, one invocation each at a time, that can crash like Lambda's
     worker_isolation: str = "thread"
-    max_receive_count: int = 5
     prefix: str = "tokencast-local"
     #: the handlers' Powertools log level (their JSON logs go to stdout, as in Lambda)
     log_level: str = "INFO"
-    #: extra TOKENCAST_* settings (flush window, limits ...) for the handlers
+    #: extra TOKENCAST_* settings (flush window, limits, quotas ...) for the handlers; the
+    #: queue's numbers (redrive, visibility) and the API limits are derived from them too
     settings: dict[str, str] = field(default_factory=dict)
 
 
@@ -103,7 +103,11 @@ class LocalStack:
         base_url = f"http://{config.host}:{port}"
         app = web.Application(client_max_size=EmulatorConfig.max_body_bytes + 1)
         table_name = f"{config.prefix}-sessions"
-        settings = Settings(table_name=table_name, region=config.region)
+        # The cloud's defaults, overridden only by TOKENCAST_* of this process and of the config.
+        overrides = {**os.environ, **config.settings}
+        settings = Settings.from_env(overrides, table_name=table_name, region=config.region)
+        quotas = Quotas.from_env(overrides)
+        api_limits = ApiLimits.from_env(overrides)
 
         env = {
             "AWS_REGION": config.region,
@@ -113,6 +117,7 @@ class LocalStack:
             "POWERTOOLS_SERVICE_NAME": "tokencast",
             "POWERTOOLS_METRICS_NAMESPACE": "tokencast",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "POWERTOOLS_LOG_LEVEL": config.log_level,
             "TOKENCAST_LOCAL_API_KEYS": config.api_key,
         }
@@ -124,14 +129,10 @@ class LocalStack:
         sqs = boto3.client("sqs", region_name=config.region, endpoint_url=moto_url)
         dynamodb = boto3.client("dynamodb", region_name=config.region, endpoint_url=moto_url)
         create_table(dynamodb, table_name)
-        queues = create_queues(
-            sqs,
-            prefix=config.prefix,
-            visibility_timeout_s=settings.visibility_timeout_s,
-            max_receive_count=config.max_receive_count,
-        )
+        queues = create_queues(sqs, prefix=config.prefix, settings=settings)
         handler_env = {
             **settings.to_env(),
+            **quotas.to_env(),
             "TOKENCAST_JOBS_QUEUE_URL": queues.jobs_url,
             "TOKENCAST_DEAD_LETTER_QUEUE_URL": queues.dlq_url,
             "TOKENCAST_GRAPHQL_URL": f"{base_url}/graphql",
@@ -143,7 +144,9 @@ class LocalStack:
         self.emulator = AppSyncEmulator(
             Authenticator(self._auth_config()),
             EmulatorConfig(
-                realtime=RealtimeConfig(keep_alive_interval_s=config.keep_alive_interval_s), region=config.region
+                realtime=RealtimeConfig(keep_alive_interval_s=config.keep_alive_interval_s),
+                region=config.region,
+                limits=api_limits,
             ),
         )
         self.emulator.add_routes(app)
@@ -159,7 +162,7 @@ class LocalStack:
         self._process = LocalFunction(
             "process",
             declaration.functions["process"].handler,
-            timeout_s=900,
+            timeout_s=settings.worker_timeout_s,
             concurrency=config.worker_concurrency,
             region=config.region,
             isolation=config.worker_isolation,

@@ -215,13 +215,17 @@ class AuthConfig:
 
     ``iam_credentials`` maps access key id → secret access key (locally the
     ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` the stack hands the worker, ``test``/
-    ``test`` by default); ``iam_principals`` maps access key id → the ``userArn`` to report
-    (default ``arn:aws:iam::000000000000:user/<access key id>``).
+    ``test`` by default); ``iam_principals`` maps access key id → who signs with it: a
+    ``userArn`` (an IAM user, or an assumed role ``arn:aws:sts::<account>:assumed-role/<role>/
+    <session>``), or a mapping with ``userArn`` plus the Cognito identity-pool fields
+    (``cognitoIdentityPoolId``, ``cognitoIdentityId``, ``cognitoIdentityAuthType``,
+    ``cognitoIdentityAuthProvider``) for a caller signing with identity-pool credentials.
+    Default: ``arn:aws:iam::000000000000:user/<access key id>``.
     """
 
     api_keys: frozenset[str]
     iam_credentials: Mapping[str, str]
-    iam_principals: Mapping[str, str]
+    iam_principals: Mapping[str, str | Mapping[str, Any]]
     jwt: LocalJwtIssuer
     region: str = "us-east-1"
     max_clock_skew: timedelta = timedelta(minutes=5)
@@ -464,20 +468,10 @@ class Authenticator:
         if not hmac.compare_digest(expected.encode("ascii"), parsed.signature.encode("utf-8")):
             raise _signature_mismatch()
 
-        user_arn = self.config.iam_principals.get(parsed.access_key) or (
-            f"arn:aws:iam::{_DEFAULT_ACCOUNT}:user/{parsed.access_key}"
+        return Caller(
+            AuthMode.AWS_IAM,
+            iam_identity(self.config.iam_principals.get(parsed.access_key), parsed.access_key, source_ip),
         )
-        identity = {
-            "accountId": _account_of(user_arn),
-            "cognitoIdentityPoolId": None,
-            "cognitoIdentityId": None,
-            "sourceIp": [source_ip],
-            "username": parsed.access_key,
-            "userArn": user_arn,
-            "cognitoIdentityAuthType": None,
-            "cognitoIdentityAuthProvider": None,
-        }
-        return Caller(AuthMode.AWS_IAM, identity)
 
     def _check_clock_skew(self, signed_at: datetime) -> None:
         now = self._clock().astimezone(UTC)
@@ -512,6 +506,33 @@ def _first(headers: Mapping[str, list[str]], name: str) -> str | None:
 
 def _amz(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(_AMZ_DATE_FORMAT)
+
+
+def iam_identity(principal: str | Mapping[str, Any] | None, access_key: str, source_ip: str) -> dict[str, Any]:
+    """AppSync's ``ctx.identity`` for a SigV4 caller, every field AppSync sends.
+
+    ``username`` is what AppSync reports: the access key id for an IAM user, and
+    ``<role id>:<session name>`` for an assumed role (the role id here is a stable stand-in,
+    ``AROA`` + a digest of the role's ARN, since there is no IAM to ask).
+    """
+    fields: Mapping[str, Any] = principal if isinstance(principal, Mapping) else {"userArn": principal}
+    user_arn = fields.get("userArn") or f"arn:aws:iam::{_DEFAULT_ACCOUNT}:user/{access_key}"
+    username = access_key
+    resource = user_arn.split(":", 5)[-1]
+    if resource.startswith("assumed-role/") and resource.count("/") >= 2:
+        session = resource.split("/", 2)[2]
+        role_id = "AROA" + hashlib.sha256(user_arn.rsplit("/", 1)[0].encode()).hexdigest()[:17].upper()
+        username = f"{role_id}:{session}"
+    return {
+        "accountId": _account_of(user_arn),
+        "cognitoIdentityPoolId": fields.get("cognitoIdentityPoolId"),
+        "cognitoIdentityId": fields.get("cognitoIdentityId"),
+        "sourceIp": [source_ip],
+        "username": fields.get("username") or username,
+        "userArn": user_arn,
+        "cognitoIdentityAuthType": fields.get("cognitoIdentityAuthType"),
+        "cognitoIdentityAuthProvider": fields.get("cognitoIdentityAuthProvider"),
+    }
 
 
 def _account_of(arn: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tokencast.config import ApiLimits
 from tokencast.local.appsync.auth import Authenticator
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.http import graphql_handler
@@ -34,6 +35,8 @@ class EmulatorConfig:
     function_timeout_s: float = 30.0
     function_concurrency: int = 16
     region: str = "us-east-1"
+    #: query depth, resolver count, introspection (cdk/ sets the same on the AppSync API)
+    limits: ApiLimits = field(default_factory=ApiLimits)
 
 
 class AppSyncEmulator:
@@ -62,7 +65,11 @@ class AppSyncEmulator:
             }
         )
         self.engine = GraphQLEngine(
-            self.schema, self.declaration, self.functions, default_mode=authenticator.config.default_mode
+            self.schema,
+            self.declaration,
+            self.functions,
+            default_mode=authenticator.config.default_mode,
+            limits=config.limits,
         )
         self.hub = SubscriptionHub(self.engine)
         self.engine.on_mutation = self.hub.publish

@@ -35,8 +35,9 @@ from graphql import (
     print_ast,
     validate,
 )
+from tokencast.config import ApiLimits
 from tokencast.local.appsync.auth import AuthMode, Caller
-from tokencast.local.appsync.builtins import BUILTINS, ResolverContext
+from tokencast.local.appsync.builtins import BUILTINS, LAMBDA_BUILTINS, ResolverContext, UtilError
 from tokencast.local.appsync.errors import (
     LAMBDA_UNHANDLED,
     MALFORMED_REQUEST,
@@ -49,6 +50,7 @@ from tokencast.local.appsync.errors import (
     format_error,
     validation_errors,
 )
+from tokencast.local.appsync.limits import check_limits
 from tokencast.local.appsync.schema import AppSyncSchema
 from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
 from tokencast.resolvers import DataSourceType, ResolverMap
@@ -100,8 +102,11 @@ class GraphQLEngine:
         *,
         default_mode: AuthMode,
         on_mutation: MutationListener | None = None,
+        limits: ApiLimits | None = None,
     ) -> None:
         self.schema = schema
+        #: query depth, resolver count, introspection: what cdk/ sets on the AppSync API
+        self.limits = limits or ApiLimits()
         self.resolvers = resolvers
         self.functions = functions
         self.default_mode = default_mode
@@ -140,7 +145,11 @@ class GraphQLEngine:
         coerced = get_variable_values(self.schema.schema, operation.variable_definitions or (), raw_variables)
         if isinstance(coerced, list):
             raise _ValidationFailure(coerced)
-        return Operation(document, operation, coerced, raw_variables)
+        prepared = Operation(document, operation, coerced, raw_variables)
+        refusals = check_limits(self.limits, self.schema.schema, self.resolvers, operation, prepared.fragments)
+        if refusals:
+            raise _ValidationFailure(refusals)
+        return prepared
 
     # -- execution -----------------------------------------------------------------------
 
@@ -199,11 +208,21 @@ class GraphQLEngine:
         if data_source.type is DataSourceType.NONE:
             return BUILTINS[spec.builtin](ResolverContext(arguments=arguments, identity=context.caller.identity))
         function = self.functions[data_source.function]
-        event = lambda_event(info, arguments, context)
+        if spec.builtin is None:  # a direct Lambda resolver: exceptions are Lambda:Unhandled
+            try:
+                return await function.invoke(lambda_event(info, arguments, context))
+            except LambdaInvocationError as error:
+                raise field_error(error.error_message, LAMBDA_UNHANDLED) from None
+        twin = LAMBDA_BUILTINS[spec.builtin]
+        ctx = resolver_ctx(info, arguments, context)
         try:
-            return await function.invoke(event)
+            ctx["result"] = await function.invoke(twin.request(ctx)["payload"])
         except LambdaInvocationError as error:
-            raise field_error(error.error_message, LAMBDA_UNHANDLED) from None
+            ctx["error"] = {"message": error.error_message, "type": LAMBDA_UNHANDLED}
+        try:
+            return twin.response(ctx)
+        except UtilError as error:
+            raise field_error(error.message, error.error_type or "", error.error_info) from None
 
     # -- subscriptions -------------------------------------------------------------------
 
@@ -227,7 +246,10 @@ class GraphQLEngine:
         spec = self.resolvers.resolver_for(self.schema.root_type("subscription").name, field_name)
         if spec is None or spec.builtin is None:
             return None
-        return BUILTINS[spec.builtin](ResolverContext(arguments=dict(arguments), identity=caller.identity))
+        try:
+            return BUILTINS[spec.builtin](ResolverContext(arguments=dict(arguments), identity=caller.identity))
+        except UtilError as error:
+            raise field_error(error.message, error.error_type or "", error.error_info) from None
 
     def render(self, operation: Operation, field_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """A subscriber's view of a mutation result: its own selection over the fields the mutation selected."""
@@ -307,11 +329,11 @@ def selection_list(selection_set: SelectionSetNode | None, fragments, prefix: st
     return paths
 
 
-def lambda_event(info: GraphQLResolveInfo, arguments: Mapping[str, Any], context: RequestContext) -> dict[str, Any]:
-    """The direct Lambda resolver event AppSync sends."""
+def resolver_ctx(info: GraphQLResolveInfo, arguments: Mapping[str, Any], context: RequestContext) -> dict[str, Any]:
+    """AppSync's ``ctx`` for a resolver's code (``args``, ``identity``, ``request``, ``info`` ...)."""
     node = info.field_nodes[0]
     return {
-        "arguments": dict(arguments),
+        "args": dict(arguments),
         "identity": context.caller.identity,
         "source": None,
         "request": {"headers": dict(context.headers), "domainName": None},
@@ -325,3 +347,10 @@ def lambda_event(info: GraphQLResolveInfo, arguments: Mapping[str, Any], context
         "prev": None,
         "stash": {},
     }
+
+
+def lambda_event(info: GraphQLResolveInfo, arguments: Mapping[str, Any], context: RequestContext) -> dict[str, Any]:
+    """The direct Lambda resolver event AppSync sends."""
+    ctx = resolver_ctx(info, arguments, context)
+    ctx["arguments"] = ctx.pop("args")
+    return ctx
