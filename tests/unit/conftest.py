@@ -17,7 +17,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tokencast.config import Limits, Settings
+from tokencast.config import Limits, Quotas, Settings
 from tokencast.core.dlq import DeadLetterSender
 from tokencast.core.start import StartService
 from tokencast.core.store import SessionStore, table_definition, ttl_specification
@@ -100,7 +100,9 @@ def core_aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> CoreAws:
         retry_max_delay_ms=50,
         cancel_poll_interval_ms=20,
     )
-    for name, value in settings.to_env().items():
+    # Quotas off unless a test turns them on (tests/unit/test_core_quotas.py).
+    quotas = Quotas(max_active_sessions=None, max_starts_per_minute=None, max_tokens_per_day=None)
+    for name, value in {**settings.to_env(), **quotas.to_env()}.items():
         monkeypatch.setenv(name, value)
     return CoreAws(moto_endpoint, settings, ddb, sqs, SessionStore(ddb, table))
 

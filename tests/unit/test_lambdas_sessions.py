@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_lambdas_start import ALICE, BOB, Context, appsync_event
+from test_lambdas_start import ALICE, BOB, Context, appsync_event, unwrap
 
 import lambdas.sessions as sessions
 from tokencast.core.errors import Forbidden, InvalidInput, NotFound
@@ -24,8 +24,10 @@ def call(core_aws):
     sessions.service.cache_clear()
 
     def call(field, identity=ALICE, parent="Query", **arguments):
-        return sessions.handler(
-            appsync_event(arguments, identity, field, parent), Context(function_name="tokencast-sessions")
+        return unwrap(
+            sessions.handler(
+                appsync_event(arguments, identity, field, parent), Context(function_name="tokencast-sessions")
+            )
         )
 
     yield call

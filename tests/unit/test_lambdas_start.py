@@ -1,4 +1,8 @@
-"""lambdas.start.handler as AppSync invokes it (direct Lambda resolver), against moto."""
+"""lambdas.start.handler as AppSync invokes it (through invokeLambda.js), against moto.
+
+The handler answers ``{"data": ...}`` or ``{"error": {"message", "errorType", "errorInfo"}}``;
+:func:`unwrap` turns an error answer back into the exception it stands for.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 import lambdas.start as start
-from tokencast.core.errors import EnqueueFailed, InvalidInput
+from tokencast.core.errors import ApiError, Conflict, EnqueueFailed, InvalidInput
 
 ALICE = {
     "sub": "alice-sub",
@@ -22,6 +26,12 @@ ALICE = {
 }
 BOB = {**ALICE, "sub": "bob-sub", "username": "bob", "claims": {"sub": "bob-sub"}}
 SID = "0b7e4c3a-5f2d-4e61-9c1a-7d8e9f0a1b2c"
+
+
+def unwrap(answer):
+    if "error" in answer:
+        raise ApiError.from_graphql(answer["error"])
+    return answer["data"]
 
 
 @dataclass
@@ -53,7 +63,7 @@ def appsync_event(arguments, identity=ALICE, field="startStream", parent="Mutati
 @pytest.fixture
 def invoke(core_aws):
     start.service.cache_clear()  # rebuilt from this test's environment
-    yield lambda arguments, identity=ALICE: start.handler(appsync_event(arguments, identity), Context())
+    yield lambda arguments, identity=ALICE: unwrap(start.handler(appsync_event(arguments, identity), Context()))
     start.service.cache_clear()
 
 
@@ -94,7 +104,7 @@ def test_a_client_chosen_session_id_is_idempotent_for_its_owner_only(core_aws, i
     again = invoke({"input": {"sessionId": SID, "prompt": "once"}})
     assert first["sessionId"] == again["sessionId"] == SID and again["createdAt"] == first["createdAt"]
     assert core_aws.count(core_aws.settings.jobs_queue_url) == 1
-    with pytest.raises(InvalidInput, match="^input.sessionId: already in use$"):
+    with pytest.raises(Conflict, match="^input.sessionId: already in use by another caller$"):
         invoke({"input": {"sessionId": SID, "prompt": "mine now"}}, BOB)
     assert core_aws.count(core_aws.settings.jobs_queue_url) == 1
 

@@ -1,9 +1,23 @@
-"""Load ``graphql/schema.graphql`` the way AppSync does: verbatim, with AppSync's built-ins.
+"""Load ``graphql/schema.graphql`` the way AppSync does: verbatim, with AppSync's built-ins,
+refusing what AppSync refuses.
 
 AppSync defines its scalars (``AWSDateTime``, ``AWSJSON`` ...) and directives
 (``@aws_subscribe``, ``@aws_iam`` ...) implicitly; graphql-core needs them declared, so we
 prepend their definitions and then read out what the emulator needs: which auth modes each
 field and type allows, and which mutations trigger which subscription fields.
+
+graphql-core accepts more than AppSync's schema parser, so :func:`appsync_violations` checks
+the rules AppSync documents (or its team confirmed) first; a schema breaking one would make
+``cdk deploy`` fail and roll back, so the emulator refuses to start on it instead:
+
+- no descriptions on enum values, only on the enum (aws/aws-appsync-community#55, answered by
+  the AppSync team: "only permitted on the whole enum declaration");
+- no custom scalars: "AWS AppSync does not support custom scalars" (AppSync Developer Guide,
+  "Scalar types"; a schema restating one of AppSync's own scalars is accepted here);
+- no type named with the ``AWS`` prefix: "You cannot use AWS as a prefix for custom object
+  types" (same page);
+- no directive definitions: AppSync's parser answers "Directive definitions are not
+  supported." (awslabs/graphql-schema-utilities#25); only AppSync's own directives exist.
 """
 
 from __future__ import annotations
@@ -17,13 +31,20 @@ from pathlib import Path
 from typing import Any
 
 from graphql import (
+    DirectiveDefinitionNode,
+    DocumentNode,
+    EnumTypeDefinitionNode,
+    EnumTypeExtensionNode,
     GraphQLError,
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLSchema,
+    ScalarTypeDefinitionNode,
+    TypeDefinitionNode,
     ValueNode,
-    build_schema,
+    build_ast_schema,
+    parse,
     value_from_ast_untyped,
 )
 from tokencast.local.appsync.auth import DIRECTIVE_MODES, AuthMode
@@ -140,9 +161,12 @@ class AppSyncSchema:
 
     @classmethod
     def from_sdl(cls, sdl: str) -> AppSyncSchema:
-        declared = set(re.findall(r"^\s*scalar\s+(\w+)", sdl, flags=re.M))
+        violations = appsync_violations(parse(sdl))
+        if violations:
+            raise SchemaRefused(violations)
+        declared = {d.name.value for d in parse(sdl).definitions if isinstance(d, ScalarTypeDefinitionNode)}
         scalars = "".join(f"scalar {name}\n" for name in APPSYNC_SCALARS if name not in declared)
-        schema = build_schema(APPSYNC_DIRECTIVES + scalars + sdl)
+        schema = build_ast_schema(parse(APPSYNC_DIRECTIVES + scalars + sdl))
         for name in APPSYNC_SCALARS:
             _install_scalar(schema, name)
 
@@ -176,6 +200,35 @@ class AppSyncSchema:
 
     def named_type(self, name: str) -> GraphQLNamedType | None:
         return self.schema.type_map.get(name)
+
+
+class SchemaRefused(ValueError):
+    """The schema breaks a rule of AppSync's schema parser; AppSync would refuse to deploy it."""
+
+    def __init__(self, violations: list[str]) -> None:
+        super().__init__("AppSync would refuse this schema: " + "; ".join(violations))
+        self.violations = violations
+
+
+def appsync_violations(document: DocumentNode) -> list[str]:
+    """Every documented AppSync schema rule the document breaks, each naming where."""
+    found: list[str] = []
+    for node in document.definitions:
+        if isinstance(node, DirectiveDefinitionNode):
+            found.append(f"directive @{node.name.value}: directive definitions are not supported")
+        elif isinstance(node, ScalarTypeDefinitionNode) and node.name.value not in APPSYNC_SCALARS:
+            found.append(f"scalar {node.name.value}: AppSync does not support custom scalars")
+        if isinstance(node, TypeDefinitionNode) and not isinstance(node, ScalarTypeDefinitionNode):
+            if node.name.value.startswith("AWS"):
+                found.append(f"type {node.name.value}: the AWS prefix is reserved for AppSync's types")
+        if isinstance(node, (EnumTypeDefinitionNode, EnumTypeExtensionNode)):
+            for value in node.values or ():
+                if value.description is not None:
+                    found.append(
+                        f"enum {node.name.value}.{value.name.value}: descriptions are only permitted on the "
+                        "whole enum, not on its values"
+                    )
+    return found
 
 
 def _modes(directives) -> frozenset[AuthMode]:
