@@ -6,6 +6,7 @@ import pytest
 from infra_helpers import DEFAULT_STACK, DEV_STACK, function_id, one, resources
 
 from cdk.api import schema_definition
+from tokencast.config import ApiLimits
 from tokencast.resolvers import GRAPHQL_DIR, SCHEMA_PATH, ResolverMap
 
 ROOT = GRAPHQL_DIR.parent
@@ -49,7 +50,7 @@ def test_field_logs_are_error_only_without_verbose_content(assembly, stack):
     assert t["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
         "Service": "appsync.amazonaws.com"
     }
-    assert _api(t)["XrayEnabled"] is False
+    assert _api(t)["XrayEnabled"] is True  # X-Ray tracing of requests and resolvers
 
 
 def test_api_log_group_is_the_one_appsync_writes_to(assembly):
@@ -111,12 +112,31 @@ def test_every_declared_field_has_its_resolver_and_data_source(assembly, stack):
         props = deployed[key]
         assert props["DataSourceName"] == spec.data_source
         assert props["Kind"] == "UNIT"
-        if spec.code:
-            assert props["Runtime"] == {"Name": "APPSYNC_JS", "RuntimeVersion": "1.0.0"}
-            assert props["Code"] == (ROOT / spec.code).read_text()  # the exact file the parity test runs
-        else:  # direct Lambda resolver: no templates, no code
-            for absent in ("Code", "Runtime", "RequestMappingTemplate", "ResponseMappingTemplate"):
-                assert absent not in props, (key, absent)
+        # Every resolver runs its APPSYNC_JS, Lambda ones included (invokeLambda.js raises the
+        # handler's typed errors with util.error): no direct Lambda resolver is left.
+        assert props["Runtime"] == {"Name": "APPSYNC_JS", "RuntimeVersion": "1.0.0"}, key
+        assert props["Code"] == (ROOT / spec.code).read_text()  # the exact file the parity test runs
+        for absent in ("RequestMappingTemplate", "ResponseMappingTemplate"):
+            assert absent not in props, (key, absent)
+
+
+@pytest.mark.parametrize("stack", [DEFAULT_STACK, DEV_STACK])
+def test_query_depth_resolver_count_and_introspection_are_the_emulators_limits(assembly, stack):
+    """One source: the template's limits are the ApiLimits the emulator enforces."""
+    api = _api(assembly.template(stack))
+    limits = assembly.configs[stack].api_limits
+    assert api["QueryDepthLimit"] == limits.query_depth_limit
+    assert api["ResolverCountLimit"] == limits.resolver_count_limit
+    assert api["IntrospectionConfig"] == "DISABLED"
+    assert limits == ApiLimits()  # the defaults `tokencast up` runs with
+
+
+def test_user_pool_tokens_only_from_this_stacks_app_client(assembly):
+    for stack in (DEFAULT_STACK, DEV_STACK):
+        t = assembly.template(stack)
+        client = one(t, "AWS::Cognito::UserPoolClient")
+        config = _api(t)["UserPoolConfig"]
+        assert config["AppIdClientRegex"] == {"Fn::Join": ["", ["^", {"Ref": client}, "$"]]}, stack
 
 
 def test_subscription_resolver_sets_the_access_filter(assembly):

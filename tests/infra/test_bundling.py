@@ -41,6 +41,7 @@ def locked_group_closure(lock: dict, group: str) -> dict[str, str]:
     packages = {_canonical(p["name"]): p for p in lock["package"]}
     [project] = [p for p in lock["package"] if p.get("source", {}).get("editable") == "."]
     todo = [_canonical(d["name"]) for d in project["dev-dependencies"][group]]
+    extras = {_canonical(d["name"]): list(d.get("extra", [])) for d in project["dev-dependencies"][group]}
     closure: dict[str, str] = {}
     while todo:
         name = todo.pop()
@@ -48,6 +49,9 @@ def locked_group_closure(lock: dict, group: str) -> dict[str, str]:
             continue
         closure[name] = packages[name]["version"]
         todo.extend(_canonical(d["name"]) for d in packages[name].get("dependencies", []))
+        for extra in extras.pop(name, ()):  # e.g. aws-lambda-powertools[tracer] pulls aws-xray-sdk
+            for dep in packages[name].get("optional-dependencies", {}).get(extra, []):
+                todo.append(_canonical(dep["name"]))
     return closure
 
 

@@ -47,11 +47,30 @@ def test_command_line_spellings():
     assert (cfg.log_level, cfg.removal_policy) == ("WARNING", "destroy")
 
 
-def test_settings_carry_the_queue_visibility_and_ttl():
-    cfg = TokencastConfig.from_context({"workerTimeoutSeconds": 600, "retentionDays": 30})
+def test_settings_carry_the_queue_numbers_and_ttl():
+    cfg = TokencastConfig.from_context(
+        {"workerTimeoutSeconds": 600, "retentionDays": 30, "maxAttempts": 4, "jobVisibilitySeconds": 20}
+    )
     s = cfg.settings(table_name="t")
-    assert s.visibility_timeout_s == 660 == cfg.queue_visibility_timeout_seconds
+    assert (s.worker_timeout_s, s.queue_visibility_timeout_s, s.visibility_timeout_s) == (600, 660, 20)
+    assert (s.max_attempts, s.redrive_max_receive_count) == (4, 6)
     assert s.session_ttl_days == 30
+
+
+def test_quotas_and_api_limits_from_context():
+    cfg = TokencastConfig.from_context(
+        {
+            "quotas": '{"maxActiveSessions": 2, "maxStartsPerMinute": null, "maxTokensPerDay": 100000}',
+            "queryDepthLimit": "5",
+            "resolverCountLimit": 10,
+            "enableIntrospection": "true",
+        }
+    )
+    assert (cfg.quotas.max_active_sessions, cfg.quotas.max_starts_per_minute) == (2, None)
+    assert cfg.quotas.max_tokens_per_day == 100_000
+    assert (cfg.api_limits.query_depth_limit, cfg.api_limits.resolver_count_limit) == (5, 10)
+    assert cfg.api_limits.introspection is True
+    assert TokencastConfig().api_limits.introspection is False
 
 
 @pytest.mark.parametrize(
@@ -72,6 +91,12 @@ def test_settings_carry_the_queue_visibility_and_ttl():
         ({"workerTimeoutSeconds": 901}, "workerTimeoutSeconds"),
         ({"removalPolicy": "snapshot"}, "removalPolicy"),
         ({"logLevel": "LOUD"}, "logLevel"),
+        ({"queryDepthLimit": 76}, "queryDepthLimit"),
+        ({"resolverCountLimit": 0}, "resolverCountLimit"),
+        ({"quotas": {"maxActive": 1}}, "quotas.maxActive"),
+        ({"quotas": {"maxActiveSessions": 0}}, "quotas"),
+        ({"jobVisibilitySeconds": 120}, "jobVisibilitySeconds"),
+        ({"maxAttempts": 999}, "maxAttempts"),
     ],
 )
 def test_bad_context_names_the_key(context, key):

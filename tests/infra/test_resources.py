@@ -8,8 +8,10 @@ import pytest
 from aws_cdk.assertions import Match
 from infra_helpers import DEFAULT_STACK, DEV_STACK, EXISTING_POOL_ID, function_id, one, resources
 
-from tokencast.config import Limits, Settings
-from tokencast.resolvers import ResolverMap
+from tokencast.config import Limits, Quotas, Settings
+from tokencast.resolvers import GRAPHQL_DIR, ResolverMap
+
+ROOT = GRAPHQL_DIR.parent
 
 # -- DynamoDB ------------------------------------------------------------------------------
 
@@ -65,13 +67,47 @@ def _queues(template):
     return qs, jobs, dlq
 
 
-@pytest.mark.parametrize("stack,receives", [(DEFAULT_STACK, 3), (DEV_STACK, 5)])
-def test_jobs_queue_redrives_to_the_dlq_after_max_attempts(assembly, stack, receives):
-    qs, jobs, dlq = _queues(assembly.template(stack))
+def _process_settings(template) -> Settings:
+    """The Settings the deployed process function reads (its environment, resource refs dropped)."""
+    process = function_id(template, "lambdas.process.handler")
+    env = template["Resources"][process]["Properties"]["Environment"]["Variables"]
+    return Settings.from_env({k: v for k, v in env.items() if isinstance(v, str)})
+
+
+@pytest.mark.parametrize("stack,attempts", [(DEFAULT_STACK, 3), (DEV_STACK, 5)])
+def test_redrive_is_a_backstop_strictly_above_the_workers_own_limit(assembly, stack, attempts):
+    """Template and worker tied together: the worker the template configures dead-letters a job
+    itself on receive max_attempts + 1 (FAILED event, reason); SQS's redrive only comes later."""
+    t = assembly.template(stack)
+    qs, jobs, dlq = _queues(t)
     assert len(qs) == 2
-    props = qs[jobs]["Properties"]
-    assert props["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": receives}
-    assert assembly.configs[stack].max_attempts == receives
+    worker = _process_settings(t)
+    assert worker.max_attempts == attempts == assembly.configs[stack].max_attempts
+    receives = qs[jobs]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    assert qs[jobs]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq, "Arn"]}
+    assert receives == worker.redrive_max_receive_count > worker.max_attempts + 1
+
+
+@pytest.mark.parametrize("stack", [DEFAULT_STACK, DEV_STACK])
+def test_crashed_jobs_come_back_within_a_minute_and_the_queue_still_covers_the_function(assembly, stack):
+    t = assembly.template(stack)
+    qs, jobs, _ = _queues(t)
+    worker = _process_settings(t)
+    process = function_id(t, "lambdas.process.handler")
+    timeout = t["Resources"][process]["Properties"]["Timeout"]
+    queue_visibility = qs[jobs]["Properties"]["VisibilityTimeout"]
+    assert queue_visibility >= timeout  # Lambda refuses the event source otherwise
+    assert queue_visibility == worker.queue_visibility_timeout_s and timeout == worker.worker_timeout_s
+    # The heartbeat keeps a streaming job's own visibility short, and a failed one is released
+    # with a short backoff: a crashed job is back at the model within a minute.
+    assert worker.visibility_timeout_s <= 60
+    assert worker.release_visibility_s <= 10
+
+
+def test_dlq_is_retained_in_retain_mode_and_destroyed_only_in_destroy_mode(assembly):
+    for stack, policy in ((DEFAULT_STACK, "Retain"), (DEV_STACK, "Delete")):
+        qs, _, dlq = _queues(assembly.template(stack))
+        assert qs[dlq]["DeletionPolicy"] == policy and qs[dlq]["UpdateReplacePolicy"] == policy, stack
 
 
 def test_queues_are_encrypted_and_dlq_keeps_jobs_14_days(default_template, assembly):
@@ -147,7 +183,7 @@ def test_function_environment_is_settings_and_limits_to_env(assembly, stack):
         assert env["POWERTOOLS_LOG_LEVEL"] == cfg.log_level
         assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
         # Every variable is one the runtime reads: nothing stale, nothing misspelled.
-        known = {f"TOKENCAST_{f.upper()}" for f in (*Settings.model_fields, *Limits.model_fields)}
+        known = {f"TOKENCAST_{f.upper()}" for f in (*Settings.model_fields, *Limits.model_fields, *Quotas.model_fields)}
         assert {k for k in env if k.startswith("TOKENCAST_")} <= known
 
 
@@ -201,26 +237,64 @@ def test_event_source_one_job_per_invocation_with_partial_failures_and_a_cap(ass
 
 
 @pytest.mark.parametrize("stack", [DEFAULT_STACK, DEV_STACK])
-def test_dlq_depth_and_worker_errors_alarm_to_the_topic(assembly, stack):
+def test_alarms_cover_dlq_depth_job_age_every_function_and_appsync_5xx(assembly, stack):
     t = assembly.template(stack)
     topic = one(t, "AWS::SNS::Topic")
-    _, _, dlq = _queues(t)
-    process = function_id(t, "lambdas.process.handler")
-    alarms = {k: v["Properties"] for k, v in resources(t, "AWS::CloudWatch::Alarm").items()}
-    assert len(alarms) == 2
-    by_metric = {a["MetricName"]: a for a in alarms.values()}
-    dlq_alarm = by_metric["ApproximateNumberOfMessagesVisible"]
-    assert dlq_alarm["Namespace"] == "AWS/SQS"
-    assert dlq_alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]
+    _, jobs, dlq = _queues(t)
+    api = one(t, "AWS::AppSync::GraphQLApi")
+    alarms = list(v["Properties"] for v in resources(t, "AWS::CloudWatch::Alarm").values())
+    by_metric: dict[str, list] = {}
+    for alarm in alarms:
+        by_metric.setdefault(alarm["MetricName"], []).append(alarm)
+
+    [depth] = by_metric["ApproximateNumberOfMessagesVisible"]
+    assert depth["Namespace"] == "AWS/SQS" and depth["Threshold"] == 1
+    assert depth["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]
+
+    [age] = by_metric["ApproximateAgeOfOldestMessage"]
+    assert age["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [jobs, "QueueName"]}}]
+    assert age["Threshold"] == 2 * _process_settings(t).worker_timeout_s  # far below the 4-day retention
+
+    functions = {function_id(t, spec.handler) for spec in ResolverMap.load().functions.values()}
     errors = by_metric["Errors"]
-    assert errors["Namespace"] == "AWS/Lambda"
-    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": process}}]
-    for alarm in (dlq_alarm, errors):
-        assert alarm["Threshold"] == 1
+    assert {a["Dimensions"][0]["Value"]["Ref"] for a in errors} == functions
+    assert all(a["Namespace"] == "AWS/Lambda" and a["Threshold"] == 1 for a in errors)
+
+    [server] = by_metric["5XXError"]
+    assert server["Namespace"] == "AWS/AppSync"
+    assert server["Dimensions"] == [{"Name": "GraphQLAPIId", "Value": {"Fn::GetAtt": [api, "ApiId"]}}]
+
+    assert len(alarms) == 3 + len(functions)
+    for alarm in alarms:
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
         assert alarm["AlarmActions"] == [{"Ref": topic}]
         assert alarm["OKActions"] == [{"Ref": topic}]
+
+
+def test_dashboard_charts_the_pipeline_metrics_the_worker_emits(assembly):
+    from cdk.dashboard import NAMESPACE, PIPELINE_METRICS, PROCESS_SERVICE
+
+    t = assembly.template(DEFAULT_STACK)
+    [dashboard] = resources(t, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in (*PIPELINE_METRICS, "ApproximateNumberOfMessagesVisible", "5XXError"):
+        assert metric in body, metric
+    assert NAMESPACE == "tokencast" and PROCESS_SERVICE == "tokencast-process"
+    emitted = (ROOT / "lambdas" / "process.py").read_text()
+    for metric in PIPELINE_METRICS:
+        assert f'name="{metric}"' in emitted, f"lambdas/process.py does not emit {metric}"
+
+
+@pytest.mark.parametrize("stack", [DEFAULT_STACK, DEV_STACK])
+def test_every_function_is_traced_with_xray(assembly, stack):
+    t = assembly.template(stack)
+    for spec in ResolverMap.load().functions.values():
+        props = t["Resources"][function_id(t, spec.handler)]["Properties"]
+        assert props["TracingConfig"] == {"Mode": "Active"}, spec.handler
+        assert (ROOT / (spec.handler.rpartition(".")[0].replace(".", "/") + ".py")).read_text().count(
+            "@tracer.capture_lambda_handler"
+        ) == 1, spec.handler
 
 
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(assembly):
