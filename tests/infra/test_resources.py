@@ -242,7 +242,7 @@ def test_alarms_cover_dlq_depth_job_age_every_function_and_appsync_5xx(assembly,
     topic = one(t, "AWS::SNS::Topic")
     _, jobs, dlq = _queues(t)
     api = one(t, "AWS::AppSync::GraphQLApi")
-    alarms = list(v["Properties"] for v in resources(t, "AWS::CloudWatch::Alarm").values())
+    alarms = [v["Properties"] for v in resources(t, "AWS::CloudWatch::Alarm").values()]
     by_metric: dict[str, list] = {}
     for alarm in alarms:
         by_metric.setdefault(alarm["MetricName"], []).append(alarm)

@@ -218,16 +218,16 @@ def appsync_violations(document: DocumentNode) -> list[str]:
             found.append(f"directive @{node.name.value}: directive definitions are not supported")
         elif isinstance(node, ScalarTypeDefinitionNode) and node.name.value not in APPSYNC_SCALARS:
             found.append(f"scalar {node.name.value}: AppSync does not support custom scalars")
-        if isinstance(node, TypeDefinitionNode) and not isinstance(node, ScalarTypeDefinitionNode):
-            if node.name.value.startswith("AWS"):
-                found.append(f"type {node.name.value}: the AWS prefix is reserved for AppSync's types")
+        is_type = isinstance(node, TypeDefinitionNode) and not isinstance(node, ScalarTypeDefinitionNode)
+        if is_type and node.name.value.startswith("AWS"):
+            found.append(f"type {node.name.value}: the AWS prefix is reserved for AppSync's types")
         if isinstance(node, (EnumTypeDefinitionNode, EnumTypeExtensionNode)):
-            for value in node.values or ():
-                if value.description is not None:
-                    found.append(
-                        f"enum {node.name.value}.{value.name.value}: descriptions are only permitted on the "
-                        "whole enum, not on its values"
-                    )
+            found.extend(
+                f"enum {node.name.value}.{value.name.value}: descriptions are only permitted on the "
+                "whole enum, not on its values"
+                for value in node.values or ()
+                if value.description is not None
+            )
     return found
 
 
