@@ -40,8 +40,8 @@ from tests.e2e.emulator_fixtures import (
     raw_socket,
     serve_emulator,
 )
+from tokencast.appsync_limits import MAX_SUBSCRIPTION_PAYLOAD_BYTES
 from tokencast.local.appsync.emulator import EmulatorConfig
-from tokencast.local.appsync.subscriptions import MAX_PAYLOAD_BYTES
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 
 MODES = ("api_key", "iam", "jwt")
@@ -631,7 +631,7 @@ async def test_publish_token_is_iam_only(emulator, mode):
 
 async def test_payloads_over_240_kb_are_dropped(emulator):
     overhead = len(json.dumps({"data": {"onTokenReceived": {"token": ""}}}, separators=(",", ":")))
-    at_limit = "a" * (MAX_PAYLOAD_BYTES - overhead)
+    at_limit = "a" * (MAX_SUBSCRIPTION_PAYLOAD_BYTES - overhead)
     over_limit = at_limit + "b"
     async with raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as ws:
         await ws.init()

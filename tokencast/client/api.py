@@ -39,7 +39,7 @@ from tokencast.client.errors import (
 )
 from tokencast.client.types import EventPage, SessionInfo
 
-log = logging.getLogger("tokencast.client")
+log = logging.getLogger(__name__)
 
 USAGE_FIELDS = "usage { inputTokens outputTokens totalTokens }"
 SESSION_FIELDS = (
