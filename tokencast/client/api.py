@@ -39,7 +39,7 @@ from tokencast.client.errors import (
 )
 from tokencast.client.types import EventPage, SessionInfo
 
-log = logging.getLogger("tokencast.client")
+log = logging.getLogger(__name__)
 
 USAGE_FIELDS = "usage { inputTokens outputTokens totalTokens }"
 SESSION_FIELDS = (
@@ -142,7 +142,8 @@ class GraphQLApi:
         while True:
             try:
                 session = await self._connected()
-                return await session.execute(GraphQLRequest(request, variable_values=dict(variables)))
+                result: dict[str, Any] = await session.execute(GraphQLRequest(request, variable_values=dict(variables)))
+                return result
             except TransportQueryError as error:
                 failure: TokencastError = error_from_graphql(
                     error.errors or [{"message": str(error)}], session_id=session_id

@@ -41,7 +41,7 @@ from tokencast.events import SessionStatus
 if TYPE_CHECKING:
     from tokencast.client.api import GraphQLApi
 
-log = logging.getLogger("tokencast.client.stream")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.event_handler import AppSyncResolver
-from aws_lambda_powertools.event_handler.appsync import Router
+from aws_lambda_powertools.event_handler.graphql_appsync.router import Router
 
 from tokencast.core.errors import ApiError
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from ipaddress import ip_address
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from graphql import (
+    ConstDirectiveNode,
     DirectiveDefinitionNode,
     DocumentNode,
     EnumTypeDefinitionNode,
@@ -75,7 +77,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{3,}$")
 
 
-def _checked(name: str, check) -> Any:
+def _checked(name: str, check: Callable[[Any], bool]) -> Any:
     """A parser that raises AppSync-like messages for values that fail ``check``."""
 
     def parse(value: Any) -> Any:
@@ -133,14 +135,20 @@ def _install_scalar(schema: GraphQLSchema, name: str) -> None:
     scalar = schema.type_map.get(name)
     if not isinstance(scalar, GraphQLScalarType):
         return
+    # build_schema made these scalars from the SDL with graphql-core's defaults; AppSync's
+    # semantics are installed on the instances (the documented way to customise a built schema).
     if name == "AWSJSON":
-        scalar.serialize = _serialize_json
-        scalar.parse_value = _parse_json
-        scalar.parse_literal = lambda node, variables=None: _parse_json(value_from_ast_untyped(node, variables))
+        scalar.serialize = _serialize_json  # type: ignore[method-assign]
+        scalar.parse_value = _parse_json  # type: ignore[method-assign]
+        scalar.parse_literal = lambda node, variables=None: _parse_json(  # type: ignore[method-assign]
+            value_from_ast_untyped(node, variables)
+        )
         return
     parse = _checked(name, _VALIDATORS[name])
-    scalar.parse_value = parse
-    scalar.parse_literal = lambda node, variables=None: parse(value_from_ast_untyped(node, variables))
+    scalar.parse_value = parse  # type: ignore[method-assign]
+    scalar.parse_literal = lambda node, variables=None: parse(  # type: ignore[method-assign]
+        value_from_ast_untyped(node, variables)
+    )
 
 
 @dataclass(frozen=True)
@@ -218,8 +226,11 @@ def appsync_violations(document: DocumentNode) -> list[str]:
             found.append(f"directive @{node.name.value}: directive definitions are not supported")
         elif isinstance(node, ScalarTypeDefinitionNode) and node.name.value not in APPSYNC_SCALARS:
             found.append(f"scalar {node.name.value}: AppSync does not support custom scalars")
-        is_type = isinstance(node, TypeDefinitionNode) and not isinstance(node, ScalarTypeDefinitionNode)
-        if is_type and node.name.value.startswith("AWS"):
+        if (
+            isinstance(node, TypeDefinitionNode)
+            and not isinstance(node, ScalarTypeDefinitionNode)
+            and node.name.value.startswith("AWS")
+        ):
             found.append(f"type {node.name.value}: the AWS prefix is reserved for AppSync's types")
         if isinstance(node, (EnumTypeDefinitionNode, EnumTypeExtensionNode)):
             found.extend(
@@ -231,7 +242,7 @@ def appsync_violations(document: DocumentNode) -> list[str]:
     return found
 
 
-def _modes(directives) -> frozenset[AuthMode]:
+def _modes(directives: Iterable[ConstDirectiveNode] | None) -> frozenset[AuthMode]:
     return frozenset(DIRECTIVE_MODES[d.name.value] for d in directives or () if d.name.value in DIRECTIVE_MODES)
 
 
