@@ -3,7 +3,10 @@
 graphql/resolvers/*.js run under Node against a shim of ``@aws-appsync/utils``
 (tests/infra/node_shim, resolved by an ESM loader hook: nothing is installed from npm) and
 are compared with tokencast.local.appsync.builtins for the same inputs: owner, another
-signed-in user, an IAM caller and an API-key caller, on PRIVATE and SHARED sessions.
+signed-in user, IAM callers (an IAM user, two sessions of one assumed role, two users of one
+Cognito identity pool's role) and an API-key caller, on PRIVATE and SHARED sessions; and
+invokeLambda.js, in front of every Lambda field, against its twin for data, each typed error
+and a crashed function.
 """
 
 from __future__ import annotations
@@ -18,8 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from tokencast.access import can_read
-from tokencast.local.appsync.builtins import ResolverContext, publish_passthrough, session_access_filter
+from tokencast.access import can_read, principal_of
+from tokencast.local.appsync.builtins import (
+    ResolverContext,
+    UtilError,
+    invoke_lambda_request,
+    invoke_lambda_response,
+    publish_passthrough,
+    session_access_filter,
+)
 from tokencast.resolvers import GRAPHQL_DIR, ResolverMap
 
 SHIM = Path(__file__).parent / "node_shim"
@@ -27,6 +37,7 @@ ROOT = GRAPHQL_DIR.parent
 DECLARATION = ResolverMap.load()
 PUBLISH_JS = ROOT / DECLARATION.resolvers["Mutation.publishToken"].code
 SUBSCRIBE_JS = ROOT / DECLARATION.resolvers["Subscription.onTokenReceived"].code
+INVOKE_JS = ROOT / DECLARATION.resolvers["Mutation.startStream"].code
 
 FIXED_NOW = datetime(2026, 11, 21, 13, 25, 7, 123000, tzinfo=UTC)
 
@@ -49,11 +60,35 @@ IAM_CALLER = {
     "cognitoIdentityPoolId": None,
     "cognitoIdentityId": None,
 }
+IAM_CALLER_NEW_SESSION = {
+    **IAM_CALLER,
+    "userArn": "arn:aws:sts::123456789012:assumed-role/ops/carol-2026-12-02",
+    "username": "AROAEXAMPLEID:carol-2026-12-02",
+}
+IAM_USER = {
+    **IAM_CALLER,
+    "userArn": "arn:aws:iam::123456789012:user/dave",
+    "username": "AIDAEXAMPLEDAVE",
+}
+POOL = "eu-west-1:0e4c1b0a-1111-2222-3333-444455556666"
+IDENTITY_POOL_USER = {
+    **IAM_CALLER,
+    "userArn": "arn:aws:sts::123456789012:assumed-role/tokencast-users/CognitoIdentityCredentials",
+    "username": "AROAPOOLROLE:CognitoIdentityCredentials",
+    "cognitoIdentityPoolId": POOL,
+    "cognitoIdentityId": "eu-west-1:aaaaaaaa-0000-0000-0000-000000000001",
+    "cognitoIdentityAuthType": "authenticated",
+}
+OTHER_IDENTITY_POOL_USER = {**IDENTITY_POOL_USER, "cognitoIdentityId": "eu-west-1:bbbbbbbb-0000-0000-0000-000000000002"}
 API_KEY_CALLER = None
 IDENTITIES = {
     "owner": OWNER,
     "other-user": OTHER_USER,
     "iam": IAM_CALLER,
+    "iam-new-session": IAM_CALLER_NEW_SESSION,
+    "iam-user": IAM_USER,
+    "pool-user": IDENTITY_POOL_USER,
+    "other-pool-user": OTHER_IDENTITY_POOL_USER,
     "api-key": API_KEY_CALLER,
     "empty-identity": {},
     "username-only": {"username": "legacy-user"},
@@ -104,7 +139,24 @@ def _matches(filter_json: dict, event: dict) -> bool:
     return False
 
 
-OWNERS = {"owner": OWNER["sub"], "iam": IAM_CALLER["userArn"], "api-key": "anonymous"}
+OWNERS = {
+    "owner": OWNER["sub"],
+    "iam": principal_of(IAM_CALLER),
+    "pool-user": principal_of(IDENTITY_POOL_USER),
+    "api-key": "anonymous",
+}
+
+
+def test_iam_owners_are_chosen_per_kind_of_caller():
+    """An assumed role owns across its sessions; identity-pool users own apart; IAM users by ARN."""
+    assert (
+        principal_of(IAM_CALLER)
+        == principal_of(IAM_CALLER_NEW_SESSION)
+        == ("arn:aws:sts::123456789012:assumed-role/ops")
+    )
+    assert principal_of(IAM_USER) == IAM_USER["userArn"]
+    assert principal_of(IDENTITY_POOL_USER) == IDENTITY_POOL_USER["cognitoIdentityId"]
+    assert principal_of(IDENTITY_POOL_USER) != principal_of(OTHER_IDENTITY_POOL_USER)
 
 
 @pytest.mark.parametrize("who", list(IDENTITIES))
@@ -127,6 +179,26 @@ def test_the_acceptance_matrix_spelled_out(subscription_runs):
     assert not _matches(filters["other-user"], private_a) and _matches(filters["other-user"], shared_a)
     assert not _matches(filters["iam"], private_a) and _matches(filters["iam"], shared_a)
     assert not _matches(filters["api-key"], private_a) and not _matches(filters["api-key"], shared_a)
+    # IAM: a new role session keeps its sessions; one identity-pool user never sees another's.
+    private_iam = {**private_a, "owner": principal_of(IAM_CALLER)}
+    assert _matches(filters["iam-new-session"], private_iam)
+    private_pool = {**private_a, "owner": principal_of(IDENTITY_POOL_USER)}
+    assert _matches(filters["pool-user"], private_pool) and not _matches(filters["other-pool-user"], private_pool)
+
+
+@pytest.mark.parametrize("session_id", ["", "x" * 129])
+def test_a_session_id_no_session_can_have_is_refused_alike(session_id):
+    [out] = run_node([{"file": str(SUBSCRIBE_JS), "args": {"sessionId": session_id}, "identity": OWNER}])
+    with pytest.raises(UtilError) as twin:
+        session_access_filter(ResolverContext(arguments={"sessionId": session_id}, identity=OWNER))
+    error = twin.value
+    assert out["error"] == {
+        "message": error.message,
+        "errorType": error.error_type,
+        "data": error.data,
+        "errorInfo": error.error_info,
+    }
+    assert out["error"]["errorType"] == "InvalidInput"
 
 
 EVENT = {
@@ -179,7 +251,116 @@ UNSUPPORTED = {
 }
 
 
-@pytest.mark.parametrize("path", [PUBLISH_JS, SUBSCRIBE_JS], ids=lambda p: p.name)
+INFO = {
+    "fieldName": "startStream",
+    "parentTypeName": "Mutation",
+    "variables": {},
+    "selectionSetList": ["sessionId", "status"],
+    "selectionSetGraphQL": "{ sessionId status }",
+}
+LAMBDA_CASES = {
+    "data": {"lambdaResult": {"data": {"sessionId": "s-1", "status": "QUEUED"}}},
+    "null-data": {"lambdaResult": {"data": None}},
+    "invalid-input": {
+        "lambdaResult": {
+            "error": {
+                "message": "input.maxTokens: must be between 1 and 4096",
+                "errorType": "InvalidInput",
+                "errorInfo": {"violations": [{"field": "input.maxTokens", "rule": "must be between 1 and 4096"}]},
+            }
+        }
+    },
+    "not-found": {"lambdaResult": {"error": {"message": "sessionId: not found", "errorType": "NotFound"}}},
+    "forbidden": {
+        "lambdaResult": {"error": {"message": "sessionId: only the owner may cancel", "errorType": "Forbidden"}}
+    },
+    "conflict": {"lambdaResult": {"error": {"message": "input.sessionId: in use", "errorType": "Conflict"}}},
+    "quota": {
+        "lambdaResult": {
+            "error": {
+                "message": "startStream: at most 5 active sessions per caller",
+                "errorType": "Quota",
+                "errorInfo": {"quota": "maxActiveSessions", "limit": 5, "retryAfterSeconds": 30},
+            }
+        }
+    },
+    "crashed": {"lambdaError": {"message": "Task timed out after 10.00 seconds", "type": "Lambda:Unhandled"}},
+}
+
+
+@pytest.fixture(scope="module")
+def lambda_runs():
+    cases = [
+        {
+            "file": str(INVOKE_JS),
+            "dataSource": "lambda",
+            "args": {"prompt": "hi"},
+            "identity": OWNER,
+            "info": INFO,
+            "request": {"headers": {"x-api-key": "k"}},
+            **case,
+        }
+        for case in LAMBDA_CASES.values()
+    ]
+    return dict(zip(LAMBDA_CASES, run_node(cases), strict=True))
+
+
+def _twin_ctx(case: dict) -> dict:
+    """The ctx the Node runner builds, for the Python twin."""
+    ctx = {
+        "args": {"prompt": "hi"},
+        "identity": OWNER,
+        "source": None,
+        "request": {"headers": {"x-api-key": "k"}},
+        "info": INFO,
+        "prev": {},
+        "stash": {},
+        "result": case.get("lambdaResult"),
+    }
+    if "lambdaError" in case:
+        ctx["error"] = case["lambdaError"]
+    return ctx
+
+
+@pytest.mark.parametrize("name", list(LAMBDA_CASES))
+def test_invoke_lambda_equals_the_emulator_twin(lambda_runs, name):
+    out, ctx = lambda_runs[name], _twin_ctx(LAMBDA_CASES[name])
+    assert out["request"] == invoke_lambda_request(ctx)
+    try:
+        expected_result, expected_error = invoke_lambda_response(ctx), None
+    except UtilError as error:
+        expected_result = None
+        expected_error = {
+            "message": error.message,
+            "errorType": error.error_type,
+            "data": error.data,
+            "errorInfo": error.error_info,
+        }
+    assert (out["result"], out["error"]) == (expected_result, expected_error)
+
+
+def test_invoke_lambda_sends_the_direct_resolver_event_and_types_every_error(lambda_runs):
+    event = lambda_runs["data"]["request"]
+    assert event["operation"] == "Invoke"
+    assert set(event["payload"]) == {"arguments", "identity", "source", "request", "info", "prev", "stash"}
+    assert event["payload"]["identity"] == OWNER and event["payload"]["info"]["fieldName"] == "startStream"
+    assert lambda_runs["data"]["result"] == {"sessionId": "s-1", "status": "QUEUED"}
+    types = {name: (run["error"] or {}).get("errorType") for name, run in lambda_runs.items()}
+    assert types == {
+        "data": None,
+        "null-data": None,
+        "invalid-input": "InvalidInput",
+        "not-found": "NotFound",
+        "forbidden": "Forbidden",
+        "conflict": "Conflict",
+        "quota": "Quota",
+        "crashed": "Internal",
+    }
+    assert lambda_runs["quota"]["error"]["errorInfo"]["quota"] == "maxActiveSessions"
+    assert "timed out" not in lambda_runs["crashed"]["error"]["message"]  # no exception text leaks
+
+
+@pytest.mark.parametrize("path", [PUBLISH_JS, SUBSCRIBE_JS, INVOKE_JS], ids=lambda p: p.name)
 def test_resolver_code_stays_inside_appsync_js(path):
     code = re.sub(r"/\*.*?\*/|//[^\n]*", "", path.read_text(), flags=re.S)  # ignore comments
     for what, pattern in UNSUPPORTED.items():

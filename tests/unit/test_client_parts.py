@@ -16,6 +16,7 @@ from tokencast.client import (
     ApiKeyAuth,
     AuthError,
     Backoff,
+    Conflict,
     ConnectionLost,
     Endpoints,
     EventPage,
@@ -23,6 +24,7 @@ from tokencast.client import (
     IamAuth,
     InvalidRequest,
     JwtAuth,
+    QuotaExceeded,
     RequestError,
     SessionInfo,
     SessionNotFound,
@@ -158,28 +160,18 @@ def test_iam_auth_without_region_or_credentials_is_an_auth_error(monkeypatch, tm
         ([{"errorType": "UnauthorizedException", "message": "You are not authorized to make this call."}], AuthError),
         ([{"errorType": "InvalidSignatureException", "message": "The request signature ..."}], AuthError),
         ([{"errorType": "ValidationError", "message": "Validation error: ..."}], InvalidRequest),
-        ([{"errorType": "Lambda:Unhandled", "message": "input.maxTokens: must be between 1 and 4096"}], InvalidRequest),
-        (
-            [
-                {
-                    "errorType": "Lambda:Unhandled",
-                    "message": "prompt: must not be empty; input.temperature: must be a number",
-                }
-            ],
-            InvalidRequest,
-        ),
-        ([{"errorType": "Lambda:Unhandled", "message": "sessionId: not found"}], SessionNotFound),
-        ([{"errorType": "Lambda:Unhandled", "message": "sessionId: only the owner may cancel"}], Forbidden),
-        (
-            [
-                {
-                    "errorType": "Lambda:Unhandled",
-                    "message": "startStream: the job could not be queued; nothing was stored",
-                }
-            ],
-            RequestError,
-        ),
-        ([{"errorType": "Lambda:Unhandled", "message": "Task timed out after 30.00 seconds"}], RequestError),
+        # The API's own types (invokeLambda.js raises them with util.error); messages are not read.
+        ([{"errorType": "InvalidInput", "message": "input.maxTokens: must be between 1 and 4096"}], InvalidRequest),
+        ([{"errorType": "NotFound", "message": "sessionId: not found"}], SessionNotFound),
+        ([{"errorType": "Forbidden", "message": "sessionId: only the owner may cancel"}], Forbidden),
+        ([{"errorType": "Conflict", "message": "input.sessionId: already in use by another caller"}], Conflict),
+        ([{"errorType": "Quota", "message": "startStream: at most 5 active sessions per caller"}], QuotaExceeded),
+        ([{"errorType": "Unavailable", "message": "startStream: the job could not be queued"}], RequestError),
+        ([{"errorType": "Internal", "message": "startStream: the request failed unexpectedly"}], RequestError),
+        # Same words, no telling type: not guessed from the message any more.
+        ([{"errorType": "Lambda:Unhandled", "message": "sessionId: not found"}], RequestError),
+        # AppSync's validation errors carry no errorType (path null, locations).
+        ([{"path": None, "locations": [], "message": "Validation error: ..."}], InvalidRequest),
         ([{"errors": [{"errorType": "Unauthorized", "message": "real-time shape"}]}], AuthError),
         ([{"errorType": "NotFound", "message": "gone"}], SessionNotFound),
         ([], RequestError),
@@ -191,12 +183,19 @@ def test_graphql_errors_map_to_exact_exceptions(errors, kind):
     assert isinstance(error, TokencastError) and isinstance(error, CoreTokencastError)
     if errors:
         flat = errors[0].get("errors", errors)
-        assert error.error_type == flat[0]["errorType"] and error.message == flat[0]["message"]
+        assert error.error_type == flat[0].get("errorType") and error.message == flat[0]["message"]
     if kind is SessionNotFound:
         assert error.session_id == "s-1"
 
 
+def test_error_info_travels_with_the_exception():
+    info = {"quota": "maxActiveSessions", "limit": 5, "retryAfterSeconds": 12}
+    error = error_from_graphql([{"errorType": "Quota", "message": "startStream: ...", "errorInfo": info}])
+    assert isinstance(error, QuotaExceeded) and error.error_info == info
+
+
 def test_transient_errors():
+    assert is_transient(error_from_graphql([{"errorType": "Unavailable", "message": "try again"}]))
     assert is_transient(ConnectionLost("x"))
     assert is_transient(error_from_graphql([{"errorType": "LimitExceededError", "message": "slow down"}]))
     assert not is_transient(error_from_graphql([{"errorType": "Unauthorized", "message": "no"}]))

@@ -1,25 +1,29 @@
 """The client SDK's exceptions: one type per thing a caller may want to handle.
 
 Everything derives from :class:`TokencastError` (the package-wide base). GraphQL errors are
-mapped by AppSync's ``errorType``; transport failures that survived the retries become
-:class:`ConnectionLost`.
+mapped by their ``errorType`` alone -- AppSync's own (``Unauthorized``, ...) and the API's
+(``InvalidInput``, ``NotFound``, ``Forbidden``, ``Conflict``, ``Quota``, ``Unavailable``,
+``Internal``, raised by the resolvers with ``util.error``); messages are for people and never
+parsed. ``error_info`` carries the error's ``errorInfo`` (violations, quota and limit ...).
+Transport failures that survived the retries become :class:`ConnectionLost`.
 
 ::
 
     TokencastError
     ├── ClientClosed          the client is not open (use ``async with``)
     ├── ConnectionLost        the API or the real-time endpoint could not be reached / kept
-    ├── RequestError          AppSync answered with errors (``error_type``, ``message``, ``errors``)
+    ├── RequestError          AppSync answered with errors (``error_type``, ``error_info``, ``message``, ``errors``)
     │   ├── AuthError         Unauthorized: bad key, token or signature, or not allowed
-    │   ├── InvalidRequest    the request broke a rule (validation, bad input)
+    │   ├── InvalidRequest    the request broke a rule (InvalidInput, validation, API limits)
     │   ├── SessionNotFound   no such session (or not yours to read)
-    │   └── Forbidden         you may read the session but not do this (cancel by a non-owner)
+    │   ├── Forbidden         you may read the session but not do this (cancel by a non-owner)
+    │   ├── Conflict          the request collides with existing state (a sessionId in use)
+    │   └── QuotaExceeded     a per-caller quota refused the start (``error_info``: quota, limit, retryAfterSeconds)
     └── StreamFailed          the session ended FAILED; carries the session error and result
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +35,11 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthError",
     "ClientClosed",
+    "Conflict",
     "ConnectionLost",
     "Forbidden",
     "InvalidRequest",
+    "QuotaExceeded",
     "RequestError",
     "SessionNotFound",
     "StreamFailed",
@@ -56,11 +62,17 @@ class RequestError(TokencastError):
     """AppSync refused a request. ``error_type`` is AppSync's ``errorType`` of the first error."""
 
     def __init__(
-        self, message: str, *, error_type: str | None = None, errors: Sequence[Mapping[str, Any]] = ()
+        self,
+        message: str,
+        *,
+        error_type: str | None = None,
+        errors: Sequence[Mapping[str, Any]] = (),
+        error_info: Any = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.error_type = error_type
+        self.error_info = error_info
         self.errors = list(errors)
 
 
@@ -82,6 +94,15 @@ class SessionNotFound(RequestError):
 
 class Forbidden(RequestError):
     """The caller may see the session but not do this to it."""
+
+
+class Conflict(RequestError):
+    """The request collides with existing state, e.g. a client-chosen sessionId another caller owns."""
+
+
+class QuotaExceeded(RequestError):
+    """A per-caller quota refused the start; nothing was stored. See ``error_info``
+    (``quota``, ``limit``, ``retryAfterSeconds``)."""
 
 
 class StreamFailed(TokencastError):
@@ -115,6 +136,7 @@ _TRANSIENT = {
     "InternalFailureException",
     "ServiceUnavailable",
     "ServiceUnavailableException",
+    "Unavailable",  # the API could not queue the job; nothing was stored
 }
 _INVALID = {
     "ValidationError",
@@ -126,6 +148,8 @@ _INVALID = {
 }
 _NOT_FOUND = {"NotFound", "NotFoundException", "SessionNotFound"}
 _FORBIDDEN = {"Forbidden", "ForbiddenException"}
+_CONFLICT = {"Conflict"}
+_QUOTA = {"Quota"}
 
 
 def _flatten(errors: Sequence[Any]) -> list[Mapping[str, Any]]:
@@ -141,28 +165,6 @@ def _flatten(errors: Sequence[Any]) -> list[Mapping[str, Any]]:
     return flat
 
 
-#: Resolver errors of direct Lambda resolvers reach clients as ``Lambda:Unhandled`` with the
-#: exception's message, which by contract names the field and the rule (``<field>: <rule>``,
-#: several joined by ``; ``). These rules recover the kind from that message.
-_FIELD_RULE = re.compile(r"^[A-Za-z_][\w.\[\]]*: \S")
-_NOT_FOUND_RULE = re.compile(r"^sessionId: not found\b")
-_FORBIDDEN_RULE = re.compile(r"^\w+: only the owner may\b")
-#: "startStream: the job could not be queued ..." is a server-side failure, not bad input
-_OPERATION_PREFIXES = ("startStream:", "cancelStream:", "getSession:", "getEvents:")
-
-
-def _kind_from_message(message: str) -> type[RequestError]:
-    if _NOT_FOUND_RULE.match(message):
-        return SessionNotFound
-    if _FORBIDDEN_RULE.match(message):
-        return Forbidden
-    if message.startswith(_OPERATION_PREFIXES):
-        return RequestError
-    if _FIELD_RULE.match(message):
-        return InvalidRequest
-    return RequestError
-
-
 def is_transient(error: BaseException) -> bool:
     """Whether retrying the same request may succeed."""
     if isinstance(error, ConnectionLost):
@@ -171,28 +173,32 @@ def is_transient(error: BaseException) -> bool:
 
 
 def error_from_graphql(errors: Sequence[Any], *, session_id: str | None = None) -> RequestError:
-    """The exact exception for an AppSync ``errors`` list (HTTP or real-time).
+    """The exact exception for an AppSync ``errors`` list (HTTP or real-time), by ``errorType``.
 
-    By ``errorType`` first (AppSync's own: ``Unauthorized``, ``ValidationError`` ...); for
-    resolver errors without a telling type (``Lambda:Unhandled``), by the message's
-    ``<field>: <rule>`` form.
+    An error without an ``errorType`` and without a ``path`` is AppSync's answer to a request
+    that failed validation before anything ran (syntax, unknown fields, variables, the API's
+    depth and resolver limits): :class:`InvalidRequest`.
     """
     flat = _flatten(errors)
     first = flat[0] if flat else {}
     error_type = first.get("errorType")
     message = str(first.get("message") or error_type or "request failed")
-    kwargs: dict[str, Any] = {"error_type": error_type, "errors": flat}
+    kwargs: dict[str, Any] = {"error_type": error_type, "errors": flat, "error_info": first.get("errorInfo")}
     kind: type[RequestError]
     if error_type in _AUTH:
         kind = AuthError
-    elif error_type in _INVALID:
+    elif error_type in _INVALID or (error_type is None and "locations" in first and not first.get("path")):
         kind = InvalidRequest
     elif error_type in _NOT_FOUND:
         kind = SessionNotFound
     elif error_type in _FORBIDDEN:
         kind = Forbidden
+    elif error_type in _CONFLICT:
+        kind = Conflict
+    elif error_type in _QUOTA:
+        kind = QuotaExceeded
     else:
-        kind = _kind_from_message(message)
+        kind = RequestError
     if kind is SessionNotFound:
         return SessionNotFound(session_id or "?", message, **kwargs)
     return kind(message, **kwargs)

@@ -1,7 +1,9 @@
 """Create the local stack's table and queues in moto: the same shapes the CDK app deploys.
 
-The jobs queue redrives to the dead-letter queue after ``max_receive_count`` receives, so a
-job whose worker keeps crashing lands in the DLQ locally exactly as it would on AWS.
+The queue's numbers come from :class:`tokencast.config.Settings`, as cdk/ derives them: the
+worker itself dead-letters a job interrupted ``max_attempts`` times (FAILED event, reason), and
+the redrive after ``Settings.redrive_max_receive_count`` receives is only the backstop, locally
+exactly as on AWS.
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
-// Runs APPSYNC_JS unit resolvers the way AppSync runs them on a NONE data source:
-// request(ctx) → its `payload` becomes ctx.result → response(ctx).
+// Runs APPSYNC_JS unit resolvers the way AppSync runs them.
+// NONE data source: request(ctx) → its `payload` becomes ctx.result → response(ctx).
+// Lambda data source ("dataSource": "lambda"): request(ctx) is recorded as `request` (what
+// AppSync would invoke the function with), then ctx.result = `lambdaResult` and, for a function
+// that crashed, ctx.error = `lambdaError` → response(ctx).
 //
-// stdin: [{"file": "/abs/path.js", "args": {...}, "identity": {...}|null, "now": epochMs}, ...]
-// stdout: [{"result": ..., "subscriptionFilter": ...|null, "error": {...}|null}, ...]
+// stdin: [{"file": "/abs/path.js", "args": {...}, "identity": {...}|null, "now": epochMs,
+//          "info": {...}, "dataSource": "none"|"lambda", "lambdaResult": ..., "lambdaError": {...}}, ...]
+// stdout: [{"request": ..., "result": ..., "subscriptionFilter": ...|null,
+//           "error": {message, errorType, data, errorInfo}|null}, ...]
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
@@ -24,17 +29,24 @@ for (const c of cases) {
     source: null,
     stash: {},
     prev: {},
-    request: { headers: {} },
-    info: {},
+    request: c.request ?? { headers: {} },
+    info: c.info ?? {},
   };
   ctx.arguments = ctx.args;
+  let request = null;
   try {
-    const request = resolver.request(ctx);
-    ctx.result = request && 'payload' in request ? request.payload : null;
+    request = resolver.request(ctx);
+    if (c.dataSource === 'lambda') {
+      ctx.result = c.lambdaResult ?? null;
+      if (c.lambdaError) ctx.error = c.lambdaError;
+    } else {
+      ctx.result = request && 'payload' in request ? request.payload : null;
+    }
     const result = resolver.response(ctx);
-    out.push({ result: result ?? null, subscriptionFilter: state.subscriptionFilter ?? null, error: null });
+    out.push({ request, result: result ?? null, subscriptionFilter: state.subscriptionFilter ?? null, error: null });
   } catch (err) {
-    out.push({ result: null, subscriptionFilter: null, error: { message: err.message, errorType: err.errorType ?? null } });
+    const error = { message: err.message, errorType: err.errorType ?? null, data: err.data ?? null, errorInfo: err.errorInfo ?? null };
+    out.push({ request, result: null, subscriptionFilter: null, error });
   }
 }
 process.stdout.write(JSON.stringify(out));
