@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from tokencast.config import Limits, Quotas, Settings
 from tokencast.core.dlq import DeadLetterSender
+from tokencast.core.quotas import QuotaLedger
 from tokencast.core.start import StartService
 from tokencast.core.store import SessionStore, table_definition, ttl_specification
 from tokencast.core.worker import Worker
@@ -238,6 +239,7 @@ def make_worker(core_aws: CoreAws) -> Callable[..., tuple[Worker, FakeModel, Rec
         transport: RecordingTransport | None = None,
         limits: Limits | None = None,
         sleep: Callable[[float], None] | None = None,
+        quotas: QuotaLedger | None = None,
         **overrides: Any,
     ):
         settings = core_aws.settings.model_copy(update=overrides)
@@ -252,6 +254,7 @@ def make_worker(core_aws: CoreAws) -> Callable[..., tuple[Worker, FakeModel, Rec
             settings=settings,
             limits=limits or Limits(),
             sqs=core_aws.sqs,
+            quotas=quotas,
             sleep=lambda seconds: (sleeps.append(seconds), sleep and sleep(seconds)),
             rand=lambda: 0.5,
         )

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+from botocore.exceptions import ClientError
+
 from tokencast.config import Limits
 from tokencast.core.dlq import ATTR_ATTEMPTS, ATTR_ERROR_TYPE, ATTR_FAILED_AT, ATTR_REASON, ATTR_SESSION_ID
 from tokencast.core.sessions import SessionService
@@ -292,3 +295,43 @@ def test_heartbeat_keeps_the_message_invisible_while_streaming(core_aws, start_j
     core_aws.sqs.change_message_visibility = spy
     assert worker.process(job.body, job.receipt_handle).outcome == Outcome.COMPLETED
     assert calls.is_set()
+
+
+def test_an_infrastructure_failure_releases_the_job_at_once_for_a_quick_retry(
+    core_aws, start_job, make_worker, fakes, monkeypatch
+):
+    """Not the queue's 6-minute visibility, nor the heartbeat's: ``release_visibility_s``."""
+    job = start_job()
+    calls: list[int] = []
+    real = core_aws.sqs.change_message_visibility
+
+    def spy(**kwargs):
+        calls.append(kwargs["VisibilityTimeout"])
+        return real(**kwargs)
+
+    core_aws.sqs.change_message_visibility = spy
+    worker, model, *_ = make_worker(fakes.Script(["x"]), visibility_timeout_s=45, release_visibility_s=0)
+    monkeypatch.setattr(
+        core_aws.store,
+        "begin_attempt",
+        lambda *a, **k: (_ for _ in ()).throw(fakes.client_error("InternalServerError")),
+    )
+    with pytest.raises(ClientError, match="InternalServerError"):  # a batch item failure for SQS
+        worker.process(job.body, job.receipt_handle)
+    assert calls[0] == 45 and calls[-1] == 0  # heartbeat first, then the early release
+    assert [m["Body"] for m in core_aws.receive_jobs()] == [job.body]  # visible again at once
+    assert model.jobs == []
+
+
+def test_a_settled_session_frees_its_quota_slot_and_counts_its_tokens(core_aws, start_job, make_worker, fakes):
+    from tokencast.config import Quotas
+    from tokencast.core.quotas import QuotaLedger, quota_key
+
+    job = start_job(identity={"sub": "alice"})
+    ledger = QuotaLedger(core_aws.ddb, core_aws.settings.table_name, Quotas(max_active_sessions=1))
+    ledger.acquire("alice", job.session_id)
+    worker, *_ = make_worker(fakes.Script(WORDS[:3]), quotas=ledger)  # the fake reports totalTokens 3 + 3
+    assert worker.process(job.body).outcome == Outcome.COMPLETED
+    item = core_aws.ddb.get_item(TableName=core_aws.settings.table_name, Key=quota_key("alice"))["Item"]
+    assert item["active"]["M"] == {} and item["tokens"]["N"] == "6"
+    ledger.acquire("alice", "next")  # the slot is free again

@@ -119,3 +119,12 @@ def test_an_enqueue_failure_removes_the_session_again(core_aws, invoke, monkeypa
     with pytest.raises(EnqueueFailed):
         invoke({"input": {"sessionId": SID, "prompt": "hi"}})
     assert core_aws.table_items() == []
+
+
+def test_job_bodies_are_ascii_json_whatever_the_prompt(core_aws, invoke):
+    """SQS refuses characters such as U+FFFE that moto accepts: the body escapes them."""
+    prompt = "odd \ufffe and \u00e9 and \U0001f600"
+    invoke({"prompt": prompt})
+    [message] = core_aws.receive_jobs()
+    assert message["Body"].isascii()
+    assert json.loads(message["Body"])["messages"][0]["text"] == prompt
