@@ -35,6 +35,7 @@ from gql.transport.appsync_auth import (
 )
 
 from tokencast.access import principal_of
+from tokencast.core.errors import ApiError, NotFound
 from tokencast.local.appsync.auth import AuthConfig, Authenticator
 from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
@@ -83,8 +84,9 @@ def event_variables(session_id: str, seq: int, **overrides: Any) -> dict[str, An
 class FakeFunction:
     """Stands in for a LocalFunction: records each AppSync event, answers from ``handler``.
 
-    A handler that raises becomes the invocation's error, as the Lambda runtime reports it
-    (``LambdaInvocationError`` with the exception's type and message).
+    Answers in the envelope the real handlers use (tokencast.core.resolver.resolve): the value
+    as ``{"data": ...}``, an :class:`ApiError` as ``{"error": ...}``. Any other exception becomes
+    the invocation's error, as the Lambda runtime reports it (``LambdaInvocationError``).
     """
 
     def __init__(self, name: str, handler: Callable[[dict[str, Any]], Any]) -> None:
@@ -95,7 +97,9 @@ class FakeFunction:
     async def invoke(self, event: dict[str, Any]) -> Any:
         self.events.append(copy.deepcopy(event))
         try:
-            return self.handler(event)
+            return {"data": self.handler(event)}
+        except ApiError as error:
+            return {"error": error.to_graphql()}
         except Exception as error:
             raise LambdaInvocationError(type(error).__name__, str(error)) from error
 
@@ -131,6 +135,8 @@ def start_handler(event: dict[str, Any]) -> dict[str, Any]:
 
 def sessions_handler(event: dict[str, Any]) -> dict[str, Any] | None:
     field_name, arguments = event["info"]["fieldName"], event["arguments"]
+    if arguments.get("sessionId") == "missing":
+        raise NotFound("sessionId: not found")
     if field_name in ("getSession", "getStreamStatus"):
         return canned_session(arguments["sessionId"], event["identity"], status="STREAMING")
     if field_name == "cancelStream":

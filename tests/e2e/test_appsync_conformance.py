@@ -270,17 +270,29 @@ async def test_identity_reaching_the_lambda_per_auth_mode(emulator, mode):
     assert_identity(mode, event["identity"], emulator, user="erin")
 
 
-async def test_lambda_error_is_lambda_unhandled(emulator):
+async def test_a_crashed_handler_is_internal_without_its_exception_text(emulator):
+    """invokeLambda.js: the function's own failure (ctx.error, Lambda:Unhandled) is errorType Internal."""
     async with Client(transport=http_transport(emulator, "api_key")) as http:
         with pytest.raises(TransportQueryError) as failed:
             await http.execute(request(START, {"prompt": "explode"}))
     [error] = failed.value.errors
-    assert error["errorType"] == "Lambda:Unhandled"
-    assert error["message"] == "prompt: the model refused to start"
+    assert error["errorType"] == "Internal"
+    assert error["errorInfo"] == {"cause": "Lambda:Unhandled"}
+    assert error["message"] == "startStream: the request failed unexpectedly; try again"
     assert error["path"] == ["startStream"]
     assert error["locations"] == [{"line": 2, "column": 3, "sourceName": None}]
     assert failed.value.data is None
     await emulator.good_request_succeeds()
+
+
+async def test_a_typed_error_answer_reaches_the_client_with_its_error_type(emulator):
+    status, body = await emulator.post(
+        {"query": 'query { getEvents(sessionId: "missing") { nextSeq } }'}, {"x-api-key": API_KEY}
+    )
+    assert status == 200
+    [error] = body["errors"]
+    assert (error["errorType"], error["message"], error["path"]) == ("NotFound", "sessionId: not found", ["getEvents"])
+    assert body["data"] is None
 
 
 async def test_lambda_returning_null_for_a_non_null_field(emulator):

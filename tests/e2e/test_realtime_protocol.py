@@ -26,6 +26,7 @@ from tests.e2e.emulator_fixtures import (
     raw_socket,
     serve_emulator,
 )
+from tokencast.config import ApiLimits
 from tokencast.local.appsync.emulator import EmulatorConfig
 from tokencast.local.appsync.realtime import RealtimeConfig
 
@@ -451,3 +452,32 @@ async def test_same_protocol_on_get_graphql(emulator):
         await ws.subscribe("1", "s1", {"host": emulator.host, "x-api-key": API_KEY}, selection="seq")
         await emulator.publish(event_variables("s1", 3))
         assert (await ws.expect("data"))["payload"]["data"] == {"onTokenReceived": {"seq": 3}}
+
+
+async def test_a_resolver_error_on_start_is_typed(emulator):
+    """onTokenReceived's resolver refuses a sessionId no session can have: errorType InvalidInput."""
+    async with raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as ws:
+        await ws.init()
+        data = subscription_data("x" * 129)
+        await ws.start("too-long", data, auth_headers(emulator, "api_key", data))
+        message = await ws.expect("error")
+        assert message["id"] == "too-long"
+        assert only_error(message) == {
+            "errorType": "InvalidInput",
+            "message": "sessionId: must be 1 to 128 characters",
+        }
+        assert emulator.hub.count() == 0
+
+
+async def test_the_api_limits_apply_to_subscriptions_too():
+    async with serve_emulator(EmulatorConfig(limits=ApiLimits(query_depth_limit=1))) as server:
+        async with raw_socket(server, headers=auth_headers(server, "api_key")) as ws:
+            await ws.init()
+            data = subscription_data("s1", "sessionId usage { totalTokens }")  # depth 3
+            await ws.start("deep", data, auth_headers(server, "api_key", data))
+            message = await ws.expect("error")
+            assert only_error(message) == {
+                "errorType": "ValidationError",
+                "message": "Validation error: Query depth 3 exceeds the API's queryDepthLimit of 1.",
+            }
+            assert server.hub.count() == 0
