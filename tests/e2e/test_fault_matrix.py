@@ -34,6 +34,7 @@ from tests.e2e.fault_helpers import (
     stored_events,
 )
 from tests.e2e.stack_clients import new_session_id
+from tokencast.config import Settings
 from tokencast.local.bedrock.text import expected_text, generate_tokens
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
@@ -129,9 +130,16 @@ async def test_worker_killed_mid_stream_is_redelivered_and_completes_as_attempt_
     requests = model_requests(local_stack, prompt)
     assert [r["outcome"] for r in requests] == ["disconnected", "completed"]
     assert requests[0]["tokens_after_disconnect"] <= 1
-    redelivered_after = requests[1]["started_at"] - killed_at
-    print(f"killed worker's job back on the model after {redelivered_after:.2f}s")
-    assert redelivered_after < 3 + 5, "redelivered within the visibility timeout the heartbeat kept (+ a cold start)"
+    # SQS handed the job out again within the visibility the heartbeat kept (3 s here; the
+    # queue's own is the function timeout + 60 s), plus one long poll. The new environment's
+    # cold start comes on top (printed, not asserted: it depends on the machine's load).
+    [received_again] = [at for sid, count, at in poller.receives if sid == session_id and count == 2]
+    visibility = Settings.from_env().visibility_timeout_s
+    assert received_again - killed_at <= visibility + 2, "redelivered within the heartbeat's visibility"
+    print(
+        f"killed worker's job received again after {received_again - killed_at:.2f}s, "
+        f"back on the model after {requests[1]['started_at'] - killed_at:.2f}s"
+    )
 
 
 async def test_a_zombie_attempt_is_fenced_and_its_late_events_are_ignored(local_stack):

@@ -14,8 +14,10 @@ What it keeps from Lambda, because the process handler relies on it:
   receive is in flight, so a message sent afterwards stays on the queue) and
   :meth:`SqsPoller.resume` starts again.
 
-Test knob: :meth:`SqsPoller.signal_session` signals the execution environment(s) running a
-session's job (``SIGKILL`` = the worker crashed mid-stream).
+Test knobs: :meth:`SqsPoller.signal_session` signals the execution environment(s) running a
+session's job (``SIGKILL`` = the worker crashed mid-stream), and :attr:`SqsPoller.receives`
+records when each job was received (so a test can see how soon a crashed job came back, apart
+from the cold start of the environment that runs it next).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import json
 import logging
 import signal as signals
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,6 +109,8 @@ class SqsPoller:
         self._enabled.set()
         self._receiving = 0
         self._receives = threading.Condition()
+        #: (sessionId or None, ApproximateReceiveCount, time.time()) of recent receives
+        self.receives: deque[tuple[str | None, int, float]] = deque(maxlen=1000)
 
     def start(self) -> None:
         self._tasks = [
@@ -173,6 +179,11 @@ class SqsPoller:
                 self._receiving -= 1
                 self._receives.notify_all()
         messages: list[dict[str, Any]] = response.get("Messages", [])
+        now = time.time()
+        for message in messages:
+            found = session_ids({"Records": [{"body": message.get("Body")}]})
+            count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0") or 0)
+            self.receives.append((next(iter(found), None), count, now))
         return messages
 
     async def _invoke(self, messages: list[dict[str, Any]]) -> None:
