@@ -80,6 +80,8 @@ async def test_another_user_cannot_read_cancel_or_subscribe_to_a_private_session
     # Not found, not "forbidden": bob learns nothing about whether the session exists.
     assert "sessionId: not found" in events.value.errors[0]["message"]
     assert "sessionId" in cancel.value.errors[0]["message"]
+    # Typed, so clients never read the words: NotFound for both.
+    assert events.value.errors[0]["errorType"] == cancel.value.errors[0]["errorType"] == "NotFound"
     async with http_client(endpoints, alice) as as_alice:
         assert (await get_session(as_alice, session_id))["status"] == "COMPLETED"  # bob's cancel changed nothing
 
@@ -105,3 +107,4 @@ async def test_shared_session_is_watchable_by_signed_in_users_but_cancellable_on
         with pytest.raises(TransportQueryError) as cancel:
             await as_bob.execute(op(CANCEL, id=session_id))
     assert "only the owner may cancel" in cancel.value.errors[0]["message"]
+    assert cancel.value.errors[0]["errorType"] == "Forbidden"

@@ -170,6 +170,13 @@ async def test_bad_input_is_a_graphql_error_naming_the_field_and_nothing_is_stor
             await start(session, input=input_fields)
     error = raised.value.errors[0]
     assert field in error["message"], error
+    # Typed: the handler's InvalidInput (its errorInfo names each field and rule), or AppSync's
+    # own validation error (no errorType, no path) for what the schema already refuses.
+    if "errorType" in error:
+        assert error["errorType"] == "InvalidInput", error
+        assert any(field in (v["field"] or "") for v in error["errorInfo"]["violations"]), error
+    else:
+        assert error["path"] is None, error
     # A message the user can act on: it states the rule, not a stack trace.
     assert "Traceback" not in error["message"] and len(error["message"]) < 500
 
