@@ -35,6 +35,8 @@ from tokencast.client import (
     StreamOptions,
     TokencastClient,
 )
+from tokencast.core.errors import ApiError, InvalidInput, NotFound
+from tokencast.core.errors import Forbidden as CoreForbidden
 from tokencast.events import EventType
 
 API_KEY = "da2-fake"
@@ -189,15 +191,14 @@ class FakeAppSync:
         await self._notify()
         try:
             data = await getattr(self, f"op_{operation}")(variables)
-        except LookupError as missing:
-            return web.json_response(
-                {"data": None, "errors": [{"errorType": "Lambda:Unhandled", "message": str(missing.args[0])}]}
-            )
+        except ApiError as refused:  # what invokeLambda.js makes of a handler's error answer
+            error = {**refused.to_graphql(), "path": [operation], "locations": []}
+            return web.json_response({"data": None, "errors": [error]})
         return web.json_response({"data": data})
 
     async def op_StartStream(self, v: dict) -> dict:
         if self.start_error is not None:
-            raise LookupError(self.start_error["message"])
+            raise InvalidInput(self.start_error["message"])
         session_id = v["input"]["sessionId"]
         self.subscribed_at_start[session_id] = bool(self.subscribers.get(session_id))
         session = self.sessions.get(session_id) or self.new_session(session_id)
@@ -210,7 +211,7 @@ class FakeAppSync:
 
     async def op_GetEvents(self, v: dict) -> dict:
         if v["sessionId"] not in self.sessions:
-            raise LookupError("sessionId: not found")
+            raise NotFound("sessionId: not found")
         after = (v.get("afterAttempt") or 0, v.get("afterSeq") or 0)
         limit = min(v.get("limit") or self.page_limit, self.page_limit)
         items = [e for k, e in sorted(self.log[v["sessionId"]].items()) if k > after]
@@ -226,9 +227,9 @@ class FakeAppSync:
     async def op_CancelStream(self, v: dict) -> dict:
         session = self.sessions.get(v["sessionId"])
         if session is None:
-            raise LookupError("sessionId: not found")
+            raise NotFound("sessionId: not found")
         if self.forbid_cancel:
-            raise LookupError("sessionId: only the owner may cancel")
+            raise CoreForbidden("sessionId: only the owner may cancel")
         return {"cancelStream": session}
 
     # -- real-time -----------------------------------------------------------------------------
