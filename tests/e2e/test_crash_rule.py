@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 import pytest
 
@@ -43,12 +44,20 @@ async def test_a_worker_killed_on_every_attempt_ends_failed_with_a_reason_and_th
     local_stack.stack.model.add_fault({"kind": "stall", "match": prompt, "after": 5, "times": settings.max_attempts})
     async with raw_subscription(local_stack, session_id) as raw, sdk(local_stack) as client:
         await client.start(prompt, session_id=session_id)
+        killed_at = []
         for attempt in range(1, settings.max_attempts + 1):
             # Mid-stream: the attempt has said something and stalled.
             await raw.wait_for(lambda events, a=attempt: any(e["attempt"] == a and e["token"] for e in events))
             assert len(poller.signal_session(session_id, signal.SIGKILL)) == 1, f"attempt {attempt}: one worker"
+            killed_at.append(time.time())
         await raw.wait_terminal()
         session = await client.get_session(session_id)
+
+    # Each crashed job was handed out again within the heartbeat's visibility (+ one long poll),
+    # not the queue's own (function timeout + 60 s).
+    received = {count: at for sid, count, at in poller.receives if sid == session_id}
+    for kill, at in enumerate(killed_at, start=2):
+        assert received[kill] - at <= settings.visibility_timeout_s + 2, f"receive {kill}"
 
     reason = f"processing was interrupted {settings.max_attempts} times; job moved to the dead-letter queue"
     [failed] = raw.terminal
