@@ -10,7 +10,8 @@ emulator uses too, so nothing here names a handler or a field on its own.
 - :mod:`cdk.api`         the AppSync API, its auth modes, logs and resolvers
 - :mod:`cdk.functions`   the Lambda functions and their Docker-free bundling
 - :mod:`cdk.worker`      the process function's event source and permissions
-- :mod:`cdk.alarms`      DLQ-depth and worker-error alarms on an SNS topic
+- :mod:`cdk.alarms`      DLQ depth, oldest-job age, every function's errors, AppSync 5XX, on an SNS topic
+- :mod:`cdk.dashboard`   the CloudWatch dashboard of the pipeline's metrics
 - :mod:`cdk.nag`         cdk-nag wiring and justified acknowledgments
 - :mod:`cdk.stack`       all of the above, wired like the architecture diagram
 """

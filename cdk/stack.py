@@ -1,7 +1,7 @@
 """The tokencast stack, read top to bottom like the diagram in DESIGN.md:
 
-client ─startStream─▶ AppSync ─Lambda resolver─▶ start ─▶ DynamoDB session (QUEUED)
-                                                    └──▶ SQS jobs queue (DLQ after N receives)
+client ─startStream─▶ AppSync ─invokeLambda.js─▶ start ─▶ quota ─▶ DynamoDB session (QUEUED)
+                                                             └──▶ SQS jobs queue (redrive backstop)
 SQS ─event source─▶ process ─ConverseStream─▶ Bedrock
     process ─publishToken (SigV4, IAM only)─▶ AppSync ─▶ onTokenReceived subscribers
     process ─append events─▶ DynamoDB
