@@ -23,6 +23,7 @@ DEV_CONTEXT: dict[str, Any] = {
     "retentionDays": 10,
     "flushWindowMs": 80,
     "limits": {"maxTokens": 2048, "maxPromptChars": 10000},
+    "quotas": {"maxActiveSessions": 2, "maxStartsPerMinute": None, "maxTokensPerDay": 100000},
     "removalPolicy": "destroy",
     "logLevel": "debug",
 }

@@ -6,7 +6,9 @@ import pytest
 from infra_helpers import DEFAULT_STACK, DEV_STACK, function_id, one, resources
 
 from cdk.api import schema_definition
+from graphql import parse
 from tokencast.config import ApiLimits
+from tokencast.local.appsync.schema import appsync_violations
 from tokencast.resolvers import GRAPHQL_DIR, SCHEMA_PATH, ResolverMap
 
 ROOT = GRAPHQL_DIR.parent
@@ -76,6 +78,12 @@ def test_deployed_schema_is_the_file_with_api_key_directives_removed_when_off(as
 
 def test_deployed_schema_is_the_file_verbatim_with_api_key(assembly):
     assert _definition(assembly.template(DEV_STACK)) == SCHEMA_PATH.read_text()
+
+
+@pytest.mark.parametrize("stack", [DEFAULT_STACK, DEV_STACK])
+def test_deployed_schema_passes_appsyncs_documented_schema_rules(assembly, stack):
+    """What AppSync would refuse (enum-value descriptions, custom scalars ...) never deploys."""
+    assert appsync_violations(parse(_definition(assembly.template(stack)))) == []
 
 
 def test_publish_token_is_iam_only_in_the_deployed_schema(assembly):

@@ -158,7 +158,9 @@ def test_worker_timeout_and_memory(assembly):
 
 
 @pytest.mark.parametrize("stack", [DEFAULT_STACK, DEV_STACK])
-def test_function_environment_is_settings_and_limits_to_env(assembly, stack):
+def test_function_environment_is_settings_limits_and_quotas_to_env(assembly, stack):
+    """The start function enforces the quotas, the process function frees their slots: both
+    (and every function) read the same Quotas, from the same variables."""
     t = assembly.template(stack)
     cfg = assembly.configs[stack]
     table = one(t, "AWS::DynamoDB::Table")
@@ -166,7 +168,7 @@ def test_function_environment_is_settings_and_limits_to_env(assembly, stack):
     api = one(t, "AWS::AppSync::GraphQLApi")
     expected_static = {
         k: v
-        for k, v in {**cfg.settings().to_env(), **cfg.limits.to_env()}.items()
+        for k, v in {**cfg.settings().to_env(), **cfg.limits.to_env(), **cfg.quotas.to_env()}.items()
         if k not in {"TOKENCAST_TABLE_NAME", "TOKENCAST_REGION"}
     }
     for name in ("start", "sessions", "process"):
