@@ -98,7 +98,8 @@ class Conflict(ApiError):
 class QuotaExceeded(ApiError):
     """A per-owner quota refuses the start; nothing was stored or queued.
 
-    ``errorInfo``: ``{"quota": <setting>, "limit": n, "retryAfterSeconds": s}``.
+    ``errorInfo``: ``{"quota": <setting>, "limit": n, "retryAfterSeconds": s}`` (``s`` is null
+    for active sessions: that depends on when one of them ends).
     """
 
     error_type = "Quota"

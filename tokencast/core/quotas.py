@@ -117,12 +117,11 @@ class QuotaLedger:
         tokens = ledger.tokens if ledger.day == day else 0
 
         if q.max_active_sessions is not None and session_id not in active and len(active) >= q.max_active_sessions:
-            soonest = min(active.values(), default=now)
-            raise _refused(
+            raise _refused(  # no retryAfterSeconds: it depends on when one of them ends
                 "maxActiveSessions",
                 q.max_active_sessions,
                 f"at most {q.max_active_sessions} active sessions per caller; wait for one to end or cancel it",
-                None if not active else max(1, math.ceil(soonest - now)),
+                None,
             )
         if q.max_starts_per_minute is not None and starts >= q.max_starts_per_minute:
             raise _refused(
