@@ -12,6 +12,8 @@ One job per module:
 - :mod:`~tokencast.core.worker` runs one job: attempts, retries, cancel, fencing, DLQ;
 - :mod:`~tokencast.core.errors` names the failures and classifies them transient/permanent;
 - :mod:`~tokencast.core.dlq` writes dead letters and lists/shows/replays/purges them;
+- :mod:`~tokencast.core.quotas` takes and frees per-owner quota slots (atomic at start);
+- :mod:`~tokencast.core.resolver` runs a handler's routes and answers in the typed-error envelope;
 - :mod:`~tokencast.core.start` and :mod:`~tokencast.core.sessions` are the resolver services.
 
 Handlers in ``lambdas/`` only parse the event, call one of these, and shape the answer.

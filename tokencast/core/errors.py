@@ -120,8 +120,6 @@ _API_ERRORS: tuple[type[ApiError], ...] = (
     EnqueueFailed,
     ApiError,
 )
-#: Every errorType a client may see from a resolver, for the SDK's mapping and the docs.
-API_ERROR_TYPES = tuple(cls.error_type for cls in _API_ERRORS)
 
 
 # --- worker-side control flow ---------------------------------------------------------------
