@@ -118,8 +118,8 @@ async def test_over_quota_start_is_a_typed_error_and_nothing_is_stored_or_queued
             await api.get_session(refused_id)
         assert jobs_for(quota_stack, refused_id) == 0
 
-        # Cancelling the busy session settles it: the worker frees the slot right after it
-        # published CANCELLED, so the next start succeeds once that has happened.
+        # Cancelling the busy session settles it: the worker frees the slot once CANCELLED is
+        # stored, before it is published (a reader of the stored log might be a moment earlier).
         await api.cancel(stream.session_id)
         assert (await stream.result()).status == "CANCELLED"
         again = await start_when_free(api, "now there is room")
@@ -127,7 +127,7 @@ async def test_over_quota_start_is_a_typed_error_and_nothing_is_stored_or_queued
 
 
 async def start_when_free(api: TokencastClient, prompt: str, timeout_s: float = 20.0) -> str:
-    """Start as soon as the quota allows (the slot is freed just after the terminal event)."""
+    """Start as soon as the quota allows (the slot is freed as the terminal event is stored)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:

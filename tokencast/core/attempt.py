@@ -7,17 +7,28 @@ event, so a refused write leaves ``seq`` without a gap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tokencast.core.clock import Clock, iso, utc_now
 from tokencast.core.store import SessionRecord, SessionStore, status_message
 from tokencast.events import STATUS_AFTER, EventType, SessionStatus
 
+#: Called once the attempt's terminal event is stored, before anyone is told about it.
+OnTerminal = Callable[[SessionRecord, dict[str, Any]], None]
+
 
 class AttemptLog:
-    def __init__(self, store: SessionStore, session: SessionRecord, *, clock: Clock = utc_now):
+    def __init__(
+        self,
+        store: SessionStore,
+        session: SessionRecord,
+        *,
+        clock: Clock = utc_now,
+        on_terminal: OnTerminal | None = None,
+    ):
         self.session = session
+        self._on_terminal = on_terminal
         self.attempt = session.attempt
         self.seq = 0
         self.text = ""
@@ -77,6 +88,8 @@ class AttemptLog:
             sets["cancelRequested"] = False  # the cancel has been carried out
         self._store.append(event, sets, check_cancel=kind not in (EventType.CANCELLED, EventType.FAILED))
         self.seq, self.text = seq, text
+        if kind.is_terminal and self._on_terminal is not None:
+            self._on_terminal(self.session, event)
         return event
 
     def check(self) -> None:

@@ -24,8 +24,9 @@ becomes a batch item failure and SQS redelivers it. The queue's redrive policy
 (``Settings.redrive_max_receive_count``, strictly above the worker's own limit) is only the
 backstop for jobs the worker cannot settle at all.
 
-A settled session (COMPLETED, FAILED, CANCELLED) gives its quota slot back and counts its
-tokens (:mod:`tokencast.core.quotas`).
+A session's terminal event (COMPLETED, FAILED, CANCELLED), once stored and before it is
+published, gives the owner's quota slot back and counts the answer's tokens
+(:mod:`tokencast.core.quotas`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from tokencast.access import ANONYMOUS
 from tokencast.config import Limits, Settings
 from tokencast.core.attempt import AttemptLog
 from tokencast.core.clock import parse_iso
@@ -59,7 +61,7 @@ from tokencast.core.jobs import Job, parse_job
 from tokencast.core.model import ModelAdapter, ModelStream
 from tokencast.core.publisher import Coalescer, PublishTransport, publish_with_retries
 from tokencast.core.quotas import QuotaLedger, settle_quietly
-from tokencast.core.store import Begin, SessionStore
+from tokencast.core.store import Begin, SessionRecord, SessionStore
 from tokencast.events import EventType, SessionStatus
 
 logger = logging.getLogger(__name__)
@@ -86,11 +88,10 @@ class JobResult:
     publishes: int = 0
     deltas: int = 0
     error_type: str | None = None
-    #: Of the completed attempt: first model token after the job was enqueued, tokens per
-    #: second while streaming, and the model's usage (for metrics and the daily token quota).
+    #: Of the completed attempt: first model token after the job was enqueued, and tokens per
+    #: second while streaming (metrics).
     time_to_first_token_ms: float | None = None
     tokens_per_second: float | None = None
-    total_tokens: int = 0
 
 
 @dataclass
@@ -131,9 +132,8 @@ def exhausted_reason(failures: list[JobError]) -> str:
 
 
 def _measure(result: JobResult, job: Job, stream: ModelStream, first_at: float | None, deltas: int) -> None:
-    """The completed attempt's latency, speed and usage, for metrics and the token quota."""
+    """The completed attempt's latency and speed, for metrics."""
     usage = stream.usage or {}
-    result.total_tokens = int(usage.get("totalTokens") or 0)
     if first_at is None:
         return
     with suppress(ValueError):  # an unreadable enqueuedAt only costs the metric
@@ -186,9 +186,16 @@ class Worker:
         except Exception:
             self._release_early(receipt_handle)
             raise
-        if result.outcome is not Outcome.FENCED:  # a fenced worker's session is someone else's to settle
-            settle_quietly(self._quotas, job.owner, job.session_id, tokens=result.total_tokens)
         return result
+
+    def _log(self, session: SessionRecord) -> AttemptLog:
+        """An attempt's log that frees the owner's quota slot once its terminal event is stored,
+        before the event is published: a client that sees COMPLETED may start again at once."""
+        return AttemptLog(self._store, session, on_terminal=self._settle_quota)
+
+    def _settle_quota(self, session: SessionRecord, event: dict[str, Any]) -> None:
+        tokens = int((event.get("usage") or {}).get("totalTokens") or 0)
+        settle_quietly(self._quotas, session.owner or ANONYMOUS, session.session_id, tokens=tokens)
 
     def _release_early(self, receipt_handle: str | None) -> None:
         """Make a job that failed for an infrastructure reason visible again after a short backoff."""
@@ -221,7 +228,7 @@ class Worker:
         if begin.kind != "run":
             return self._not_run(begin, job, body, result)
         assert begin.session is not None and begin.previous is not None  # kind "run" carries both
-        log = AttemptLog(self._store, begin.session)
+        log = self._log(begin.session)
         if log.attempt == 1:
             restart_reason: str | None = None
         elif job.replay and log.attempts_used == 1:
@@ -274,7 +281,7 @@ class Worker:
             if begin.kind != "run":
                 return self._not_run(begin, job, body, result)
             assert begin.session is not None
-            log = AttemptLog(self._store, begin.session)
+            log = self._log(begin.session)
             restart_reason = error.reason
 
     def _not_run(self, begin: Begin, job: Job, body: str, result: JobResult) -> JobResult:
@@ -283,7 +290,7 @@ class Worker:
             return result
         assert begin.session is not None
         if begin.kind == "cancel":
-            return self._cancelled(AttemptLog(self._store, begin.session), result)
+            return self._cancelled(self._log(begin.session), result)
         session = begin.session
         if session.status == SessionStatus.FAILED and not session.dead_lettered:
             # A worker stored FAILED and stopped before the DLQ send: finish its job.
@@ -411,7 +418,7 @@ class Worker:
             begin = self._store.begin_attempt(exc.session_id)
             if begin.kind in ("run", "cancel"):
                 assert begin.session is not None
-                return self._fail(AttemptLog(self._store, begin.session), body, reason, exc.error_type, result)
+                return self._fail(self._log(begin.session), body, reason, exc.error_type, result)
             if begin.kind == "skip" and begin.session is not None and begin.session.dead_lettered:
                 result.outcome = Outcome.SKIPPED
                 return result
