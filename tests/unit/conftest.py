@@ -32,6 +32,9 @@ def moto_endpoint() -> Iterator[str]:
     """``http://127.0.0.1:<port>`` of a moto server (SQS + DynamoDB) on an ephemeral port."""
     from moto.server import ThreadedMotoServer
 
+    from tokencast.local import moto_atomic
+
+    moto_atomic.install()  # conditional writes atomic under concurrency, as in DynamoDB
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -209,9 +209,10 @@ class LocalStack:
     def _start_moto(self) -> str:
         from moto.server import ThreadedMotoServer
 
-        from tokencast.local import moto_speedups
+        from tokencast.local import moto_atomic, moto_speedups
 
         moto_speedups.install()  # each stored event is a transaction: keep it O(1) in table size
+        moto_atomic.install()  # conditional writes atomic, as DynamoDB's are (fencing, quotas)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
         self._moto.start()
