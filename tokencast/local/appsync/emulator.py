@@ -16,7 +16,8 @@ from aiohttp import web
 from tokencast.local.appsync.auth import Authenticator
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.http import graphql_handler
-from tokencast.local.appsync.realtime import CONNECTIONS, RealtimeConfig, realtime_handler
+from tokencast.local.appsync.limits import ExecutionLimits
+from tokencast.local.appsync.realtime import CONNECTIONS, STATS, RealtimeConfig, RealtimeStats, realtime_handler
 from tokencast.local.appsync.schema import AppSyncSchema
 from tokencast.local.appsync.subscriptions import DeliveryFaults, SubscriptionHub
 from tokencast.local.lambda_runtime import LocalFunction
@@ -30,6 +31,7 @@ class EmulatorConfig:
     schema_path: Path = SCHEMA_PATH
     declaration_path: Path = DECLARATION_PATH
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
+    limits: ExecutionLimits = field(default_factory=ExecutionLimits)
     max_body_bytes: int = MAX_BODY_BYTES
     function_timeout_s: float = 30.0
     function_concurrency: int = 16
@@ -62,13 +64,18 @@ class AppSyncEmulator:
             }
         )
         self.engine = GraphQLEngine(
-            self.schema, self.declaration, self.functions, default_mode=authenticator.config.default_mode
+            self.schema,
+            self.declaration,
+            self.functions,
+            default_mode=authenticator.config.default_mode,
+            limits=config.limits,
         )
         self.hub = SubscriptionHub(self.engine)
         self.engine.on_mutation = self.hub.publish
 
     def add_routes(self, app: web.Application) -> None:
         app[CONNECTIONS] = set()
+        app[STATS] = RealtimeStats()
         app.router.add_post(
             "/graphql",
             graphql_handler(
@@ -108,6 +115,8 @@ class AppSyncEmulator:
                 "droppedOversized": self.hub.dropped_oversized,
                 "droppedByFaults": faults.dropped if faults else 0,
                 "reorderedByFaults": faults.reordered if faults else 0,
+                "slowConsumersDisconnected": request.app[STATS].slow_consumers_disconnected,
+                "outboxHighWaterBytes": request.app[STATS].outbox_high_water_bytes,
             }
         )
 
@@ -118,3 +127,4 @@ class AppSyncEmulator:
     async def _close_functions(self, app: web.Application) -> None:
         for function in self.functions.values():
             function.close()
+        self.engine.close()

@@ -5,13 +5,22 @@ resolvers receive AppSync's event (arguments, identity, source, request, info, p
 NONE data sources run the Python twin of their APPSYNC_JS code. Every field checks the auth
 modes its directives (or its type's, or the API default) allow, so an API-key caller meets
 ``Not Authorized to access publishToken on type Mutation`` exactly where AppSync would.
+
+One request must not stall the others (or the real-time streams the same event loop
+serves), so the CPU-bound parts run on the engine's worker threads: parsing and validating
+(:meth:`GraphQLEngine.prepare_off_loop`) and executing (:meth:`GraphQLEngine.execute`, on a
+private event loop per request, with the mutation fan-out back on the caller's loop). Before
+any of it, :mod:`~tokencast.local.appsync.limits` bounds the document's size, depth and
+resolver count, as AppSync's API settings do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,13 +42,13 @@ from graphql import (
     get_operation_ast,
     parse,
     print_ast,
-    validate,
 )
 from tokencast.local.appsync.auth import AuthMode, Caller
 from tokencast.local.appsync.builtins import BUILTINS, ResolverContext
 from tokencast.local.appsync.errors import (
     LAMBDA_UNHANDLED,
     MALFORMED_REQUEST,
+    RESPONSE_TOO_LARGE,
     UNAUTHORIZED,
     UNPARSABLE_QUERY,
     UNSUPPORTED_OPERATION,
@@ -49,7 +58,9 @@ from tokencast.local.appsync.errors import (
     format_error,
     validation_errors,
 )
+from tokencast.local.appsync.limits import DEFAULT_LIMITS, ExecutionLimits, measure, violations
 from tokencast.local.appsync.schema import AppSyncSchema
+from tokencast.local.appsync.validation import validate_document
 from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
 from tokencast.resolvers import DataSourceType, ResolverMap
 
@@ -100,8 +111,12 @@ class GraphQLEngine:
         *,
         default_mode: AuthMode,
         on_mutation: MutationListener | None = None,
+        limits: ExecutionLimits = DEFAULT_LIMITS,
+        worker_threads: int = 16,
     ) -> None:
         self.schema = schema
+        self.limits = limits
+        self._workers = ThreadPoolExecutor(max_workers=worker_threads, thread_name_prefix="graphql")
         self.resolvers = resolvers
         self.functions = functions
         self.default_mode = default_mode
@@ -112,20 +127,40 @@ class GraphQLEngine:
 
     # -- parsing -------------------------------------------------------------------------
 
+    async def prepare_off_loop(self, request: Mapping[str, Any]) -> Operation:
+        """:meth:`prepare` on a worker thread, so a large document does not hold up the loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._workers, self.prepare, request)
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
     def prepare(self, request: Mapping[str, Any]) -> Operation:
-        """Parse and validate a ``{"query", "variables", "operationName"}`` request."""
+        """Parse, bound and validate a ``{"query", "variables", "operationName"}`` request."""
         query = request.get("query")
         raw_variables = request.get("variables") or {}
         if not isinstance(query, str) or not query.strip() or not isinstance(raw_variables, dict):
             raise RequestError(MALFORMED_REQUEST, UNPARSABLE_QUERY)
+        size = len(query.encode("utf-8", "surrogatepass"))
+        if self.limits.max_document_bytes and size > self.limits.max_document_bytes:
+            raise _ValidationFailure(
+                [
+                    GraphQLError(
+                        f"the query is {size} bytes; the document size limit is {self.limits.max_document_bytes}"
+                    )
+                ]
+            )
         try:
             document = parse(query)
         except GraphQLError as error:
             raise _ValidationFailure([error]) from None
-        errors = validate(self.schema.schema, document)
+        except RecursionError:
+            raise _ValidationFailure([GraphQLError("Syntax Error: the document is nested too deeply.")]) from None
+        operation = get_operation_ast(document, request.get("operationName"))
+        if operation is not None:
+            self._check_limits(document, operation)
+        errors = validate_document(self.schema.schema, document)
         if errors:
             raise _ValidationFailure(errors)
-        operation = get_operation_ast(document, request.get("operationName"))
         if operation is None:
             name = request.get("operationName")
             raise _ValidationFailure(
@@ -142,6 +177,21 @@ class GraphQLEngine:
             raise _ValidationFailure(coerced)
         return Operation(document, operation, coerced, raw_variables)
 
+    def _check_limits(self, document: DocumentNode, operation: OperationDefinitionNode) -> None:
+        try:
+            cost = measure(
+                self.schema.schema,
+                document,
+                operation,
+                lambda type_name, field_name: self.resolvers.resolver_for(type_name, field_name) is not None,
+            )
+        except RecursionError:
+            problems = [f"the query is nested deeper than the depth limit of {self.limits.max_depth}"]
+        else:
+            problems = violations(cost, self.limits)
+        if problems:
+            raise _ValidationFailure([GraphQLError(problem) for problem in problems])
+
     # -- execution -----------------------------------------------------------------------
 
     async def execute(self, operation: Operation, caller: Caller, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -151,6 +201,40 @@ class GraphQLEngine:
         if operation.kind is OperationType.MUTATION and self.mutation_latency_s > 0:
             await asyncio.sleep(self.mutation_latency_s)
         context = RequestContext(caller=caller, headers=headers, operation=operation)
+        loop = asyncio.get_running_loop()
+        response, data = await loop.run_in_executor(self._workers, self._execute_on_own_loop, operation, context)
+        if operation.kind is OperationType.MUTATION and self.on_mutation and data:
+            await self._fan_out(operation, data)
+        return response
+
+    def _execute_on_own_loop(
+        self, operation: Operation, context: RequestContext
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """On a worker thread: run the operation to completion and shape the response.
+
+        Returns the response (an error in place of data when it exceeds the response size
+        limit) and the raw data, which mutation fan-out needs even then.
+        """
+        result = asyncio.run(self._run(operation, context))
+        response: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            response["errors"] = [format_error(error, self.schema.schema) for error in result.errors]
+        limit = self.limits.max_response_bytes
+        if limit:
+            size = len(json.dumps(response, separators=(",", ":")).encode())
+            if size > limit:
+                response = {
+                    "data": None,
+                    "errors": [
+                        {
+                            "errorType": RESPONSE_TOO_LARGE,
+                            "message": f"the response is {size} bytes; the response size limit is {limit}",
+                        }
+                    ],
+                }
+        return response, result.data
+
+    async def _run(self, operation: Operation, context: RequestContext) -> ExecutionResult:
         result = execute(
             self.schema.schema,
             operation.document,
@@ -161,12 +245,7 @@ class GraphQLEngine:
         )
         if not isinstance(result, ExecutionResult):
             result = await result
-        if operation.kind is OperationType.MUTATION and self.on_mutation and result.data:
-            await self._fan_out(operation, result.data)
-        response: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            response["errors"] = [format_error(error, self.schema.schema) for error in result.errors]
-        return response
+        return result
 
     async def _fan_out(self, operation: Operation, data: Mapping[str, Any]) -> None:
         for node in operation.root_fields():
@@ -261,16 +340,28 @@ def _project(source: Any, info: GraphQLResolveInfo, **_: Any) -> Any:
     return source.get(info.field_name) if isinstance(source, Mapping) else None
 
 
-def _fields(selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]) -> list[FieldNode]:
-    """Field nodes of a selection set, with fragments flattened."""
+def _fields(
+    selection_set: SelectionSetNode | None,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    visited: set[str] | None = None,
+) -> list[FieldNode]:
+    """Field nodes of a selection set, with fragments flattened.
+
+    Each named fragment is expanded once per call, as graphql-core's field collection does,
+    so fragments spread into each other many times cannot multiply the work.
+    """
+    visited = set() if visited is None else visited
     found: list[FieldNode] = []
     for selection in selection_set.selections if selection_set else ():
         if isinstance(selection, FieldNode):
             found.append(selection)
         elif isinstance(selection, InlineFragmentNode):
-            found.extend(_fields(selection.selection_set, fragments))
+            found.extend(_fields(selection.selection_set, fragments, visited))
         elif isinstance(selection, FragmentSpreadNode) and selection.name.value in fragments:
-            found.extend(_fields(fragments[selection.name.value].selection_set, fragments))
+            if selection.name.value in visited:
+                continue
+            visited.add(selection.name.value)
+            found.extend(_fields(fragments[selection.name.value].selection_set, fragments, visited))
     return found
 
 
