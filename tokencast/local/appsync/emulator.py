@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tokencast.local import bounded_json
 from tokencast.local.appsync.auth import Authenticator
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.http import graphql_handler
@@ -24,6 +25,20 @@ from tokencast.local.lambda_runtime import LocalFunction
 from tokencast.resolvers import DECLARATION_PATH, SCHEMA_PATH, ResolverMap
 
 MAX_BODY_BYTES = 1024 * 1024
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+#: the fields of POST /_local/appsync/faults and the check each value must pass
+_FAULT_FIELDS = {
+    "drop_rate": lambda v: _number(v) and v <= 1,
+    "reorder_rate": lambda v: _number(v) and v <= 1,
+    "match": lambda v: isinstance(v, str),
+    "seed": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "mutation_latency_ms": lambda v: _number(v) and v <= 60_000,
+}
 
 
 @dataclass(frozen=True)
@@ -99,9 +114,19 @@ class AppSyncEmulator:
 
         Body: ``{"drop_rate", "reorder_rate", "match", "seed", "mutation_latency_ms"}``; ``{}`` resets.
         """
-        body = await request.json()
-        self.engine.mutation_latency_s = float(body.pop("mutation_latency_ms", 0)) / 1000
-        delivery = {k: body[k] for k in ("drop_rate", "reorder_rate", "match", "seed") if k in body}
+        try:
+            body = bounded_json.loads(await request.read())
+            if not isinstance(body, dict) or set(body) - set(_FAULT_FIELDS):
+                raise ValueError(f"expected an object with some of {', '.join(_FAULT_FIELDS)}")
+            for name, value in body.items():
+                if value is not None and not _FAULT_FIELDS[name](value):
+                    raise ValueError(f"{name}: has the wrong type")
+        except ValueError as error:
+            return web.json_response(
+                {"errors": [{"errorType": "BadRequestException", "message": str(error)}]}, status=400
+            )
+        self.engine.mutation_latency_s = float(body.pop("mutation_latency_ms", None) or 0) / 1000
+        delivery = {k: body[k] for k in ("drop_rate", "reorder_rate", "match", "seed") if body.get(k) is not None}
         self.hub.faults = DeliveryFaults(**delivery) if delivery else None
         return web.json_response({"ok": True})
 

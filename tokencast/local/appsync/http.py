@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import web
 
-from tokencast.local.appsync import bounded_json
+from tokencast.local import bounded_json
 from tokencast.local.appsync.auth import Authenticator, AuthError
 from tokencast.local.appsync.errors import MALFORMED_REQUEST, PAYLOAD_TOO_LARGE, UNPARSABLE_QUERY, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine

@@ -44,7 +44,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from graphql import GraphQLError
-from tokencast.local.appsync import bounded_json
+from tokencast.local import bounded_json
 from tokencast.local.appsync.auth import Authenticator, AuthError, Caller
 from tokencast.local.appsync.errors import UNSUPPORTED_OPERATION, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
