@@ -147,7 +147,7 @@ class AppSyncEmulator:
 
     async def _close_connections(self, app: web.Application) -> None:
         for connection in list(app[CONNECTIONS]):
-            await connection.ws.close()
+            await connection.close()
 
     async def _close_functions(self, app: web.Application) -> None:
         for function in self.functions.values():

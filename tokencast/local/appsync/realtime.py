@@ -37,7 +37,7 @@ import binascii
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,11 +180,21 @@ class RealtimeConnection:
         self._closing = asyncio.ensure_future(self._close_slow())
 
     async def _close_slow(self) -> None:
+        async def flush_and_close() -> None:
+            if self._writer is not None:
+                await self._writer
+            await self.ws.close(code=SLOW_CONSUMER_CLOSE_CODE, message=b"slow consumer")
+
+        await self._close_within(flush_and_close(), self.config.slow_close_timeout_s)
+
+    async def close(self, timeout_s: float = 1.0) -> None:
+        """Close from the server's side (shutdown); a client that does not read is dropped."""
+        await self._close_within(self.ws.close(), timeout_s)
+
+    async def _close_within(self, closing: Coroutine[Any, Any, Any], timeout_s: float) -> None:
         try:
-            async with asyncio.timeout(self.config.slow_close_timeout_s):
-                if self._writer is not None:
-                    await self._writer
-                await self.ws.close(code=SLOW_CONSUMER_CLOSE_CODE, message=b"slow consumer")
+            async with asyncio.timeout(timeout_s):
+                await closing
         except (TimeoutError, ConnectionError):
             if self._transport is not None:
                 self._transport.abort()
