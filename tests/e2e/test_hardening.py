@@ -29,8 +29,8 @@ from tests.e2e.stack_clients import START, api_key_auth, jwt_auth, new_session_i
 from tests.e2e.ws_raw import BareWebSocket
 from tokencast.core.start import SESSION_ID_UNAVAILABLE
 from tokencast.local.admin_client import AdminClient, AdminError
+from tokencast.local.appsync.cost import ExecutionLimits
 from tokencast.local.appsync.emulator import EmulatorConfig
-from tokencast.local.appsync.limits import ExecutionLimits
 from tokencast.local.appsync.realtime import RealtimeConfig
 from tokencast.local.bedrock.text import expected_text
 
@@ -377,7 +377,17 @@ async def test_someone_elses_session_id_is_refused_without_confirming_it_exists(
     assert unknown["data"] == {"getSession": None}
 
 
-async def test_another_clients_stream_keeps_flowing_while_a_heavy_query_runs(local_stack):
+@pytest.fixture
+def generous_limits(local_stack):
+    """Limits that let a heavy request through (100 resolvers, introspection), for this test only."""
+    engine = local_stack.stack.emulator.engine
+    saved = engine.limits
+    local_stack.call(setattr, engine, "limits", ExecutionLimits(max_resolvers=100, max_depth=16))
+    yield
+    local_stack.call(setattr, engine, "limits", saved)
+
+
+async def test_another_clients_stream_keeps_flowing_while_a_heavy_query_runs(local_stack, generous_limits):
     """The heavy request (100 aliased introspections, inside the limits) is parsed, validated and
     executed on worker threads: events of a running stream keep arriving while it runs."""
     endpoints = local_stack.endpoints

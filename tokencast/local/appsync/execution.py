@@ -10,7 +10,7 @@ One request must not stall the others (or the real-time streams the same event l
 serves), so the CPU-bound parts run on the engine's worker threads: parsing and validating
 (:meth:`GraphQLEngine.prepare_off_loop`) and executing (:meth:`GraphQLEngine.execute`, on a
 private event loop per request, with the mutation fan-out back on the caller's loop). Before
-any of it, :mod:`~tokencast.local.appsync.limits` bounds the document's size, depth and
+any of it, :mod:`~tokencast.local.appsync.cost` bounds the document's size, depth and
 resolver count, as AppSync's API settings do.
 """
 
@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 from graphql import (
     DocumentNode,
@@ -45,6 +45,7 @@ from graphql import (
 )
 from tokencast.local.appsync.auth import AuthMode, Caller
 from tokencast.local.appsync.builtins import BUILTINS, ResolverContext
+from tokencast.local.appsync.cost import DEFAULT_LIMITS, ExecutionLimits, measure, violations
 from tokencast.local.appsync.errors import (
     LAMBDA_UNHANDLED,
     MALFORMED_REQUEST,
@@ -58,13 +59,12 @@ from tokencast.local.appsync.errors import (
     format_error,
     validation_errors,
 )
-from tokencast.local.appsync.limits import DEFAULT_LIMITS, ExecutionLimits, measure, violations
 from tokencast.local.appsync.schema import AppSyncSchema
 from tokencast.local.appsync.validation import validate_document
 from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
 from tokencast.resolvers import DataSourceType, ResolverMap
 
-log = logging.getLogger("tokencast.appsync")
+log = logging.getLogger(__name__)
 
 #: Called after a mutation field resolved: (mutation field name, its result by field name).
 MutationListener = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -76,7 +76,7 @@ class Operation:
 
     document: DocumentNode
     operation: OperationDefinitionNode
-    variables: dict[str, Any]
+    variables: VariableValues
     raw_variables: dict[str, Any]
 
     @property
@@ -203,8 +203,8 @@ class GraphQLEngine:
         context = RequestContext(caller=caller, headers=headers, operation=operation)
         loop = asyncio.get_running_loop()
         response, data = await loop.run_in_executor(self._workers, self._execute_on_own_loop, operation, context)
-        if operation.kind is OperationType.MUTATION and self.on_mutation and data:
-            await self._fan_out(operation, data)
+        if operation.kind is OperationType.MUTATION and self.on_mutation is not None and data:
+            await self._fan_out(operation, data, self.on_mutation)
         return response
 
     def _execute_on_own_loop(
@@ -247,7 +247,7 @@ class GraphQLEngine:
             result = await result
         return result
 
-    async def _fan_out(self, operation: Operation, data: Mapping[str, Any]) -> None:
+    async def _fan_out(self, operation: Operation, data: Mapping[str, Any], listener: MutationListener) -> None:
         for node in operation.root_fields():
             name = node.name.value
             if name not in self.schema.triggers:
@@ -256,7 +256,7 @@ class GraphQLEngine:
             if value is None:
                 continue
             payload = by_field_name(value, node.selection_set, operation.fragments)
-            await self.on_mutation(name, payload)
+            await listener(name, payload)
 
     def _authorize(self, caller: Caller, type_name: str, field_name: str) -> None:
         modes = (
@@ -267,7 +267,7 @@ class GraphQLEngine:
         if caller.mode not in modes:
             raise field_error(f"Not Authorized to access {field_name} on type {type_name}", UNAUTHORIZED)
 
-    async def _resolve_field(self, source: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
+    async def _resolve_field(self, source: Any, info: GraphQLResolveInfo[Any], **arguments: Any) -> Any:
         context: RequestContext = info.context
         type_name, field_name = info.parent_type.name, info.field_name
         self._authorize(context.caller, type_name, field_name)
@@ -276,7 +276,9 @@ class GraphQLEngine:
             return source.get(field_name) if isinstance(source, Mapping) else getattr(source, field_name, None)
         data_source = self.resolvers.data_source_of(spec)
         if data_source.type is DataSourceType.NONE:
+            assert spec.builtin is not None  # ResolverMap.load refuses a NONE resolver without one
             return BUILTINS[spec.builtin](ResolverContext(arguments=arguments, identity=context.caller.identity))
+        assert data_source.function is not None  # and a Lambda data source without a function
         function = self.functions[data_source.function]
         event = lambda_event(info, arguments, context)
         try:
@@ -306,7 +308,10 @@ class GraphQLEngine:
         spec = self.resolvers.resolver_for(self.schema.root_type("subscription").name, field_name)
         if spec is None or spec.builtin is None:
             return None
-        return BUILTINS[spec.builtin](ResolverContext(arguments=dict(arguments), identity=caller.identity))
+        filter_spec: dict[str, Any] | None = BUILTINS[spec.builtin](
+            ResolverContext(arguments=dict(arguments), identity=caller.identity)
+        )
+        return filter_spec
 
     def render(self, operation: Operation, field_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """A subscriber's view of a mutation result: its own selection over the fields the mutation selected."""
@@ -336,7 +341,7 @@ class _ValidationFailure(RequestError):
         return validation_errors(self.errors)
 
 
-def _project(source: Any, info: GraphQLResolveInfo, **_: Any) -> Any:
+def _project(source: Any, info: GraphQLResolveInfo[Any], **_: Any) -> Any:
     return source.get(info.field_name) if isinstance(source, Mapping) else None
 
 
@@ -388,7 +393,9 @@ def by_field_name(
     return out
 
 
-def selection_list(selection_set: SelectionSetNode | None, fragments, prefix: str = "") -> list[str]:
+def selection_list(
+    selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode], prefix: str = ""
+) -> list[str]:
     """AppSync's ``info.selectionSetList``: field paths joined by ``/``."""
     paths: list[str] = []
     for node in _fields(selection_set, fragments):
@@ -398,7 +405,9 @@ def selection_list(selection_set: SelectionSetNode | None, fragments, prefix: st
     return paths
 
 
-def lambda_event(info: GraphQLResolveInfo, arguments: Mapping[str, Any], context: RequestContext) -> dict[str, Any]:
+def lambda_event(
+    info: GraphQLResolveInfo[Any], arguments: Mapping[str, Any], context: RequestContext
+) -> dict[str, Any]:
     """The direct Lambda resolver event AppSync sends."""
     node = info.field_nodes[0]
     return {

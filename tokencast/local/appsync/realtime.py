@@ -37,24 +37,24 @@ import binascii
 import contextlib
 import json
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from graphql import GraphQLError
+from tokencast.appsync_limits import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from tokencast.local import bounded_json
 from tokencast.local.appsync.auth import Authenticator, AuthError, Caller
 from tokencast.local.appsync.errors import UNSUPPORTED_OPERATION, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.subscriptions import Subscription, SubscriptionHub
 
-log = logging.getLogger("tokencast.appsync.realtime")
+log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "graphql-ws"
 HEADER_SUBPROTOCOL_PREFIX = "header-"
-MAX_SUBSCRIPTIONS_PER_CONNECTION = 100
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class RealtimeConnection:
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.outbox_bytes = 0
         self._overflowed = False
-        self._writer: asyncio.Task | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[None] | None = None
         self._transport = request.transport
 
@@ -201,7 +201,7 @@ class RealtimeConnection:
 
     async def serve(self, connect_headers: Mapping[str, str]) -> None:
         self._writer = writer = asyncio.create_task(self._write())
-        keep_alive: asyncio.Task | None = None
+        keep_alive: asyncio.Task[None] | None = None
         try:
             try:
                 self.caller = self.authenticator.authenticate(
@@ -251,7 +251,8 @@ class RealtimeConnection:
         while True:
             message = await self.ws.receive(timeout=self.config.init_timeout_s)
             if message.type is WSMsgType.TEXT:
-                return message.data
+                text: str = message.data
+                return text
             if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return None
 
@@ -346,6 +347,8 @@ class RealtimeConnection:
                 caller = self.authenticator.authenticate(
                     path="/graphql", headers=headers, body=data.encode(), source_ip=self._source_ip()
                 )
+            if caller is None:  # a start before connection_init was acknowledged
+                raise AuthError("UnauthorizedException", "Valid authorization header not provided.", 401)
             request = bounded_json.loads(data)
             if not isinstance(request, dict):
                 raise RequestError("MalformedMessage", "payload.data must encode a JSON object")
@@ -387,7 +390,7 @@ class RealtimeConnection:
 
 def realtime_handler(
     *, engine: GraphQLEngine, hub: SubscriptionHub, authenticator: Authenticator, config: RealtimeConfig
-):
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The aiohttp handler for ``GET /graphql/realtime``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -437,5 +440,5 @@ def realtime_handler(
     return handle
 
 
-CONNECTIONS: web.AppKey[set[RealtimeConnection]] = web.AppKey("realtime_connections", set)
+CONNECTIONS: web.AppKey[set[RealtimeConnection]] = web.AppKey("realtime_connections", set[RealtimeConnection])
 STATS: web.AppKey[RealtimeStats] = web.AppKey("realtime_stats", RealtimeStats)
