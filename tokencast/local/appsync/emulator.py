@@ -7,9 +7,10 @@ the local model. Nothing is global: two emulators can run in one process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -35,17 +36,29 @@ from tokencast.resolvers import DECLARATION_PATH, SCHEMA_PATH, ResolverMap
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+def _fraction(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _latency_ms(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 60_000
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 #: the fields of POST /_local/appsync/faults and the check each value must pass
-_FAULT_FIELDS = {
-    "drop_rate": lambda v: _number(v) and v <= 1,
-    "reorder_rate": lambda v: _number(v) and v <= 1,
-    "match": lambda v: isinstance(v, str),
-    "seed": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "mutation_latency_ms": lambda v: _number(v) and v <= 60_000,
+_FAULT_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "drop_rate": _fraction,
+    "reorder_rate": _fraction,
+    "match": _text,
+    "seed": _integer,
+    "mutation_latency_ms": _latency_ms,
 }
 
 
