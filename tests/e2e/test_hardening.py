@@ -6,6 +6,7 @@ Every test also proves the server is still serving afterwards, and the module-wi
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -133,6 +134,41 @@ async def test_a_bad_frame_never_drops_the_connections_other_subscriptions(emula
         await emulator.publish(event_variables(session_id, 1))
         data = await ws.expect("data")
         assert data["id"] == "kept" and data["payload"]["data"]["onTokenReceived"] == {"seq": 1, "token": "t1"}
+
+
+async def _raw_post(server, header: bytes) -> int:
+    """POST /graphql with one header line written byte for byte (aiohttp's client would refuse it)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    body = b'{"query": "{ __typename }"}'
+    writer.write(
+        b"POST /graphql HTTP/1.1\r\nHost: " + server.host.encode() + b"\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n" + header + b"\r\nconnection: close\r\n\r\n" + body
+    )
+    status_line = await reader.readline()
+    writer.close()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"x-api-key: \xff\xfe", b"authorization: \xc3", b"authorization: AWS4-HMAC-SHA256 Credential=\xff/x"],
+    ids=["api-key", "jwt", "sigv4"],
+)
+async def test_credentials_that_are_not_utf8_are_a_401(emulator, header):
+    assert await _raw_post(emulator, header) == 401
+    await emulator.good_request_succeeds()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-api-key": "\ud800"}, {"Authorization": "\udfff"}, {"x-api-key": API_KEY, "host": "\ud800"}],
+    ids=["api-key", "jwt", "host"],
+)
+async def test_lone_surrogates_in_connection_headers_are_a_connection_error(emulator, headers):
+    async with raw_socket(emulator, headers=headers) as ws:
+        await ws.send({"type": "connection_init"})
+        error = await ws.expect("connection_error")
+        assert error["payload"]["errors"][0]["errorType"] == "UnauthorizedException"
 
 
 # -- execution limits -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ thread, and hypothesis drives plain functions best.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from typing import Any
@@ -23,6 +24,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.e2e.emulator_fixtures import b64_json
@@ -39,6 +41,9 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 HTTP_STATUSES = {200, 400, 401, 413}
+#: Patient: a valid fuzzed startStream queues real jobs ahead of the check's, and a fresh
+#: stack's first jobs wait for worker processes to start on a busy 2-core machine.
+STREAM_WAIT_S = 60.0
 SUBSCRIBE = "subscription On($sessionId: ID!) { onTokenReceived(sessionId: $sessionId) { seq token isComplete } }"
 
 # -- strategies --------------------------------------------------------------------------------
@@ -155,7 +160,7 @@ def normal_stream_completes(stack) -> None:
                 ).encode(),
             )
             assert status == 200 and started["data"]["startStream"]["sessionId"] == session_id, started
-            await subscriber.wait()
+            await subscriber.wait(timeout=STREAM_WAIT_S)
             assert subscriber.text == expected_text(prompt)
 
     asyncio.run(run())
@@ -197,6 +202,43 @@ def test_fuzz_http_bodies(local_stack):
     normal_stream_completes(local_stack)
 
 
+def handshake(url: str) -> tuple[int, dict[str, Any] | None]:
+    """Open the socket, send connection_init: (101, the answer) or (the refusing status, None)."""
+    try:
+        ws = connect(url, subprotocols=["graphql-ws"], open_timeout=10)
+    except InvalidStatus as refused:
+        return refused.response.status_code, None
+    with ws:
+        ws.send(json.dumps({"type": "connection_init"}))
+        return 101, json.loads(ws.recv(timeout=10))
+
+
+def test_fuzz_connection_headers(local_stack):
+    """Whatever the ``header`` parameter holds, the handshake answers 400 or the socket answers
+    ``connection_ack``/``connection_error`` -- never a 500 or a silent close."""
+    endpoints = local_stack.endpoints
+    valid = api_key_auth(endpoints).get_headers()
+
+    @settings(FUZZ, max_examples=40)
+    @given(
+        header=st.one_of(
+            json_values,
+            st.dictionaries(st.sampled_from(["x-api-key", "Authorization", "host", "x-amz-date"]) | text, json_values),
+            st.dictionaries(st.sampled_from(["x-api-key", "host"]), text).map(lambda extra: {**valid, **extra}),
+        )
+    )
+    def case(header: Any) -> None:
+        encoded = base64.b64encode(json.dumps(header).encode()).decode()
+        status, answer = handshake(f"{endpoints.realtime_url}?header={encoded}&payload=e30=")
+        if status == 101:
+            assert answer is not None and answer["type"] in ("connection_ack", "connection_error"), answer
+        else:
+            assert status == 400, status
+
+    case()
+    normal_stream_completes(local_stack)
+
+
 def test_fuzz_realtime_frames_keep_the_connection_and_its_subscription(local_stack):
     """Every frame is answered (or, for ka/connection_init, ignored) in order; the connection's
     subscription, made before the fuzz, then receives a whole stream."""
@@ -208,7 +250,7 @@ def test_fuzz_realtime_frames_keep_the_connection_and_its_subscription(local_sta
 
         def receive() -> dict[str, Any]:
             while True:
-                message = json.loads(ws.recv(timeout=15))
+                message = json.loads(ws.recv(timeout=STREAM_WAIT_S))
                 if message["type"] != "ka":
                     return message
 
