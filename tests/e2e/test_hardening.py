@@ -231,6 +231,36 @@ async def test_a_response_over_the_size_limit_is_an_error():
         assert error["errorType"] == "ResponseTooLarge" and "the response size limit is 200" in error["message"]
 
 
+async def test_heavy_subscription_selections_do_not_hold_up_other_sessions(emulator):
+    """Rendering a publish for subscribers with thousands of aliased fields runs on a worker
+    thread: another session's events are published and delivered while it is under way."""
+    heavy_session, light_session = str(uuid.uuid4()), str(uuid.uuid4())
+    authorization = auth_headers(emulator, "api_key")
+    heavy_selection = " ".join(f"a{i}: token" for i in range(1500))
+    async with (
+        raw_socket(emulator, headers=authorization) as heavy,
+        raw_socket(emulator, headers=authorization) as light,
+    ):
+        await heavy.init()
+        await light.init()
+        for n in range(10):
+            await heavy.subscribe(f"heavy-{n}", heavy_session, authorization, selection=heavy_selection)
+        await light.subscribe("light", light_session, authorization, selection="seq")
+        heavy_publish = asyncio.create_task(emulator.publish(event_variables(heavy_session, 1)))
+        delivered_meanwhile = 0
+        for seq in range(1, 200):
+            if heavy_publish.done():
+                break
+            await emulator.publish(event_variables(light_session, seq))
+            message = await light.expect("data")
+            assert message["payload"]["data"]["onTokenReceived"] == {"seq": seq}
+            delivered_meanwhile += 1
+        await heavy_publish
+        assert delivered_meanwhile >= 2, "the light session's events waited for the heavy render"
+        for _ in range(10):
+            assert (await heavy.expect("data"))["payload"]["data"]["onTokenReceived"]["a1499"] == "t1"
+
+
 # -- slow consumers ---------------------------------------------------------------------------
 
 BIG_TOKEN = "x" * 60_000

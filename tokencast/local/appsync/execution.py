@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
@@ -63,6 +63,8 @@ from tokencast.local.appsync.schema import AppSyncSchema
 from tokencast.local.appsync.validation import validate_document
 from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
 from tokencast.resolvers import DataSourceType, ResolverMap
+
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,11 @@ class GraphQLEngine:
 
     async def prepare_off_loop(self, request: Mapping[str, Any]) -> Operation:
         """:meth:`prepare` on a worker thread, so a large document does not hold up the loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._workers, self.prepare, request)
+        return await self.off_loop(self.prepare, request)
+
+    async def off_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on one of the engine's worker threads (CPU-bound GraphQL work)."""
+        return await asyncio.get_running_loop().run_in_executor(self._workers, fn, *args)
 
     def close(self) -> None:
         self._workers.shutdown(wait=False, cancel_futures=True)
