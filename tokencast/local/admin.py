@@ -31,8 +31,9 @@ def is_admin_path(path: str) -> bool:
     return path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/")
 
 
-def _refuse(status: int, error_type: str, message: str) -> web.Response:
-    return web.json_response({"errors": [{"errorType": error_type, "message": message}]}, status=status)
+def refuse(status: int, error_type: str, message: str) -> web.Response:
+    """The one error shape of ``/_local/*``: ``{"errorType", "message"}``."""
+    return web.json_response({"errorType": error_type, "message": message}, status=status)
 
 
 def _host_name(host: str) -> str:
@@ -54,12 +55,12 @@ def guard_admin_routes(app: web.Application, api_keys: Iterable[str], *, bind_ho
             return await handler(request)
         origin = request.headers.get("Origin")
         if origin is not None and origin != f"{request.scheme}://{request.host}":
-            return _refuse(403, "Forbidden", "cross-origin requests to /_local endpoints are refused")
+            return refuse(403, "Forbidden", "cross-origin requests to /_local endpoints are refused")
         if hosts is not None and _host_name(request.host) not in hosts:
-            return _refuse(403, "Forbidden", "the Host header does not name this server")
+            return refuse(403, "Forbidden", "the Host header does not name this server")
         given = request.headers.get(API_KEY_HEADER, "")
         if not any(hmac.compare_digest(given.encode(errors="surrogatepass"), key.encode()) for key in keys):
-            return _refuse(
+            return refuse(
                 401, "UnauthorizedException", f"/_local endpoints need the stack's API key in {API_KEY_HEADER}"
             )
         return await handler(request)

@@ -9,6 +9,9 @@ synchronous and uses only the standard library, so it works from scripts, the CL
     admin.add_model_faults(FaultRule(kind="throttle", match="#marker"))
     admin.set_appsync_faults(AppSyncFaults(drop_rate=0.5, match=session_id, seed=7))
     admin.appsync_stats()["delivered"]
+
+Errors: :class:`AdminError` (the stack refused: ``status`` and its ``message``, which names the
+field and the rule) and :class:`StackUnreachable`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from typing import Any
 
 from tokencast.local.admin import API_KEY_HEADER
 from tokencast.local.bedrock.server import FaultRule
+
+
+class StackUnreachable(Exception):
+    """Nothing answers at the stack's address (is ``tokencast up`` running?)."""
 
 
 class AdminError(Exception):
@@ -104,6 +111,8 @@ class AdminClient:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             raise AdminError(error.code, _message(error.read())) from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+            raise StackUnreachable(f"cannot reach the local stack at {self.base_url}: {error}") from None
 
 
 def _rule(rule: FaultRule | Mapping[str, Any]) -> dict[str, Any]:
@@ -111,13 +120,9 @@ def _rule(rule: FaultRule | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _message(body: bytes) -> str:
+    """The ``message`` of a ``/_local`` error answer (``{"errorType", "message"}``)."""
     try:
         answer = json.loads(body)
     except ValueError:
         return body.decode(errors="replace")[:200]
-    if isinstance(answer, dict):
-        errors = answer.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return str(errors[0].get("message"))
-        return str(answer.get("message", answer))
-    return str(answer)
+    return str(answer.get("message", answer)) if isinstance(answer, dict) else str(answer)

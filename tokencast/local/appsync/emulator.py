@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from tokencast.local import bounded_json
+from tokencast.local.admin import refuse
 from tokencast.local.appsync.auth import Authenticator
 from tokencast.local.appsync.cost import ExecutionLimits
 from tokencast.local.appsync.execution import GraphQLEngine
@@ -145,9 +146,7 @@ class AppSyncEmulator:
                 if value is not None and not _FAULT_FIELDS[name](value):
                     raise ValueError(f"{name}: has the wrong type")
         except ValueError as error:
-            return web.json_response(
-                {"errors": [{"errorType": "BadRequestException", "message": str(error)}]}, status=400
-            )
+            return refuse(400, "BadRequestException", str(error))
         self.engine.mutation_latency_s = float(body.pop("mutation_latency_ms", None) or 0) / 1000
         delivery = {k: body[k] for k in ("drop_rate", "reorder_rate", "match", "seed") if body.get(k) is not None}
         self.hub.faults = DeliveryFaults(**delivery) if delivery else None

@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tokencast.config import LOCAL_MODEL_ID
 from tokencast.local import DEFAULT_API_KEY, bounded_json
-from tokencast.local.admin import guard_admin_routes
+from tokencast.local.admin import guard_admin_routes, refuse
 from tokencast.local.bedrock import text
 from tokencast.local.bedrock.eventstream import encode_event, encode_exception
 
@@ -390,7 +390,7 @@ class LocalBedrock:
                 raise ValueError('expected {"rules": [...], "replace": bool} or one rule')
             rules = [FaultRule.model_validate(r) for r in body["rules"]]
         except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
-            return web.json_response({"message": str(exc)}, status=400)
+            return refuse(400, "BadRequestException", str(exc))
         ids = self.set_faults(rules) if body.get("replace") else [self.add_fault(r) for r in rules]
         return web.json_response({"ids": ids, "rules": self.faults()})
 
