@@ -137,3 +137,12 @@ def violations(cost: Cost, limits: ExecutionLimits) -> list[str]:
 
 
 DEFAULT_LIMITS = ExecutionLimits()
+NO_COST = Cost(0, 0)
+
+#: Work at most this big runs in the engine's light lane (publishToken is ~600 bytes, 1 resolver).
+LIGHT_DOCUMENT_BYTES = 4096
+LIGHT_RESOLVERS = 4
+
+
+def is_heavy(document_bytes: int, resolvers: int = 0) -> bool:
+    return document_bytes > LIGHT_DOCUMENT_BYTES or resolvers > LIGHT_RESOLVERS

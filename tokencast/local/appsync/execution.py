@@ -45,7 +45,15 @@ from graphql import (
 )
 from tokencast.local.appsync.auth import AuthMode, Caller
 from tokencast.local.appsync.builtins import BUILTINS, ResolverContext
-from tokencast.local.appsync.cost import DEFAULT_LIMITS, ExecutionLimits, measure, violations
+from tokencast.local.appsync.cost import (
+    DEFAULT_LIMITS,
+    NO_COST,
+    Cost,
+    ExecutionLimits,
+    is_heavy,
+    measure,
+    violations,
+)
 from tokencast.local.appsync.errors import (
     LAMBDA_UNHANDLED,
     MALFORMED_REQUEST,
@@ -80,6 +88,13 @@ class Operation:
     operation: OperationDefinitionNode
     variables: VariableValues
     raw_variables: dict[str, Any]
+    #: what the limits measured, and the query's size: which worker lane runs it
+    cost: Cost = NO_COST
+    document_bytes: int = 0
+
+    @property
+    def heavy(self) -> bool:
+        return is_heavy(self.document_bytes, self.cost.resolvers)
 
     @property
     def kind(self) -> OperationType:
@@ -114,11 +129,13 @@ class GraphQLEngine:
         default_mode: AuthMode,
         on_mutation: MutationListener | None = None,
         limits: ExecutionLimits = DEFAULT_LIMITS,
-        worker_threads: int = 16,
     ) -> None:
         self.schema = schema
         self.limits = limits
-        self._workers = ThreadPoolExecutor(max_workers=worker_threads, thread_name_prefix="graphql")
+        # Two lanes, so a flood of heavy requests queues behind itself, not in front of the
+        # small ones a stream is made of (publishToken, getEvents).
+        self._light = ThreadPoolExecutor(max_workers=8, thread_name_prefix="graphql-light")
+        self._heavy = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graphql-heavy")
         self.resolvers = resolvers
         self.functions = functions
         self.default_mode = default_mode
@@ -131,14 +148,17 @@ class GraphQLEngine:
 
     async def prepare_off_loop(self, request: Mapping[str, Any]) -> Operation:
         """:meth:`prepare` on a worker thread, so a large document does not hold up the loop."""
-        return await self.off_loop(self.prepare, request)
+        query = request.get("query")
+        return await self.off_loop(self.prepare, request, heavy=is_heavy(len(query) if isinstance(query, str) else 0))
 
-    async def off_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
+    async def off_loop(self, fn: Callable[..., _T], *args: Any, heavy: bool = False) -> _T:
         """``fn(*args)`` on one of the engine's worker threads (CPU-bound GraphQL work)."""
-        return await asyncio.get_running_loop().run_in_executor(self._workers, fn, *args)
+        lane = self._heavy if heavy else self._light
+        return await asyncio.get_running_loop().run_in_executor(lane, fn, *args)
 
     def close(self) -> None:
-        self._workers.shutdown(wait=False, cancel_futures=True)
+        for lane in (self._light, self._heavy):
+            lane.shutdown(wait=False, cancel_futures=True)
 
     def prepare(self, request: Mapping[str, Any]) -> Operation:
         """Parse, bound and validate a ``{"query", "variables", "operationName"}`` request."""
@@ -162,8 +182,7 @@ class GraphQLEngine:
         except RecursionError:
             raise _ValidationFailure([GraphQLError("Syntax Error: the document is nested too deeply.")]) from None
         operation = get_operation_ast(document, request.get("operationName"))
-        if operation is not None:
-            self._check_limits(document, operation)
+        cost = self._check_limits(document, operation) if operation is not None else NO_COST
         errors = validate_document(self.schema.schema, document)
         if errors:
             raise _ValidationFailure(errors)
@@ -181,9 +200,9 @@ class GraphQLEngine:
         coerced = get_variable_values(self.schema.schema, operation.variable_definitions or (), raw_variables)
         if isinstance(coerced, list):
             raise _ValidationFailure(coerced)
-        return Operation(document, operation, coerced, raw_variables)
+        return Operation(document, operation, coerced, raw_variables, cost, size)
 
-    def _check_limits(self, document: DocumentNode, operation: OperationDefinitionNode) -> None:
+    def _check_limits(self, document: DocumentNode, operation: OperationDefinitionNode) -> Cost:
         try:
             cost = measure(
                 self.schema.schema,
@@ -197,6 +216,7 @@ class GraphQLEngine:
             problems = violations(cost, self.limits)
         if problems:
             raise _ValidationFailure([GraphQLError(problem) for problem in problems])
+        return cost
 
     # -- execution -----------------------------------------------------------------------
 
@@ -208,7 +228,8 @@ class GraphQLEngine:
             await asyncio.sleep(self.mutation_latency_s)
         context = RequestContext(caller=caller, headers=headers, operation=operation)
         loop = asyncio.get_running_loop()
-        response, data = await loop.run_in_executor(self._workers, self._execute_on_own_loop, operation, context)
+        lane = self._heavy if operation.heavy else self._light
+        response, data = await loop.run_in_executor(lane, self._execute_on_own_loop, operation, context)
         if operation.kind is OperationType.MUTATION and self.on_mutation is not None and data:
             await self._fan_out(operation, data, self.on_mutation)
         return response

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tokencast.appsync_limits import MAX_SUBSCRIPTION_PAYLOAD_BYTES
+from tokencast.local.appsync.cost import is_heavy
 from tokencast.local.appsync.filters import matches_arguments, matches_filter
 
 if TYPE_CHECKING:
@@ -134,7 +135,8 @@ class SubscriptionHub:
         ]
         if not targets:
             return
-        rendered = await self.engine.off_loop(self._render_all, targets, payload)
+        heavy = is_heavy(sum(subscription.operation.document_bytes for subscription in targets))
+        rendered = await self.engine.off_loop(self._render_all, targets, payload, heavy=heavy)
         for subscription, message, size in rendered:
             if subscription in self._by_field.get(subscription.field_name, ()):  # not stopped meanwhile
                 self._send(subscription, payload, message, size)
