@@ -7,11 +7,14 @@ modes its directives (or its type's, or the API default) allow, so an API-key ca
 ``Not Authorized to access publishToken on type Mutation`` exactly where AppSync would.
 
 One request must not stall the others (or the real-time streams the same event loop
-serves), so the CPU-bound parts run on the engine's worker threads: parsing and validating
-(:meth:`GraphQLEngine.prepare_off_loop`) and executing (:meth:`GraphQLEngine.execute`, on a
-private event loop per request, with the mutation fan-out back on the caller's loop). Before
-any of it, :mod:`~tokencast.local.appsync.cost` bounds the document's size, depth and
-resolver count, as AppSync's API settings do.
+serves). :mod:`~tokencast.local.appsync.cost` bounds a document's size, depth and resolver
+count before it is validated, as AppSync's API settings do; within those bounds, a *heavy*
+operation (a large document, or more than a few resolvers) is parsed, validated
+(:meth:`GraphQLEngine.prepare_off_loop`) and executed (:meth:`GraphQLEngine.execute`, on a
+private event loop, with the mutation fan-out back on the caller's loop) on the engine's
+worker threads. Light ones -- publishToken, getSession, startStream -- run on the loop: they
+cost less than the thread hop, and their resolvers await Lambda invocations without holding
+a thread.
 """
 
 from __future__ import annotations
@@ -132,10 +135,9 @@ class GraphQLEngine:
     ) -> None:
         self.schema = schema
         self.limits = limits
-        # Two lanes, so a flood of heavy requests queues behind itself, not in front of the
-        # small ones a stream is made of (publishToken, getEvents).
-        self._light = ThreadPoolExecutor(max_workers=8, thread_name_prefix="graphql-light")
-        self._heavy = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graphql-heavy")
+        # Heavy work only: a flood of it queues here, never in front of the light operations
+        # a stream is made of (publishToken, getEvents), which run on the loop.
+        self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graphql-heavy")
         self.resolvers = resolvers
         self.functions = functions
         self.default_mode = default_mode
@@ -147,18 +149,18 @@ class GraphQLEngine:
     # -- parsing -------------------------------------------------------------------------
 
     async def prepare_off_loop(self, request: Mapping[str, Any]) -> Operation:
-        """:meth:`prepare` on a worker thread, so a large document does not hold up the loop."""
+        """:meth:`prepare`; on a worker thread when the document is large enough to cost."""
         query = request.get("query")
-        return await self.off_loop(self.prepare, request, heavy=is_heavy(len(query) if isinstance(query, str) else 0))
+        if not is_heavy(len(query) if isinstance(query, str) else 0):
+            return self.prepare(request)
+        return await self.off_loop(self.prepare, request)
 
-    async def off_loop(self, fn: Callable[..., _T], *args: Any, heavy: bool = False) -> _T:
-        """``fn(*args)`` on one of the engine's worker threads (CPU-bound GraphQL work)."""
-        lane = self._heavy if heavy else self._light
-        return await asyncio.get_running_loop().run_in_executor(lane, fn, *args)
+    async def off_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on one of the engine's worker threads (heavy, CPU-bound GraphQL work)."""
+        return await asyncio.get_running_loop().run_in_executor(self._workers, fn, *args)
 
     def close(self) -> None:
-        for lane in (self._light, self._heavy):
-            lane.shutdown(wait=False, cancel_futures=True)
+        self._workers.shutdown(wait=False, cancel_futures=True)
 
     def prepare(self, request: Mapping[str, Any]) -> Operation:
         """Parse, bound and validate a ``{"query", "variables", "operationName"}`` request."""
@@ -227,9 +229,11 @@ class GraphQLEngine:
         if operation.kind is OperationType.MUTATION and self.mutation_latency_s > 0:
             await asyncio.sleep(self.mutation_latency_s)
         context = RequestContext(caller=caller, headers=headers, operation=operation)
-        loop = asyncio.get_running_loop()
-        lane = self._heavy if operation.heavy else self._light
-        response, data = await loop.run_in_executor(lane, self._execute_on_own_loop, operation, context)
+        if operation.heavy:
+            response, data = await self.off_loop(self._execute_on_own_loop, operation, context)
+        else:
+            result = await self._run(operation, context)
+            response, data = self._response(result), result.data
         if operation.kind is OperationType.MUTATION and self.on_mutation is not None and data:
             await self._fan_out(operation, data, self.on_mutation)
         return response
@@ -243,6 +247,10 @@ class GraphQLEngine:
         limit) and the raw data, which mutation fan-out needs even then.
         """
         result = asyncio.run(self._run(operation, context))
+        return self._response(result), result.data
+
+    def _response(self, result: ExecutionResult) -> dict[str, Any]:
+        """AppSync's response body; one error in place of it when over the response size limit."""
         response: dict[str, Any] = {"data": result.data}
         if result.errors:
             response["errors"] = [format_error(error, self.schema.schema) for error in result.errors]
@@ -259,7 +267,7 @@ class GraphQLEngine:
                         }
                     ],
                 }
-        return response, result.data
+        return response
 
     async def _run(self, operation: Operation, context: RequestContext) -> ExecutionResult:
         result = execute(

@@ -14,19 +14,20 @@ The conversation, as AppSync speaks it::
     stop {id}                        ──▶
                                      ◀──    complete {id}
 
-Bad connection auth gets ``connection_error`` and a close. A message the server cannot read
-(bad JSON, JSON nested deeper than :data:`~tokencast.local.appsync.bounded_json.MAX_JSON_DEPTH`,
-a bad ``payload.data``) gets an ``error`` and leaves the connection and its other
-subscriptions as they were.
+Bad connection auth gets ``connection_error`` and a close. Subscriptions are authorized per
+``start`` message with the headers in ``extensions.authorization``; for IAM they are signed
+over the ``payload.data`` string at ``/graphql`` (the connect signature covers
+``/graphql/connect`` with body ``{}``).
+
+A message the server cannot read (bad JSON, JSON nested deeper than
+:data:`~tokencast.local.bounded_json.MAX_JSON_DEPTH`, a bad ``payload.data``) gets an ``error``
+and leaves the connection and its other subscriptions as they were.
 
 What the server holds for a connection is bounded: messages wait in an outbox of at most
-``RealtimeConfig.max_outbox_bytes``. A client that reads too slowly to keep it below that
-(or not at all) gets ``connection_error`` ``SlowConsumerError`` and is disconnected (close
-code 1008; the TCP connection is dropped if even the close cannot be written), so one stalled
-reader cannot make the server's memory grow. Subscriptions are authorized
-per ``start`` message with the headers in ``extensions.authorization``; for IAM they are
-signed over the ``payload.data`` string at ``/graphql`` (the connect signature covers
-``/graphql/connect`` with body ``{}``).
+``RealtimeConfig.max_outbox_bytes``. A client that reads too slowly to keep it below that (or
+not at all) gets ``connection_error`` ``SlowConsumerError`` and is disconnected (close code
+1008; the TCP connection is dropped if even the close cannot be written), so one stalled
+reader cannot make the server's memory grow.
 """
 
 from __future__ import annotations

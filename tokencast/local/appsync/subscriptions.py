@@ -125,8 +125,10 @@ class SubscriptionHub:
             return self._changed.wait_for(lambda: predicate(self), timeout)
 
     async def publish(self, mutation_field: str, payload: dict[str, Any]) -> None:
-        """Render the payload for each matching subscription on a worker thread (a subscriber's
-        selection can be large: thousands of aliases), then deliver in order on this loop."""
+        """Render the payload for each matching subscription, then deliver in order on this loop.
+
+        Rendering moves to a worker thread when the selections are large (thousands of aliased
+        fields), so one subscriber's selection cannot hold up everyone else's deliveries."""
         targets = [
             subscription
             for field_name in self.engine.schema.triggers.get(mutation_field, ())
@@ -135,8 +137,10 @@ class SubscriptionHub:
         ]
         if not targets:
             return
-        heavy = is_heavy(sum(subscription.operation.document_bytes for subscription in targets))
-        rendered = await self.engine.off_loop(self._render_all, targets, payload, heavy=heavy)
+        if is_heavy(sum(subscription.operation.document_bytes for subscription in targets)):
+            rendered = await self.engine.off_loop(self._render_all, targets, payload)
+        else:
+            rendered = self._render_all(targets, payload)
         for subscription, message, size in rendered:
             if subscription in self._by_field.get(subscription.field_name, ()):  # not stopped meanwhile
                 self._send(subscription, payload, message, size)
