@@ -181,19 +181,19 @@ def _aliases(count: int, field: str) -> str:
 LIMIT_CASES = {
     "resolver count": (
         _aliases(101, 'getSession(sessionId: "s") { sessionId }'),
-        "the query would run 101 resolvers; the resolver count limit is 100",
+        "The query needs 101 resolvers; the API's resolverCountLimit is 100.",
     ),
     "resolver count, 1500 aliases": (
         _aliases(1500, 'getSession(sessionId:"s"){sessionId}'),
-        "the resolver count limit is 100",
+        "the API's resolverCountLimit is 100.",
     ),
     "introspection counts as resolvers": (
         _aliases(600, "__schema { types { name } }"),
-        "the query would run 600 resolvers",
+        "The query needs 600 resolvers",
     ),
     "depth": (
         'query { __type(name: "Query") { ' + "ofType { " * 20 + "name" + " }" * 21 + " }",
-        "levels deep; the depth limit is 16",
+        "exceeds the API's queryDepthLimit of 16.",
     ),
     "document size": (
         "query { __typename " + "#" * 70_000 + "\n}",

@@ -125,13 +125,13 @@ def measure(
 
 
 def violations(cost: Cost, limits: ExecutionLimits) -> list[str]:
-    """Messages for each limit ``cost`` exceeds."""
+    """Messages for each limit ``cost`` exceeds, worded after the AppSync API settings."""
     found = []
     if limits.max_depth and cost.depth > limits.max_depth:
-        found.append(f"the query is {cost.depth} levels deep; the depth limit is {limits.max_depth}")
+        found.append(f"Query depth {cost.depth} exceeds the API's queryDepthLimit of {limits.max_depth}.")
     if limits.max_resolvers and cost.resolvers > limits.max_resolvers:
         found.append(
-            f"the query would run {cost.resolvers} resolvers; the resolver count limit is {limits.max_resolvers}"
+            f"The query needs {cost.resolvers} resolvers; the API's resolverCountLimit is {limits.max_resolvers}."
         )
     return found
 

@@ -213,7 +213,7 @@ class GraphQLEngine:
                 lambda type_name, field_name: self.resolvers.resolver_for(type_name, field_name) is not None,
             )
         except RecursionError:
-            problems = [f"the query is nested deeper than the depth limit of {self.limits.max_depth}"]
+            problems = [f"Query depth exceeds the API's queryDepthLimit of {self.limits.max_depth}."]
         else:
             problems = violations(cost, self.limits)
         if problems:
