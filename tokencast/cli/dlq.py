@@ -117,6 +117,9 @@ def _show(queue: Any, message_id: str, *, as_json: bool, out: TextIO, err: TextI
         err.write(f"no job {message_id} in the dead-letter queue\n")
         return 1
     data = job.to_dict(with_body=True)
+    # SQS cannot peek: looking receives the message, so the DLQ's own receive count counts
+    # our looks, not the job's failures (that is "attempts"). Not shown, so it cannot mislead.
+    data.pop("receive_count", None)
     if as_json:
         out.write(json.dumps(data, indent=2) + "\n")
         return 0

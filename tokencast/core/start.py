@@ -2,12 +2,16 @@
 
 Order matters. Validation comes first, so bad input stores and enqueues nothing. The session
 is created with a conditional put, so a client-chosen ``sessionId`` makes the call idempotent
-(same owner: the existing session, no second job) and cannot be hijacked (other owner: an
-error). Only then is the job sent; if that fails the session is deleted again.
+(same owner, same request: the existing session, no second job) and cannot be hijacked
+(other owner: an error) nor silently reused (same owner, different request: a
+:class:`~tokencast.core.errors.Conflict`, judged by the fingerprint the session keeps of the
+request that created it). Only then is the job sent; if that fails the session is deleted again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -16,15 +20,34 @@ from typing import Any
 from tokencast.access import principal_of
 from tokencast.config import Limits
 from tokencast.core.clock import Clock, iso, utc_now
-from tokencast.core.errors import EnqueueFailed, InvalidInput
+from tokencast.core.errors import Conflict, EnqueueFailed, InvalidInput
 from tokencast.core.jobs import Job
-from tokencast.core.requests import parse_start
+from tokencast.core.requests import StartRequest, parse_start
 from tokencast.core.store import SessionStore
 
 logger = logging.getLogger(__name__)
 
 #: SQS's classic message size limit; larger conversations are refused up front.
 MAX_JOB_BYTES = 256 * 1024
+
+
+def request_fingerprint(request: StartRequest) -> str:
+    """A SHA-256 of what was asked (conversation, system, model, limits, visibility), without
+    the session id: equal for a retry of the same call, different for any other request.
+
+    Only this hash is stored and compared, so the prompt never needs to be kept or logged to
+    tell the two apart.
+    """
+    canonical = {
+        "messages": [[m.role, m.text] for m in request.messages],
+        "system": request.system,
+        "modelId": request.model_id,
+        "maxTokens": request.max_tokens,
+        "temperature": request.temperature,
+        "visibility": request.visibility.value,
+    }
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(encoded.encode("ascii")).hexdigest()
 
 
 class StartService:
@@ -65,12 +88,22 @@ class StartService:
         if len(body.encode()) > MAX_JOB_BYTES:
             raise InvalidInput(f"input.messages: the conversation must be at most {MAX_JOB_BYTES} bytes in total")
 
+        fingerprint = request_fingerprint(request)
         record, created = self._store.create(
-            session_id=session_id, owner=owner, visibility=request.visibility.value, model_id=request.model_id
+            session_id=session_id,
+            owner=owner,
+            visibility=request.visibility.value,
+            model_id=request.model_id,
+            request_fingerprint=fingerprint,
         )
         if not created:
             if record.owner != owner:
                 raise InvalidInput("input.sessionId: already in use")
+            if record.request_fingerprint is not None and record.request_fingerprint != fingerprint:
+                raise Conflict(
+                    "input.sessionId: already used by a different request; "
+                    "repeat the same request to resume it, or choose a new sessionId"
+                )
             return record.to_graphql()
         try:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)

@@ -1,0 +1,112 @@
+"""Short log lines for ``tokencast up``: the handlers' Lambda-style JSON, made readable.
+
+The handlers log with Powertools as they do in Lambda: one JSON object per line on stdout,
+~450 characters each with the function's context, and a whole stack trace inside one line
+when something raises. On a terminal that is noise. :func:`compact_stdout` routes this
+process's file descriptor 1 (so the worker's execution-environment processes, which inherit
+it, are included) through a thread that rewrites each JSON log line as::
+
+    06:12:13 INFO  start: session started sessionId=26c7e24b-… status=QUEUED
+
+and passes every other line through unchanged. ``tokencast up --log-format json`` keeps the
+JSON as is (for piping to a log tool).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+#: Powertools' own keys: context every line repeats, left out of the short form
+_CONTEXT_KEYS = frozenset(
+    {
+        "level",
+        "location",
+        "message",
+        "timestamp",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "xray_trace_id",
+        "sampling_rate",
+        "exception",
+        "exception_name",
+        "stack_trace",
+    }
+)
+MAX_LINE = 240
+
+
+def compact_line(line: str) -> str:
+    """The short form of one Powertools JSON log line; any other line unchanged."""
+    stripped = line.strip()
+    if not (stripped.startswith("{") and stripped.endswith("}")):
+        return line
+    try:
+        record: Any = json.loads(stripped)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or "level" not in record or "message" not in record:
+        return line
+    timestamp = str(record.get("timestamp", ""))
+    clock = timestamp[11:19] if len(timestamp) >= 19 else timestamp
+    service = str(record.get("service", "")).removeprefix("tokencast-")
+    extras = " ".join(f"{k}={_short(v)}" for k, v in record.items() if k not in _CONTEXT_KEYS)
+    text = f"{clock} {record['level']!s:<5} {service}: {record['message']}"
+    if extras:
+        text += " " + extras
+    if record.get("exception_name") or record.get("exception"):
+        last = str(record.get("exception") or "").strip().splitlines()[-1:] or [""]
+        text += f" [{record.get('exception_name') or 'error'}: {last[0]}]".replace(": ]", "]")
+    if len(text) > MAX_LINE:
+        text = text[: MAX_LINE - 1] + "…"
+    return text + "\n"
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+@contextlib.contextmanager
+def compact_stdout(*, enabled: bool = True) -> Iterator[None]:
+    """While inside, lines written to fd 1 (by anyone in this process or its children) are
+    compacted with :func:`compact_line`; restored, and everything flushed, on exit."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    real = os.dup(1)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 1)
+    os.close(write_end)
+
+    def pump() -> None:
+        with (
+            os.fdopen(read_end, "r", encoding="utf-8", errors="replace") as lines,
+            os.fdopen(real, "w", encoding="utf-8", closefd=False) as out,
+        ):
+            for line in lines:
+                try:
+                    out.write(compact_line(line))
+                    out.flush()
+                except BrokenPipeError:
+                    return
+
+    thread = threading.Thread(target=pump, name="tokencast-log-compactor", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(real, 1)  # closes the pipe's last write end in this process: the pump sees EOF
+        thread.join(timeout=5)
+        os.close(real)
