@@ -46,11 +46,11 @@ def describe(endpoints: Endpoints, *, command: str = "tokencast", state_file: st
         f"  jobs queue         {endpoints.queues.jobs_url}",
         f"  dead-letter queue  {endpoints.queues.dlq_url}",
     ]
-    if state_file:
-        lines.append(f"  (endpoints saved to {state_file})")
     lines += [
         "",
         f'try:  {command} stream "Tell me about streaming"',
         "Sessions, queues and fault rules live in memory: they vanish when this stops. Ctrl-C stops.",
     ]
+    if state_file:  # last: scripts (and the tests) wait for this line
+        lines.append(f"(endpoints saved to {state_file})")
     return "\n".join(lines)

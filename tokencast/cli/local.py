@@ -11,7 +11,7 @@ import sys
 
 from tokencast.cli.banner import describe, invocation
 from tokencast.cli.errors import EXIT_USAGE, CliError
-from tokencast.cli.logs import compact_stdout
+from tokencast.cli.logs import compact_stdout_until_exit
 from tokencast.cli.target import Target, clear_local, save_local
 from tokencast.local.bedrock.openai_bridge import OpenAIBridgeConfig
 from tokencast.local.bedrock.server import LocalBedrockConfig
@@ -22,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "up":
         config = stack_config(args)
-        with compact_stdout(enabled=args.log_format == "short"):
-            return asyncio.run(_up(config))
+        if args.log_format == "short":
+            compact_stdout_until_exit()
+        return asyncio.run(_up(config))
     return asyncio.run(_demo(args.prompt))
 
 

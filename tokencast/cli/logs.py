@@ -2,7 +2,7 @@
 
 The handlers log with Powertools as they do in Lambda: one JSON object per line on stdout,
 ~450 characters each with the function's context, and a whole stack trace inside one line
-when something raises. On a terminal that is noise. :func:`compact_stdout` routes this
+when something raises. On a terminal that is noise. :func:`compact_stdout_until_exit` routes this
 process's file descriptor 1 (so the worker's execution-environment processes, which inherit
 it, are included) through a thread that rewrites each JSON log line as::
 
@@ -14,12 +14,12 @@ JSON as is (for piping to a log tool).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 #: Powertools' own keys: context every line repeats, left out of the short form
@@ -76,13 +76,14 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:59] + "…"
 
 
-@contextlib.contextmanager
-def compact_stdout(*, enabled: bool = True) -> Iterator[None]:
-    """While inside, lines written to fd 1 (by anyone in this process or its children) are
-    compacted with :func:`compact_line`; restored, and everything flushed, on exit."""
-    if not enabled:
-        yield
-        return
+def compact_stdout_until_exit() -> None:
+    """From now until the process exits, lines written to fd 1 (by anyone in this process or
+    its children) are compacted with :func:`compact_line`.
+
+    It lasts until exit, not until the stack stops, because a handler still finishing when
+    the stack stops logs its error last (the 10 KB line ``up`` used to end with); at exit,
+    after Python has joined the worker threads, the pipe is closed and drained.
+    """
     sys.stdout.flush()
     real = os.dup(1)
     read_end, write_end = os.pipe()
@@ -103,10 +104,11 @@ def compact_stdout(*, enabled: bool = True) -> Iterator[None]:
 
     thread = threading.Thread(target=pump, name="tokencast-log-compactor", daemon=True)
     thread.start()
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(real, 1)  # closes the pipe's last write end in this process: the pump sees EOF
+
+    def drain() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os.dup2(real, 1)  # closes this process's write end of the pipe: the pump sees EOF
         thread.join(timeout=5)
-        os.close(real)
+
+    atexit.register(drain)

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from tokencast.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError, Report
 from tokencast.cli.status import Display, open_display, summary
@@ -47,13 +48,17 @@ def make_auth(args: argparse.Namespace, target: Target) -> Any:
 
 
 async def _run(args: argparse.Namespace, report: Report) -> int:
-    from tokencast.client import TokencastClient
+    from tokencast.client import Endpoints, TokencastClient
 
     target = resolve(url=args.url, stack=args.stack, region=args.region)
     report.url, report.local = target.graphql_url, target.local
-    async with TokencastClient(
-        target.graphql_url, auth=make_auth(args, target), realtime_url=target.realtime_url
-    ) as client:
+    try:
+        Endpoints.from_url(target.graphql_url, target.realtime_url)
+    except ValueError as exc:
+        raise CliError(str(exc), "--url takes the API's GraphQL URL, e.g. https://…/graphql", EXIT_USAGE) from None
+    client = TokencastClient(target.graphql_url, auth=make_auth(args, target), realtime_url=target.realtime_url)
+    await reachable(target.graphql_url)
+    async with client:
         if args.command == "cancel":
             return await cancel(client, args.session_id)
         if args.command == "watch":
@@ -71,6 +76,21 @@ async def _run(args: argparse.Namespace, report: Report) -> int:
         )
         display = open_display(stream.session_id, as_json=args.json)
         return await follow(client, stream, display, on_interrupt="detach" if args.detach else "cancel")
+
+
+async def reachable(url: str, timeout_s: float = 3.0) -> None:
+    """Fail at once, not after the SDK's whole retry budget, when nothing listens at ``url``."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), timeout_s)
+    except (OSError, TimeoutError):
+        from tokencast.client import ConnectionLost
+
+        raise ConnectionLost(f"nothing answers at {parts.hostname}:{port}") from None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
 
 
 async def follow(client: Any, stream: Any, display: Display, *, on_interrupt: str) -> int:
