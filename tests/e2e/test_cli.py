@@ -43,18 +43,7 @@ class UpProcess:
         self.env = clean_env(state_dir)
         self.state_file = state_dir / "local.json"
         self.process = subprocess.Popen(
-            [
-                TOKENCAST,
-                "up",
-                "--port",
-                "0",
-                "--tokens-per-second",
-                "2000",
-                "--first-token-delay",
-                "0.01",
-                "--flush-window-ms",
-                "20",
-            ],
+            self.command(),
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -63,6 +52,10 @@ class UpProcess:
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
+
+    def command(self) -> list[str]:
+        fast = ["--tokens-per-second", "2000", "--first-token-delay", "0.01", "--flush-window-ms", "20"]
+        return [TOKENCAST, "up", "--port", "0", *fast]
 
     def _read(self) -> None:
         assert self.process.stdout is not None
