@@ -74,6 +74,7 @@ def open_queue(target: Target) -> Any:
     from tokencast.core.dlq import DeadLetterQueue
     from tokencast.core.store import SessionStore
 
+    assert target.table_name and target.dlq_url and target.jobs_queue_url, "run() checked these"
     kwargs = target.boto3_kwargs()
     sqs = boto3.client("sqs", **kwargs)
     store = SessionStore(boto3.client("dynamodb", **kwargs), target.table_name)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from tokencast import __version__
-from tokencast.cli.errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, reported
+from tokencast.cli.errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, Report, reported
 from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT
 
 #: kinds of the local model's fault rules (tokencast.local.bedrock.server.FaultRule)
@@ -240,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
 
 
-def _dispatch(args: argparse.Namespace, report: object) -> int:
+def _dispatch(args: argparse.Namespace, report: Report) -> int:
     if args.command in ("up", "demo"):
         from tokencast.cli import local
 
@@ -248,7 +248,7 @@ def _dispatch(args: argparse.Namespace, report: object) -> int:
     if args.command in ("stream", "watch", "cancel"):
         from tokencast.cli import streaming
 
-        return streaming.run(args, report)  # type: ignore[arg-type]
+        return streaming.run(args, report)
     if args.command == "token":
         from tokencast.local.jwt_issuer import LocalJwtIssuer
 

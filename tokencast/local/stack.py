@@ -138,9 +138,8 @@ class LocalStack:
 
         # moto accepts any credentials: the stack's own calls never depend on the user's
         # (with --model bedrock those are for Bedrock alone).
-        local = {"region_name": config.region, "endpoint_url": moto_url, **_MOTO_CREDENTIALS}
-        sqs = boto3.client("sqs", **local)
-        dynamodb = boto3.client("dynamodb", **local)
+        sqs = boto3.client("sqs", region_name=config.region, endpoint_url=moto_url, **_MOTO_CREDENTIALS)
+        dynamodb = boto3.client("dynamodb", region_name=config.region, endpoint_url=moto_url, **_MOTO_CREDENTIALS)
         create_table(dynamodb, table_name)
         queues = create_queues(
             sqs,
@@ -262,7 +261,8 @@ class LocalStack:
         return {}
 
 
-_MOTO_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+#: moto accepts any credentials; these keep the stack's own calls independent of the user's
+_MOTO_CREDENTIALS: dict[str, str] = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
 def _bind(host: str, port: int, role: str) -> socket.socket:
@@ -281,7 +281,7 @@ def _bind(host: str, port: int, role: str) -> socket.socket:
 def _moto_server_class() -> type:
     from moto.server import ThreadedMotoServer
 
-    class MotoServer(ThreadedMotoServer):  # type: ignore[misc]
+    class MotoServer(ThreadedMotoServer):
         """moto's threaded server, binding in the caller's thread.
 
         moto's own ``start`` binds in its thread and waits for a ready event that never
