@@ -99,7 +99,8 @@ def tokencast(up_process: UpProcess, *args: str, module: bool = False) -> subpro
 
 def model_fault(state: dict, rule: dict) -> None:
     base = state["graphql_url"].rsplit("/graphql", 1)[0]
-    requests.post(f"{base}/_local/model/faults", json=rule, timeout=10).raise_for_status()
+    headers = {"x-api-key": state["api_key"]}  # /_local/* takes the stack's API key
+    requests.post(f"{base}/_local/model/faults", json=rule, headers=headers, timeout=10).raise_for_status()
 
 
 def marked(text: str) -> str:
@@ -235,9 +236,17 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, comman
     ],
     ids=["empty-prompt", "max-tokens", "temperature", "session-id", "watch", "cancel", "token", "url", "fault"],
 )
-def test_a_mistake_is_one_line_with_a_hint(up, args, code, fragment):
+def test_a_mistake_is_one_line_with_a_hint(up, args, code, fragment, monkeypatch, capsys):
+    # In this process (the console script's own main()), to spare a Python start per case;
+    # test_a_stack_without_a_region_says_so and the others below run the real executable.
     process, _ = up
-    assert_one_line_error(tokencast(process, *args), code, args[0], fragment)
+    monkeypatch.setenv("TOKENCAST_STATE_DIR", process.env["TOKENCAST_STATE_DIR"])
+    from tokencast.cli.main import main
+
+    returncode = main(args)
+    captured = capsys.readouterr()
+    result = subprocess.CompletedProcess(args, returncode, captured.out, captured.err)
+    assert_one_line_error(result, code, args[0], fragment)
 
 
 def test_a_stack_without_a_region_says_so(up, tmp_path):

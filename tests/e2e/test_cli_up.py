@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from tests.e2e.test_cli import COMMAND_S, TOKENCAST, StreamProcess, UpProcess, clean_env, tokencast
+from tests.e2e.test_cli import COMMAND_S, TOKENCAST, StreamProcess, UpProcess, clean_env, model_fault, tokencast
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -76,10 +76,7 @@ def test_a_stack_going_away_mid_stream_shows_reconnecting(tmp_path):
     up = UpProcess(tmp_path)
     try:
         state = up.wait_ready()
-        base = state["graphql_url"].rsplit("/graphql", 1)[0]
-        import requests
-
-        requests.post(f"{base}/_local/model/faults", json={"kind": "slow", "delay_s": 0.05}, timeout=10)
+        model_fault(state, {"kind": "slow", "delay_s": 0.05})
         stream = StreamProcess(up, "[tokens=2000] a long answer")
         stream.session_id()
         stream.wait_for_text()

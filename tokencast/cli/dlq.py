@@ -74,7 +74,8 @@ def open_queue(target: Target) -> Any:
     from tokencast.core.dlq import DeadLetterQueue
     from tokencast.core.store import SessionStore
 
-    assert target.table_name and target.dlq_url and target.jobs_queue_url, "run() checked these"
+    if not (target.dlq_url and target.jobs_queue_url and target.table_name):
+        raise ValueError("this target names no queues or table: use `tokencast up` or --stack NAME")
     kwargs = target.boto3_kwargs()
     sqs = boto3.client("sqs", **kwargs)
     store = SessionStore(boto3.client("dynamodb", **kwargs), target.table_name)
@@ -85,7 +86,7 @@ def open_queue(target: Target) -> Any:
 
 
 def _list(queue: Any, *, as_json: bool, out: TextIO) -> int:
-    jobs = queue.list()
+    jobs = queue.list_jobs()
     if as_json:
         out.write(json.dumps([job.to_dict() for job in jobs], indent=2) + "\n")
         return 0
@@ -196,7 +197,7 @@ def _purge(queue: Any, *, yes: bool, as_json: bool, out: TextIO, err: TextIO, st
         if not stdin.isatty():
             err.write("tokencast dlq purge deletes every job in the dead-letter queue; pass --yes to confirm\n")
             return 2
-        count = len(queue.list())
+        count = len(queue.list_jobs())
         if count == 0:
             out.write("the dead-letter queue is empty\n")
             return 0
