@@ -386,7 +386,7 @@ async def test_reusing_a_session_id_for_a_different_request_is_a_conflict(up):
     assert tokencast(process, "stream", prompt, "--session-id", session_id).returncode == 0
 
     other = tokencast(process, "stream", marked("another question"), "--session-id", session_id)
-    assert_one_line_error(other, 1, "stream", "--session-id is already used by a different request")
+    assert_one_line_error(other, 1, "stream", "--session-id already used by a different request")
 
     same = tokencast(process, "stream", prompt, "--session-id", session_id)
     assert same.returncode == 0 and same.stdout.startswith(expected_text(prompt)), "the same request rejoins"

@@ -112,7 +112,7 @@ def test_a_client_chosen_session_id_is_idempotent_for_its_owner_only(core_aws, i
 )
 def test_reusing_a_session_id_for_a_different_request_is_a_conflict(core_aws, invoke, different):
     invoke({"input": {"sessionId": SID, "prompt": "once"}})
-    with pytest.raises(Conflict, match=r"^input\.sessionId: already used by a different request") as raised:
+    with pytest.raises(Conflict, match=r"^input\.sessionId: already used by a different request$") as raised:
         invoke({"input": {"sessionId": SID, **different}})
     assert raised.value.error_type == "Conflict"
     assert core_aws.count(core_aws.settings.jobs_queue_url) == 1, "no second job"

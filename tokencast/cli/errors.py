@@ -69,8 +69,8 @@ _STREAM_FIELDS: dict[str, tuple[str, str]] = {
 _FIELD_RULE = re.compile(r"^(?P<field>[A-Za-z_][\w.\[\]]*): (?P<rule>.+)$")
 
 
-def _invalid_input(message: str) -> CliError:
-    """``input.maxTokens: must be between 1 and 4096`` → ``--max-tokens must be ...`` + its hint."""
+def _options(message: str) -> tuple[list[str], list[str]]:
+    """``<field>: <rule>`` problems with each field named as the option that sets it, and hints."""
     parts, hints = [], []
     for problem in message.split("; "):
         match = _FIELD_RULE.match(problem)
@@ -80,6 +80,16 @@ def _invalid_input(message: str) -> CliError:
             hints.append(hint)
         else:
             parts.append(problem)
+    return parts, hints
+
+
+def _with_options(message: str) -> str:
+    return "; ".join(_options(message)[0])
+
+
+def _invalid_input(message: str) -> CliError:
+    """``input.maxTokens: must be between 1 and 4096`` → ``--max-tokens must be ...`` + its hint."""
+    parts, hints = _options(message)
     return CliError("; ".join(parts), hints[0] if hints else "see the command's --help", EXIT_USAGE)
 
 
@@ -104,8 +114,9 @@ def explain(error: BaseException, *, url: str | None = None, local: bool = True)
         )
     if isinstance(error, client.Conflict):
         return CliError(
-            "--session-id is already used by a different request",
-            "repeat the exact same request to rejoin it, or leave --session-id out for a new session",
+            _with_options(error.message),
+            "repeat the exact same request to rejoin that session, or leave --session-id out for a new one",
+            EXIT_FAILED,
         )
     if isinstance(error, client.Forbidden):
         return CliError(error.message, "only the session's owner may do this: use the same --user / --token")

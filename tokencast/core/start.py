@@ -23,7 +23,7 @@ from tokencast.core.clock import Clock, iso, utc_now
 from tokencast.core.errors import Conflict, EnqueueFailed, InvalidInput
 from tokencast.core.jobs import Job
 from tokencast.core.requests import StartRequest, parse_start
-from tokencast.core.store import SessionStore
+from tokencast.core.store import SessionRecord, SessionStore
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,18 @@ def request_fingerprint(request: StartRequest) -> str:
     }
     encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(encoded.encode("ascii")).hexdigest()
+
+
+#: the Conflict a client gets for a sessionId it already used with another request
+SESSION_ID_REUSED = "input.sessionId: already used by a different request"
+
+
+def refuse_a_different_request(record: SessionRecord, fingerprint: str) -> None:
+    """A repeated ``sessionId`` rejoins its session only for the same request; anything else
+    would silently answer the first request's question. Sessions stored before fingerprints
+    existed (none kept) are let through, as before."""
+    if record.request_fingerprint is not None and record.request_fingerprint != fingerprint:
+        raise Conflict(SESSION_ID_REUSED)
 
 
 class StartService:
@@ -99,11 +111,7 @@ class StartService:
         if not created:
             if record.owner != owner:
                 raise InvalidInput("input.sessionId: already in use")
-            if record.request_fingerprint is not None and record.request_fingerprint != fingerprint:
-                raise Conflict(
-                    "input.sessionId: already used by a different request; "
-                    "repeat the same request to resume it, or choose a new sessionId"
-                )
+            refuse_a_different_request(record, fingerprint)
             return record.to_graphql()
         try:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)
