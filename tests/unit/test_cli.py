@@ -154,6 +154,17 @@ def test_plain_display_says_reconnecting_once_per_drop():
     assert err.getvalue().splitlines() == ["[reconnecting… the connection to the API was lost]", "[reconnected]"]
 
 
+def test_plain_display_notes_a_long_stall_once():
+    clock, err = Clock(), io.StringIO()
+    display = PlainDisplay("sid", io.StringIO(), err)
+    display.progress = Progress(clock=clock)
+    display.text("first")
+    for _ in range(3):
+        clock.now += 6
+        display.tick()
+    assert err.getvalue().splitlines() == ["[no tokens for 12s; still waiting (Ctrl-C cancels)]"]
+
+
 class Tty(io.StringIO):
     def isatty(self) -> bool:
         return True

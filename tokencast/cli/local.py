@@ -146,10 +146,17 @@ async def _up(config: StackConfig) -> int:
     try:
         await stopped.wait()
     finally:
-        print("stopping…", file=sys.stderr, flush=True)
+        print("stopping… (Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
         clear_local()
+        loop.add_signal_handler(signal.SIGINT, _quit_now)
         await stack.stop()
     return 0
+
+
+def _quit_now() -> None:
+    """A second Ctrl-C while stopping: leave without waiting for in-flight work."""
+    print("quit before everything stopped", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 async def _demo(prompt: str) -> int:

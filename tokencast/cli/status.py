@@ -5,7 +5,8 @@ Three displays, picked by :func:`open_display` from what is attached:
 * :class:`JsonDisplay` (``--json``): one JSON object per line on stdout, each with the
   ``sessionId``; nothing else on stdout.
 * :class:`PlainDisplay` (stdout piped and stderr not a terminal, e.g. in scripts and CI): the
-  text as it arrives; connection trouble as one plain line on stderr. No escape codes.
+  text as it arrives; a dropped connection, or 10 s without a token, as one plain line on
+  stderr. No escape codes.
 * :class:`LiveDisplay` (a terminal is attached): a ``rich`` live status line -- time to first
   token, tokens per second, a stall indicator, "reconnecting…" -- under the text when stdout
   is the terminal (finished lines scroll above it, the line being written stays in the live
@@ -26,6 +27,8 @@ from typing import Any, Protocol, TextIO
 
 #: no new text for this long (after the first token, or while waiting for it) shows as a stall
 STALL_AFTER_S = 3.0
+#: without a terminal, one plain line on stderr says so after this long without a token
+PLAIN_STALL_NOTE_S = 10.0
 _CHARS_PER_TOKEN = 4.0
 #: stop reasons that mean the model finished its answer by itself
 NATURAL_STOP_REASONS = frozenset({"end_turn", "stop_sequence"})
@@ -80,6 +83,10 @@ class Progress:
     def restarted(self) -> None:
         self.chars = 0
 
+    def quiet_s(self) -> float:
+        """Seconds since the last text (or since the start, before the first token)."""
+        return self.clock() - (self.last_text if self.last_text is not None else self.started)
+
     def line(self) -> str:
         """The status line: ``TTFT 0.31s · ≈152 tok/s · 4.2s`` or what is being waited for."""
         now = self.clock()
@@ -129,6 +136,7 @@ class PlainDisplay:
         self.session_id, self.out, self.err = session_id, out, err
         self.progress = Progress()
         self._said_reconnecting = False
+        self._said_stalled = False
 
     def start(self) -> None:
         self.note(f"[session {self.session_id}]")
@@ -151,6 +159,10 @@ class PlainDisplay:
             self.text(delta.text)
 
     def tick(self) -> None:
+        quiet = self.progress.quiet_s()
+        if quiet >= PLAIN_STALL_NOTE_S and not self._said_stalled:
+            self.note(f"[no tokens for {quiet:.0f}s; still waiting (Ctrl-C cancels)]")
+        self._said_stalled = quiet >= PLAIN_STALL_NOTE_S
         if self.progress.reconnecting and not self._said_reconnecting:
             self.note("[reconnecting… the connection to the API was lost]")
         elif not self.progress.reconnecting and self._said_reconnecting:
