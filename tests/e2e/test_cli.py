@@ -346,6 +346,27 @@ async def test_ctrl_c_on_stream_cancels_the_session(up):
     assert session.status == "CANCELLED"
 
 
+def test_a_reader_going_away_cancels_the_session_too(up):
+    """`tokencast stream --json … | head -1`: the pipe closes, the model must not go on for nobody."""
+    process, state = up
+    prompt = marked("[tokens=2000] only the first line is read")
+    model_fault(state, {"kind": "slow", "match": prompt, "delay_s": 0.02})
+    reader = subprocess.Popen(
+        [TOKENCAST, "stream", "--json", prompt],
+        env=process.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    session_id = json.loads(reader.stdout.readline())["sessionId"]
+    reader.stdout.close()
+    reader.wait(COMMAND_S)
+    stderr = reader.stderr.read()
+    assert f"cancelled session {session_id}: [CANCELLED" in stderr and "Traceback" not in stderr
+    assert asyncio.run(session_of(state, session_id)).status == "CANCELLED"
+
+
 async def test_detach_leaves_the_session_running_and_cancel_says_what_it_did(up):
     process, state = up
     prompt = marked("[tokens=2000] keep going without me")
