@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from tokencast.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError, Report
@@ -24,6 +24,9 @@ from tokencast.cli.target import Target, resolve
 #: how long ``cancel`` (and Ctrl-C on ``stream``) waits to see the session end CANCELLED
 CANCEL_WAIT_S = 10.0
 _TICK_S = 0.25
+
+#: what Ctrl-C does: cancel the session (stream), leave it running (stream --detach), stop watching (watch)
+OnInterrupt = Literal["cancel", "detach", "stop"]
 
 
 def run(args: argparse.Namespace, report: Report) -> int:
@@ -93,7 +96,7 @@ async def reachable(url: str, timeout_s: float = 3.0) -> None:
         await writer.wait_closed()
 
 
-async def follow(client: Any, stream: Any, display: Display, *, on_interrupt: str) -> int:
+async def follow(client: Any, stream: Any, display: Display, *, on_interrupt: OnInterrupt) -> int:
     """Show a stream until it ends or the user interrupts; return the exit code.
 
     ``on_interrupt``: ``cancel`` (stream: cancel the session and wait for it to end),
@@ -138,7 +141,7 @@ async def _tick(stream: Any, display: Display) -> None:
         await asyncio.sleep(_TICK_S)
 
 
-async def _interrupted(client: Any, session_id: str, on_interrupt: str, interrupted: asyncio.Event) -> int:
+async def _interrupted(client: Any, session_id: str, on_interrupt: OnInterrupt, interrupted: asyncio.Event) -> int:
     say = _stderr_line
     if on_interrupt == "stop":
         say(f"\nstopped watching; session {session_id} goes on (`tokencast watch {session_id}` to rejoin)")
