@@ -331,6 +331,27 @@ async def session_of(state: dict, session_id: str):
         return await client.get_session(session_id)
 
 
+async def ends_cancelled(state: dict, session_id: str, timeout_s: float = COMMAND_S) -> bool:
+    """Whether the session reaches CANCELLED within ``timeout_s`` (its final status, polled)."""
+    async with TokencastClient(state["graphql_url"], auth=ApiKeyAuth(state["api_key"])) as client:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            session = await client.get_session(session_id)
+            if session.is_final:
+                return session.status == "CANCELLED"
+            await asyncio.sleep(0.1)
+    return False
+
+
+#: what the CLI says after cancelling: the outcome, or -- when the worker is slower than the
+#: CLI waits (a loaded machine) -- that the cancel was requested
+CANCEL_OUTCOMES = ("cancelled session {id}: [CANCELLED", "cancel requested for session {id}")
+
+
+def said_cancelled(text: str, session_id: str) -> bool:
+    return any(line.format(id=session_id) in text for line in CANCEL_OUTCOMES)
+
+
 async def test_ctrl_c_on_stream_cancels_the_session(up):
     process, state = up
     prompt = marked("[tokens=2000] a long answer nobody will read")
@@ -340,10 +361,9 @@ async def test_ctrl_c_on_stream_cancels_the_session(up):
     stream.wait_for_text()
     assert await asyncio.to_thread(stream.interrupt) == 130
     stderr = "".join(stream.stderr)
-    assert f"cancelling session {session_id}" in stderr and f"cancelled session {session_id}: [CANCELLED" in stderr
+    assert f"cancelling session {session_id}" in stderr and said_cancelled(stderr, session_id)
     assert "Traceback" not in stderr
-    session = await session_of(state, session_id)
-    assert session.status == "CANCELLED"
+    assert await ends_cancelled(state, session_id)
 
 
 def test_a_reader_going_away_cancels_the_session_too(up):
@@ -363,8 +383,8 @@ def test_a_reader_going_away_cancels_the_session_too(up):
     reader.stdout.close()
     reader.wait(COMMAND_S)
     stderr = reader.stderr.read()
-    assert f"cancelled session {session_id}: [CANCELLED" in stderr and "Traceback" not in stderr
-    assert asyncio.run(session_of(state, session_id)).status == "CANCELLED"
+    assert said_cancelled(stderr, session_id) and "Traceback" not in stderr
+    assert asyncio.run(ends_cancelled(state, session_id))
 
 
 async def test_detach_leaves_the_session_running_and_cancel_says_what_it_did(up):
@@ -381,8 +401,10 @@ async def test_detach_leaves_the_session_running_and_cancel_says_what_it_did(up)
     cancelled = await asyncio.to_thread(tokencast, process, "cancel", session_id)
     assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
     assert cancelled.stdout.splitlines() == [cancelled.stdout.strip()]
-    assert cancelled.stdout.startswith(f"cancelled session {session_id}")
-    assert (await session_of(state, session_id)).status == "CANCELLED"
+    assert cancelled.stdout.startswith(
+        (f"cancelled session {session_id}", f"cancel requested for session {session_id}")
+    )
+    assert await ends_cancelled(state, session_id)
 
     again = await asyncio.to_thread(tokencast, process, "cancel", session_id)
     assert again.returncode == 1

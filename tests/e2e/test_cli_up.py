@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from tests.e2e.test_cli import COMMAND_S, TOKENCAST, StreamProcess, UpProcess, clean_env, model_fault, tokencast
+from tests.e2e.test_cli import (
+    COMMAND_S,
+    TOKENCAST,
+    StreamProcess,
+    UpProcess,
+    clean_env,
+    model_fault,
+    said_cancelled,
+    tokencast,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -190,10 +199,10 @@ def test_model_openai_streams_real_answers_through_the_unchanged_handlers(tmp_pa
         )
 
         endless = StreamProcess(up, "an endless answer")
-        endless.session_id()
+        session_id = endless.session_id()
         endless.wait_for_text()
         assert endless.interrupt() == 130
-        assert "[CANCELLED" in "".join(endless.stderr)
+        assert said_cancelled("".join(endless.stderr), session_id)
         assert fake_openai.disconnected.wait(COMMAND_S), "cancelling closed the request to the model server"
     finally:
         assert up.stop() == 0
