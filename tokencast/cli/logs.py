@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 #: Powertools' own keys: context every line repeats, left out of the short form
@@ -43,6 +44,8 @@ _CONTEXT_KEYS = frozenset(
     }
 )
 MAX_LINE = 240
+#: written to the pipe last, so the pump knows it has seen everything
+_END = "\x00tokencast-log-compactor-end\n"
 
 
 def compact_line(line: str) -> str:
@@ -96,6 +99,8 @@ def compact_stdout_until_exit() -> None:
             os.fdopen(real, "w", encoding="utf-8", closefd=False) as out,
         ):
             for line in lines:
+                if line == _END:
+                    return
                 try:
                     out.write(compact_line(line))
                     out.flush()
@@ -108,7 +113,21 @@ def compact_stdout_until_exit() -> None:
     def drain() -> None:
         with contextlib.suppress(OSError, ValueError):
             sys.stdout.flush()
-        os.dup2(real, 1)  # closes this process's write end of the pipe: the pump sees EOF
+        # Not EOF: helper processes (multiprocessing's resource tracker) keep the pipe open
+        # until this process is gone. Everything written before the marker is written out.
+        with contextlib.suppress(OSError):
+            os.write(1, _END.encode())
+        os.dup2(real, 1)
         thread.join(timeout=5)
 
-    atexit.register(drain)
+    _drains.append(drain)
+    atexit.register(finish_compacting)
+
+
+_drains: list[Callable[[], None]] = []
+
+
+def finish_compacting() -> None:
+    """Write what is still in the pipe and give fd 1 back (at exit, or before ``os._exit``)."""
+    while _drains:
+        _drains.pop()()
