@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import os
 import queue
@@ -95,6 +97,17 @@ def up(tmp_path_factory) -> Iterator[tuple[UpProcess, dict]]:
 def tokencast(up_process: UpProcess, *args: str, module: bool = False) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "tokencast.cli.main"] if module else [TOKENCAST]
     return subprocess.run(command + list(args), env=up_process.env, capture_output=True, text=True, timeout=COMMAND_S)
+
+
+def in_process(*args: str) -> subprocess.CompletedProcess:
+    """The console script's main() in this process, for the synchronous commands (faults, dlq)
+    where a Python start per call would only cost time; TOKENCAST_STATE_DIR must point at `up`."""
+    from tokencast.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def model_fault(state: dict, rule: dict) -> None:
@@ -464,46 +477,45 @@ def test_json_lines_carry_the_session_id_and_a_cut_answer_says_so(up):
 # --- practising failure: faults → DLQ → replay ------------------------------------------------
 
 
-async def test_faults_walk_a_job_through_failure_dlq_and_replay(up):
+async def test_faults_walk_a_job_through_failure_dlq_and_replay(up, monkeypatch):
     process, state = up
+    monkeypatch.setenv("TOKENCAST_STATE_DIR", process.env["TOKENCAST_STATE_DIR"])
     prompt, session_id = marked("[tokens=30] practise failure"), str(uuid.uuid4())
     match = prompt.rsplit("#", 1)[1]
 
-    added = tokencast(process, "faults", "add", "throttle", "--times", "3", "--match", match)
+    added = in_process("faults", "add", "throttle", "--times", "3", "--match", match)
     assert added.returncode == 0, added.stderr
     assert (
         added.stdout.startswith("armed fault rule ")
         and f'3 more requests, prompts containing "{match}"' in added.stdout
     )
-    listed = tokencast(process, "faults", "list", "--json")
+    listed = in_process("faults", "list", "--json")
     assert any(rule["match"] == match and rule["remaining"] == 3 for rule in json.loads(listed.stdout))
 
     failed = tokencast(process, "stream", prompt, "--session-id", session_id)
     assert failed.returncode == 1
     assert "[FAILED; model throttled 3 times; job moved to the dead-letter queue]" in failed.stdout
-    assert not any(rule["match"] == match for rule in json.loads(tokencast(process, "faults", "list", "--json").stdout))
+    assert not any(rule["match"] == match for rule in json.loads(in_process("faults", "list", "--json").stdout))
 
-    dead = tokencast(process, "dlq", "list")
+    dead = in_process("dlq", "list")
     [row] = [line for line in dead.stdout.splitlines() if session_id in line]
     message_id = row.split()[0]
-    looks = [json.loads(tokencast(process, "dlq", "show", message_id, "--json").stdout) for _ in range(2)]
+    looks = [json.loads(in_process("dlq", "show", message_id, "--json").stdout) for _ in range(2)]
     for look in looks:
         look.pop("age_s")
     assert looks[0] == looks[1], "looking at a job changes nothing it reports"
     assert looks[0]["attempts"] == 3 and "receive_count" not in looks[0]
-    assert "receive" not in tokencast(process, "dlq", "show", message_id).stdout
+    assert "receive" not in in_process("dlq", "show", message_id).stdout
 
-    replayed = tokencast(process, "dlq", "replay", "--session", session_id)
+    replayed = in_process("dlq", "replay", "--session", session_id)
     assert "replayed 1, refused 0" in replayed.stdout
     watched = await asyncio.to_thread(tokencast, process, "watch", session_id)
     assert watched.returncode == 0 and watched.stdout.startswith(expected_text(prompt))
 
-    tokencast(process, "faults", "add", "stall", "--always", "--match", marked("x"))
-    cleared = tokencast(process, "faults", "clear")
+    in_process("faults", "add", "stall", "--always", "--match", marked("x"))
+    cleared = in_process("faults", "clear")
     assert cleared.returncode == 0 and cleared.stdout.startswith("removed ")
-    assert (
-        tokencast(process, "faults", "list").stdout.strip() == "no fault rules armed: the local model answers normally"
-    )
+    assert in_process("faults", "list").stdout.strip() == "no fault rules armed: the local model answers normally"
 
 
 # --- what `up` prints ------------------------------------------------------------------------
