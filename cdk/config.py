@@ -20,8 +20,8 @@ type and its string spelling (``-c maxConcurrency=20``, ``-c enableApiKey=true``
 | ``maxAttempts``        | ``Settings.max_attempts`` (3)                   | processing attempts; the DLQ ``maxReceiveCount`` is derived (``Settings.redrive_max_receive_count``) |
 | ``jobVisibilitySeconds`` | ``Settings.visibility_timeout_s`` (30)        | a streaming job's heartbeat-kept visibility: a crashed worker's job is back within it |
 | ``quotas``             | ``tokencast.config.Quotas`` defaults            | per-owner quotas (object; ``null`` switches one off) |
-| ``queryDepthLimit``    | ``ApiLimits.query_depth_limit`` (8)             | AppSync ``queryDepthLimit`` (1..75)                 |
-| ``resolverCountLimit`` | ``ApiLimits.resolver_count_limit`` (25)         | AppSync ``resolverCountLimit`` (1..10000)           |
+| ``queryDepthLimit``    | ``ApiLimits.query_depth_limit`` (16)            | AppSync ``queryDepthLimit`` (1..75)                 |
+| ``resolverCountLimit`` | ``ApiLimits.resolver_count_limit`` (100)        | AppSync ``resolverCountLimit`` (1..10000)           |
 | ``enableIntrospection`` | ``false``                                      | AppSync introspection queries                        |
 | ``retentionDays``      | ``Settings.session_ttl_days`` (7)               | session/event TTL; log retention (rounded up to a CloudWatch value) |
 | ``alarmEmail``         | none                                            | e-mail subscribed to the alarm topic                |

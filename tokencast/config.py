@@ -160,6 +160,6 @@ class ApiLimits(_FromEnv):
     AppSync accepts ``queryDepthLimit`` 1..75 and ``resolverCountLimit`` 1..10000 (0: none).
     """
 
-    query_depth_limit: int = Field(8, ge=1, le=75, description="nesting levels of fields in one operation")
-    resolver_count_limit: int = Field(25, ge=1, le=10_000, description="resolver executions in one request")
+    query_depth_limit: int = Field(16, ge=1, le=75, description="nesting levels of fields in one operation")
+    resolver_count_limit: int = Field(100, ge=1, le=10_000, description="resolver executions in one request")
     introspection: bool = Field(False, description="whether __schema/__type queries are allowed")

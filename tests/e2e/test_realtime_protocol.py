@@ -26,7 +26,7 @@ from tests.e2e.emulator_fixtures import (
     raw_socket,
     serve_emulator,
 )
-from tokencast.config import ApiLimits
+from tokencast.local.appsync.cost import ExecutionLimits
 from tokencast.local.appsync.emulator import EmulatorConfig
 from tokencast.local.appsync.realtime import RealtimeConfig
 
@@ -470,7 +470,7 @@ async def test_a_resolver_error_on_start_is_typed(emulator):
 
 
 async def test_the_api_limits_apply_to_subscriptions_too():
-    async with serve_emulator(EmulatorConfig(limits=ApiLimits(query_depth_limit=1))) as server:
+    async with serve_emulator(EmulatorConfig(limits=ExecutionLimits(max_depth=1))) as server:
         async with raw_socket(server, headers=auth_headers(server, "api_key")) as ws:
             await ws.init()
             data = subscription_data("s1", "sessionId usage { totalTokens }")  # depth 3

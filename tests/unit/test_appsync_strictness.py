@@ -10,6 +10,7 @@ import pytest
 
 from tokencast.config import ApiLimits
 from tokencast.local.appsync.auth import AuthMode
+from tokencast.local.appsync.cost import ExecutionLimits
 from tokencast.local.appsync.errors import RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.schema import AppSyncSchema, SchemaRefused
@@ -71,7 +72,7 @@ def engine(**limits) -> GraphQLEngine:
         ResolverMap.load(),
         {},
         default_mode=AuthMode.API_KEY,
-        limits=ApiLimits(**limits),
+        limits=ExecutionLimits.from_api(ApiLimits(**limits)),
     )
 
 

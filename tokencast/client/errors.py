@@ -17,7 +17,7 @@ Transport failures that survived the retries become :class:`ConnectionLost`.
     │   ├── InvalidRequest    the request broke a rule (InvalidInput, validation, API limits)
     │   ├── SessionNotFound   no such session (or not yours to read)
     │   ├── Forbidden         you may read the session but not do this (cancel by a non-owner)
-    │   ├── Conflict          the request collides with existing state (a sessionId in use)
+    │   ├── Conflict          the sessionId is not yours, or names a session of a different request
     │   └── QuotaExceeded     a per-caller quota refused the start (``error_info``: quota, limit, retryAfterSeconds)
     └── StreamFailed          the session ended FAILED; carries the session error and result
 """
@@ -97,7 +97,8 @@ class Forbidden(RequestError):
 
 
 class Conflict(RequestError):
-    """The request collides with existing state, e.g. a client-chosen sessionId another caller owns."""
+    """The request clashes with an existing session: its ``sessionId`` is not the caller's, or
+    was used for a different request. Retrying cannot help; use a new session id."""
 
 
 class QuotaExceeded(RequestError):
@@ -148,7 +149,7 @@ _INVALID = {
 }
 _NOT_FOUND = {"NotFound", "NotFoundException", "SessionNotFound"}
 _FORBIDDEN = {"Forbidden", "ForbiddenException"}
-_CONFLICT = {"Conflict"}
+_CONFLICT = {"Conflict", "ConflictException"}
 _QUOTA = {"Quota"}
 
 

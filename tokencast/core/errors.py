@@ -90,7 +90,9 @@ class Forbidden(ApiError):
 
 
 class Conflict(ApiError):
-    """The request collides with existing state (a client-chosen sessionId owned by another caller)."""
+    """The request cannot be applied as asked: a client-chosen ``sessionId`` that is not the
+    caller's (the message never says whether, or by whom, the id is used), or one the caller
+    already used for a different request. Retrying the same call cannot succeed."""
 
     error_type = "Conflict"
 
@@ -219,7 +221,8 @@ def classify(exc: BaseException) -> JobError:
         if key in _UNAVAILABLE or status >= 500:
             return TransientError(f"model unavailable ({code})", code)
         if key in _PERMANENT:
-            detail = str(error.get("Message") or "")[:_MAX_DETAIL]
+            # Bedrock's messages end with a full stop; ours append "; ..." after the reason.
+            detail = str(error.get("Message") or "")[:_MAX_DETAIL].rstrip(". ")
             reason = _PERMANENT[key] + (f": {detail}" if detail else "")
             return PermanentError(reason, code)
         return TransientError(f"model error ({code})", code)
