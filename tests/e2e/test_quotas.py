@@ -22,9 +22,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-import requests
 
 from tokencast.client import ApiKeyAuth, QuotaExceeded, SessionNotFound, TokencastClient
+from tokencast.local.admin_client import AdminClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -70,8 +70,8 @@ def quota_stack(tmp_path_factory) -> Iterator[dict]:
             process.wait()
 
 
-def add_fault(base_url: str, rule: dict) -> None:
-    requests.post(f"{base_url}/_local/model/faults", json=rule, timeout=10).raise_for_status()
+def add_fault(state: dict, rule: dict) -> None:
+    AdminClient.for_stack(state["graphql_url"], state["api_key"]).add_model_faults(rule)
 
 
 def client(state: dict) -> TokencastClient:
@@ -96,11 +96,10 @@ def jobs_for(state: dict, session_id: str) -> int:
 
 
 async def test_over_quota_start_is_a_typed_error_and_nothing_is_stored_or_queued(quota_stack):
-    base = quota_stack["graphql_url"].rsplit("/graphql", 1)[0]
     marker = uuid.uuid4().hex[:10]
     busy = f"[tokens=100] Keep talking #{marker}"
     rule = {"kind": "stall", "match": marker, "after": 3}
-    await asyncio.to_thread(add_fault, base, rule)
+    await asyncio.to_thread(add_fault, quota_stack, rule)
 
     async with client(quota_stack) as api:
         stream = await api.stream(busy)  # stalls after 3 tokens: stays active
