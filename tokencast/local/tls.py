@@ -148,7 +148,9 @@ def _server_is_current(files: TlsFiles, ca: x509.Certificate, hosts: tuple[str, 
     return set(_san(hosts)) <= named
 
 
-def _issue_server(files: TlsFiles, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, hosts: tuple[str, ...]):
+def _issue_server(
+    files: TlsFiles, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, hosts: tuple[str, ...]
+) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     cert = (
