@@ -42,14 +42,16 @@ pytest: setup      ## the suite: unit, end-to-end on the local stack, infrastruc
 	@echo "==> pytest"
 	$(BIN)/pytest -q $(ARGS)
 
-lint: setup        ## ruff (lint + format check), mypy, AppSync's ESLint rules
+lint: setup        ## ruff (lint + format check), mypy, AppSync's ESLint rules, tsc on the TypeScript client
 	@echo "==> ruff"
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@echo "==> mypy"
 	@$(BIN)/mypy
 	@echo "==> eslint (@aws-appsync/eslint-plugin)"
-	@npx --no-install eslint graphql/resolvers
+	@npx --no-install eslint graphql/resolvers examples
+	@echo "==> tsc --noEmit (clients/js, strict)"
+	@npx --no-install tsc -p clients/js --noEmit
 
 format: setup      ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
