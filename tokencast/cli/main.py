@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("session_id")
     _add_target_options(cancel)
 
+    from tokencast.cli import sessions
+
+    sessions.add_parser(commands, _add_target_options)
+
     token = commands.add_parser("token", help="mint a local JWT for a named user (stands in for Cognito)")
     token.add_argument("--user", required=True)
     token.add_argument("--group", action="append", default=[], dest="groups")
@@ -125,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from tokencast.cli import streaming
 
             return streaming.run(args)
+        if args.command == "sessions":
+            from tokencast.cli import sessions
+
+            return sessions.run(args)
         if args.command == "token":
             from tokencast.local.jwt_issuer import LocalJwtIssuer
 
