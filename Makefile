@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 $(UV):
 	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS)/ (one time)"
 	@$(PYTHON) -m venv $(TOOLS)
-	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@PIP_FIND_LINKS= $(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(PY_STAMP): $(UV) pyproject.toml uv.lock
 	@echo "==> installing Python dependencies from uv.lock into $(VENV)/"

@@ -40,10 +40,13 @@ def build_worker(
 ) -> Worker:
     """The worker from configuration alone; ``wrap_transport`` lets a benchmark observe publishes."""
     settings = settings or Settings.from_env()
-    missing = [
-        name for name in ("jobs_queue_url", "dead_letter_queue_url", "graphql_url") if not getattr(settings, name)
-    ]
-    if missing:
+    required = {
+        "jobs_queue_url": settings.jobs_queue_url,
+        "dead_letter_queue_url": settings.dead_letter_queue_url,
+        "graphql_url": settings.graphql_url,
+    }
+    missing = [name for name, value in required.items() if not value]
+    if missing or not settings.graphql_url or not settings.dead_letter_queue_url:
         raise RuntimeError("not set: " + ", ".join("TOKENCAST_" + m.upper() for m in missing))
     sqs = client("sqs", settings)
     transport: PublishTransport = AppSyncPublisher(
@@ -99,4 +102,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A processor per invocation: it holds the batch's results, and the local stack may run
     # invocations on concurrent threads. Every record failing is still a normal response.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)

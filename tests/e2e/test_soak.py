@@ -182,7 +182,7 @@ async def test_soak(local_stack, soak_sessions, soak_seed):
     queues = local_stack.endpoints.queues
     dlq = DeadLetterQueue(sqs, queues.dlq_url, queues.jobs_url, store(local_stack))
     ours = {p.session_id: p for p in plans}
-    dead = [job for job in dlq.list() if job.session_id in ours]
+    dead = [job for job in dlq.list_jobs() if job.session_id in ours]
     assert sorted(job.session_id for job in dead) == sorted(p.session_id for p in plans if p.kind == "permanent")
     for job in dead:
         assert job.reason.endswith("job moved to the dead-letter queue") and job.attempts == 1

@@ -31,13 +31,13 @@ def fail_permanently(core_aws, start_job, make_worker, fakes, n):
 def test_list_and_show_peek_without_consuming(core_aws, start_job, make_worker, fakes):
     jobs = fail_permanently(core_aws, start_job, make_worker, fakes, 2)
     dlq = dlq_of(core_aws)
-    listed = dlq.list()
+    listed = dlq.list_jobs()
     assert {j.session_id for j in listed} == {j.session_id for j in jobs}
     entry = listed[0]
     assert entry.owner == "alice" and entry.model_id == "tokencast.local-model-v1" and entry.attempts == 1
     assert entry.reason.startswith("access to the model denied") and entry.error_type == "AccessDeniedException"
     assert entry.age_s >= 0 and "body" not in entry.to_dict()
-    assert len(dlq.list()) == 2, "listing hid the messages"
+    assert len(dlq.list_jobs()) == 2, "listing hid the messages"
     assert dlq.show(entry.message_id).session_id == entry.session_id
     assert dlq.show("nope") is None
 
@@ -47,13 +47,13 @@ def test_replay_streams_the_session_again_as_a_new_attempt(core_aws, start_job, 
     dlq = dlq_of(core_aws)
     dry = dlq.replay([first.session_id], dry_run=True)
     assert [(r.session_id, r.action) for r in dry] == [(first.session_id, "would-replay")]
-    assert core_aws.store.get(first.session_id).status == SessionStatus.FAILED and len(dlq.list()) == 2
+    assert core_aws.store.get(first.session_id).status == SessionStatus.FAILED and len(dlq.list_jobs()) == 2
 
     [result] = dlq.replay([first.session_id])
     assert result.action == "replayed"
     session = core_aws.store.get(first.session_id)
     assert (session.status, session.error, session.attempt_base) == (SessionStatus.QUEUED, None, 1)
-    assert [j.session_id for j in dlq.list()] == [second.session_id]
+    assert [j.session_id for j in dlq.list_jobs()] == [second.session_id]
     [message] = core_aws.receive_jobs()
     body = json.loads(message["Body"])
     assert body["replay"] is True and body["force"] is False and body["sessionId"] == first.session_id
@@ -75,10 +75,10 @@ def test_replay_refuses_completed_sessions_unless_forced(core_aws, start_job, ma
     dlq = dlq_of(core_aws)
     [refused] = dlq.replay()
     assert refused.action == "refused" and "COMPLETED" in refused.reason
-    assert len(dlq.list()) == 1 and core_aws.receive_jobs() == []
+    assert len(dlq.list_jobs()) == 1 and core_aws.receive_jobs() == []
 
     [forced] = dlq.replay(force=True)
-    assert forced.action == "replayed" and dlq.list() == []
+    assert forced.action == "replayed" and dlq.list_jobs() == []
     [message] = core_aws.receive_jobs()
     assert worker.process(message["Body"]).outcome == Outcome.COMPLETED
     session = core_aws.store.get(job.session_id)
@@ -93,5 +93,5 @@ def test_replay_all_is_rate_limited_and_purge_empties(core_aws, start_job, make_
     results = dlq.replay(rate_per_s=4)
     assert sorted(r.action for r in results) == ["refused", "replayed", "replayed", "replayed"]
     assert sleeps == [0.25, 0.25]
-    assert len(dlq.list()) == 1  # the malformed one stays
-    assert dlq.purge() == 1 and dlq.list() == []
+    assert len(dlq.list_jobs()) == 1  # the malformed one stays
+    assert dlq.purge() == 1 and dlq.list_jobs() == []

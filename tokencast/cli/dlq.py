@@ -74,6 +74,8 @@ def open_queue(target: Target) -> Any:
     from tokencast.core.dlq import DeadLetterQueue
     from tokencast.core.store import SessionStore
 
+    if not (target.dlq_url and target.jobs_queue_url and target.table_name):
+        raise ValueError("this target names no queues or table: use `tokencast up` or --stack NAME")
     kwargs = target.boto3_kwargs()
     sqs = boto3.client("sqs", **kwargs)
     store = SessionStore(boto3.client("dynamodb", **kwargs), target.table_name)
@@ -84,7 +86,7 @@ def open_queue(target: Target) -> Any:
 
 
 def _list(queue: Any, *, as_json: bool, out: TextIO) -> int:
-    jobs = queue.list()
+    jobs = queue.list_jobs()
     if as_json:
         out.write(json.dumps([job.to_dict() for job in jobs], indent=2) + "\n")
         return 0

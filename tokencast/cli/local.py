@@ -104,6 +104,7 @@ async def _demo(prompt: str) -> int:
 
     async with LocalStack(StackConfig(port=0, log_level="WARNING")) as stack:
         endpoints = stack.endpoints
+        assert endpoints is not None  # set by start(), which entering the stack ran
         print(f"local stack on {endpoints.graphql_url}; streaming an answer to: {prompt!r}\n", flush=True)
         async with TokencastClient(endpoints.graphql_url, auth=ApiKeyAuth(endpoints.api_key)) as client:
             stream = await client.stream(prompt)

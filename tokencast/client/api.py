@@ -149,7 +149,8 @@ class GraphQLApi:
         while True:
             try:
                 session = await self._connected()
-                return await session.execute(GraphQLRequest(request, variable_values=dict(variables)))
+                result: dict[str, Any] = await session.execute(GraphQLRequest(request, variable_values=dict(variables)))
+                return result
             except TransportQueryError as error:
                 failure: TokencastError = error_from_graphql(
                     error.errors or [{"message": str(error)}], session_id=session_id

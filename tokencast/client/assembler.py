@@ -147,7 +147,7 @@ class StreamAssembler:
         if self._gap_fetches == 0:
             urgent = any(event.is_terminal for event in self._pending.values())
             return self._gap_since + (0.0 if urgent else self.gap_grace_s)
-        return self._gap_since + min(self.gap_grace_s * 2**self._gap_fetches, self.max_gap_backoff_s)
+        return self._gap_since + min(self.gap_grace_s * 2.0**self._gap_fetches, self.max_gap_backoff_s)
 
     def note_fetched(self, now: float) -> None:
         """The caller fetched from :attr:`cursor` to the end of the log; a gap still open backs off."""

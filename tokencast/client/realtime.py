@@ -84,7 +84,8 @@ class AppSyncRealtimeTransport(AppSyncWebsocketsTransport):
             await self.adapter.send(init_message)
         except TransportError:
             log.debug("connection_init not sent; looking for the server's reason")
-        await asyncio.wait_for(self._wait_ack(), self.ack_timeout)
+        # gql binds WebsocketsTransport._wait_ack onto its AppSync transport; mypy sees the mismatch.
+        await asyncio.wait_for(self._wait_ack(), self.ack_timeout)  # type: ignore[misc]
 
     def _parse_answer(self, answer: str) -> tuple[str, int | None, ExecutionResult | None]:
         try:
@@ -94,7 +95,8 @@ class AppSyncRealtimeTransport(AppSyncWebsocketsTransport):
         if not isinstance(message, dict):
             raise TransportProtocolError(f"Server did not return a GraphQL result: {answer}")
         kind = message.get("type")
-        payload = message.get("payload") if isinstance(message.get("payload"), dict) else {}
+        raw_payload = message.get("payload")
+        payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
         if kind == "start_ack":
             query_id = _query_id(message.get("id"))
             return ("start_ack", query_id, None)
@@ -122,7 +124,7 @@ class AppSyncRealtimeTransport(AppSyncWebsocketsTransport):
             return
         await super()._handle_answer(answer_type, answer_id, execution_result)
 
-    async def subscribe(  # type: ignore[override]
+    async def subscribe(
         self,
         request: GraphQLRequest,
         *,
@@ -219,8 +221,8 @@ class _Connection:
         self.transport = AppSyncRealtimeTransport(
             endpoints.realtime_url,
             auth=auth.authentication(endpoints.host),
-            connect_timeout=connect_timeout_s,  # type: ignore[arg-type]
-            ack_timeout=ack_timeout_s,  # type: ignore[arg-type]
+            connect_timeout=connect_timeout_s,
+            ack_timeout=ack_timeout_s,
             keep_alive_timeout=keep_alive_timeout_s,
         )
         self.client = Client(transport=self.transport, execute_timeout=None)

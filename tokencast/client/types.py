@@ -116,7 +116,7 @@ class SessionInfo:
     def from_graphql(cls, data: Mapping[str, Any]) -> SessionInfo:
         status: SessionStatus | str
         try:
-            status = SessionStatus(data.get("status"))
+            status = SessionStatus(str(data.get("status")))
         except ValueError:
             status = str(data.get("status"))
         return cls(

@@ -25,4 +25,5 @@ _MODEL = Config(
 
 def client(service: str, settings: Settings, session: boto3.Session | None = None) -> Any:
     config = _MODEL if service == "bedrock-runtime" else _DEFAULT
-    return (session or boto3.Session()).client(service, region_name=settings.region, config=config)
+    # The service name is a runtime value, so boto3-stubs' per-service overloads cannot apply.
+    return (session or boto3.Session()).client(service, region_name=settings.region, config=config)  # type: ignore[call-overload]

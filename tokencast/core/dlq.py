@@ -52,7 +52,7 @@ class DeadLetterSender:
         if session_id:
             attributes[ATTR_SESSION_ID] = {"DataType": "String", "StringValue": session_id}
         out = self._sqs.send_message(QueueUrl=self._url, MessageBody=body, MessageAttributes=attributes)
-        return out["MessageId"]
+        return str(out["MessageId"])
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ class DeadLetterQueue:
             receipt_handle=message["ReceiptHandle"],
         )
 
-    def list(self, *, limit: int = 1000) -> list[DeadJob]:
+    def list_jobs(self, *, limit: int = 1000) -> list[DeadJob]:
         """Peek at up to ``limit`` dead jobs, oldest failure first; they stay in the queue."""
         messages = self._receive_all(limit)
         try:
@@ -187,7 +187,7 @@ class DeadLetterQueue:
         return sorted(jobs, key=lambda j: -j.age_s)
 
     def show(self, message_id: str) -> DeadJob | None:
-        return next((job for job in self.list() if job.message_id == message_id), None)
+        return next((job for job in self.list_jobs() if job.message_id == message_id), None)
 
     # --- writing -------------------------------------------------------------------------
 

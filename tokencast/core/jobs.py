@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_camel
 from tokencast.core.errors import MalformedJob
 from tokencast.events import Visibility
 
-JOB_VERSION = 1
+JOB_VERSION: Literal[1] = 1
 
 
 class Message(BaseModel):

@@ -107,7 +107,7 @@ class AppSyncPublisher:
 
 
 #: Stores one event and returns it: ``sink(type, token, **fields)`` (AttemptLog.append).
-Sink = Callable[..., dict]
+Sink = Callable[..., dict[str, Any]]
 
 
 @dataclass

@@ -40,7 +40,8 @@ class StartRequest:
 
 
 def _limits(info: ValidationInfo) -> Limits:
-    return (info.context or {})["limits"]
+    limits: Limits = (info.context or {})["limits"]
+    return limits
 
 
 def _check_text(value: str, limit: int) -> str:
@@ -193,8 +194,8 @@ def parse_start(arguments: Mapping[str, Any] | None, limits: Limits) -> StartReq
     try:
         args = _StartArguments.model_validate(raw, context={"limits": limits})
     except ValidationError as exc:
-        problems = _one_per_field(exc.errors())
-        raise InvalidInput("; ".join(f"{path}: {rule}" for path, rule in problems)) from None
+        rejected = _one_per_field(exc.errors())
+        raise InvalidInput("; ".join(f"{path}: {rule}" for path, rule in rejected)) from None
 
     data = args.input or _StartInput.model_validate({}, context={"limits": limits})
     problems: list[tuple[str, str]] = []
@@ -219,9 +220,11 @@ def parse_start(arguments: Mapping[str, Any] | None, limits: Limits) -> StartReq
     if turns and turns[0].role != "user":
         problems.append(("input.messages[0].role", "the conversation must start with a user turn"))
     given = len(data.messages or [])
-    for i in range(1, given):
-        if turns[i].role == turns[i - 1].role:
-            problems.append((f"input.messages[{i}].role", "turns must alternate between user and assistant"))
+    problems.extend(
+        (f"input.messages[{i}].role", "turns must alternate between user and assistant")
+        for i in range(1, given)
+        if turns[i].role == turns[i - 1].role
+    )
     if problems:
         raise InvalidInput("; ".join(f"{path}: {rule}" for path, rule in problems))
 

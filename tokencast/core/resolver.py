@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.event_handler import AppSyncResolver
-from aws_lambda_powertools.event_handler.appsync import Router
+from aws_lambda_powertools.event_handler.graphql_appsync.router import Router
 
 _CALLER: ContextVar[Mapping[str, Any] | None] = ContextVar("tokencast_caller", default=None)
 

@@ -166,8 +166,8 @@ class Worker:
         begin = self._store.begin_attempt(job.session_id, force=job.force)
         if begin.kind != "run":
             return self._not_run(begin, job, body, result)
+        assert begin.session is not None and begin.previous is not None  # kind "run" carries both
         log = AttemptLog(self._store, begin.session)
-        assert begin.previous is not None
         if log.attempt == 1:
             restart_reason: str | None = None
         elif job.replay and log.attempts_used == 1:
@@ -180,8 +180,8 @@ class Worker:
             reason = f"processing was interrupted {log.attempts_used - 1} times; {DLQ_SUFFIX}"
             return self._fail(log, body, reason, "Interrupted", result)
         if job.model_id not in self._limits.allowed_models:
-            error = PermanentError(f"model {job.model_id} is not allowed in this deployment", "UnknownModel")
-            return self._fail(log, body, f"{error.reason}; {DLQ_SUFFIX}", error.error_type, result)
+            refused = PermanentError(f"model {job.model_id} is not allowed in this deployment", "UnknownModel")
+            return self._fail(log, body, f"{refused.reason}; {DLQ_SUFFIX}", refused.error_type, result)
 
         failures: list[JobError] = []
         while True:
@@ -219,6 +219,7 @@ class Worker:
             begin = self._store.begin_attempt(job.session_id)
             if begin.kind != "run":
                 return self._not_run(begin, job, body, result)
+            assert begin.session is not None
             log = AttemptLog(self._store, begin.session)
             restart_reason = error.reason
 

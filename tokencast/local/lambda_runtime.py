@@ -78,7 +78,8 @@ class LambdaInvocationError(Exception):
 
 def _load_handler(path: str) -> Callable[[Any, Any], Any]:
     module_name, _, attribute = path.rpartition(".")
-    return getattr(importlib.import_module(module_name), attribute)
+    handler: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), attribute)
+    return handler
 
 
 # --------------------------------------------------------------------------- process mode

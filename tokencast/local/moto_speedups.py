@@ -78,6 +78,7 @@ def install() -> None:
 
     modules = tuple(moto.backends.list_of_moto_modules())
     moto.backends.list_of_moto_modules = lambda: modules
-    DynamoDBBackend.transact_write_items = transact_write_items
-    Table.__deepcopy__ = table_deepcopy
+    # Monkey-patching moto is the point of this module (pinned to the minor version tested).
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    Table.__deepcopy__ = table_deepcopy  # type: ignore[attr-defined]
     _INSTALLED = True

@@ -25,11 +25,14 @@ import json
 import logging
 import signal as signals
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
+
+T = TypeVar("T")
 
 log = logging.getLogger("tokencast.local.poller")
 
@@ -89,7 +92,7 @@ class SqsPoller:
         self.sqs = sqs_client
         self.function = function
         self.config = config
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         # Long polls block a thread each: give them their own pool so they never starve
         # the default executor that other local pieces use.
@@ -135,7 +138,7 @@ class SqsPoller:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._io.shutdown(wait=False, cancel_futures=True)
 
-    async def _io_call(self, fn, **kwargs):
+    async def _io_call(self, fn: Callable[..., T], **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._io, lambda: fn(**kwargs))
 
     async def _loop(self, index: int) -> None:
@@ -169,7 +172,8 @@ class SqsPoller:
             with self._receives:
                 self._receiving -= 1
                 self._receives.notify_all()
-        return response.get("Messages", [])
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
 
     async def _invoke(self, messages: list[dict[str, Any]]) -> None:
         records = [to_lambda_record(m, queue_arn=self.config.queue_arn, region=self.config.region) for m in messages]

@@ -15,8 +15,9 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from aiohttp import web
@@ -52,7 +53,7 @@ class StackConfig:
     worker_concurrency: int = 8
     #: "thread": the process handler runs on threads of this process; "process": in spawned
     #: execution environments, one invocation each at a time, that can crash like Lambda's
-    worker_isolation: str = "thread"
+    worker_isolation: Literal["thread", "process"] = "thread"
     max_receive_count: int = 5
     prefix: str = "tokencast-local"
     #: the handlers' Powertools log level (their JSON logs go to stdout, as in Lambda)
@@ -217,7 +218,11 @@ class LocalStack:
     def _auth_config(self) -> AuthConfig:
         credentials = boto3.Session().get_credentials()
         frozen = credentials.get_frozen_credentials() if credentials else None
-        iam = {frozen.access_key: frozen.secret_key} if frozen else {"test": "test"}
+        iam = (
+            {frozen.access_key: frozen.secret_key}
+            if frozen and frozen.access_key and frozen.secret_key
+            else {"test": "test"}
+        )
         return AuthConfig(
             api_keys=frozenset({self.config.api_key}),
             iam_credentials=iam,
@@ -255,7 +260,7 @@ class BackgroundStack:
         self._thread.start()
         return asyncio.run_coroutine_threadsafe(self.stack.start(), self._loop).result(timeout_s)
 
-    def call(self, fn, *args: Any, timeout_s: float = 30.0) -> Any:
+    def call(self, fn: Callable[..., Any], *args: Any, timeout_s: float = 30.0) -> Any:
         """Run ``fn(*args)`` on the stack's loop (for its non-thread-safe parts) and return the result."""
 
         async def _call() -> Any:

@@ -16,7 +16,7 @@ from aiohttp import web
 from tokencast.local.appsync.auth import Authenticator
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.http import graphql_handler
-from tokencast.local.appsync.realtime import CONNECTIONS, RealtimeConfig, realtime_handler
+from tokencast.local.appsync.realtime import CONNECTIONS, RealtimeConfig, RealtimeConnection, realtime_handler
 from tokencast.local.appsync.schema import AppSyncSchema
 from tokencast.local.appsync.subscriptions import DeliveryFaults, SubscriptionHub
 from tokencast.local.lambda_runtime import LocalFunction
@@ -112,7 +112,8 @@ class AppSyncEmulator:
         )
 
     async def _close_connections(self, app: web.Application) -> None:
-        for connection in list(app[CONNECTIONS]):
+        connections: set[RealtimeConnection] = app[CONNECTIONS]
+        for connection in list(connections):
             await connection.ws.close()
 
     async def _close_functions(self, app: web.Application) -> None:

@@ -70,9 +70,11 @@ def _null_violation(error: GraphQLError, schema: GraphQLSchema) -> dict[str, Any
     when a subscriber selects a non-null field the mutation did not.
     """
     match = _NON_NULL.match(error.message)
-    parent = schema.type_map.get(match.group(1)) if match else None
+    if match is None:
+        return None
+    parent = schema.type_map.get(match.group(1))
     field = parent.fields.get(match.group(2)) if isinstance(parent, GraphQLObjectType) else None
-    if field is None:
+    if parent is None or field is None:
         return None
     path = list(error.path or ())
     shown = "".join(f"[{part}]" if isinstance(part, int) else f"/{part}" for part in path)

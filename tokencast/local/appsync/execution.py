@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 from graphql import (
     DocumentNode,
@@ -65,7 +65,7 @@ class Operation:
 
     document: DocumentNode
     operation: OperationDefinitionNode
-    variables: dict[str, Any]
+    variables: VariableValues
     raw_variables: dict[str, Any]
 
     @property
@@ -161,14 +161,14 @@ class GraphQLEngine:
         )
         if not isinstance(result, ExecutionResult):
             result = await result
-        if operation.kind is OperationType.MUTATION and self.on_mutation and result.data:
-            await self._fan_out(operation, result.data)
+        if operation.kind is OperationType.MUTATION and self.on_mutation is not None and result.data:
+            await self._fan_out(operation, result.data, self.on_mutation)
         response: dict[str, Any] = {"data": result.data}
         if result.errors:
             response["errors"] = [format_error(error, self.schema.schema) for error in result.errors]
         return response
 
-    async def _fan_out(self, operation: Operation, data: Mapping[str, Any]) -> None:
+    async def _fan_out(self, operation: Operation, data: Mapping[str, Any], listener: MutationListener) -> None:
         for node in operation.root_fields():
             name = node.name.value
             if name not in self.schema.triggers:
@@ -177,7 +177,7 @@ class GraphQLEngine:
             if value is None:
                 continue
             payload = by_field_name(value, node.selection_set, operation.fragments)
-            await self.on_mutation(name, payload)
+            await listener(name, payload)
 
     def _authorize(self, caller: Caller, type_name: str, field_name: str) -> None:
         modes = (
@@ -188,7 +188,7 @@ class GraphQLEngine:
         if caller.mode not in modes:
             raise field_error(f"Not Authorized to access {field_name} on type {type_name}", UNAUTHORIZED)
 
-    async def _resolve_field(self, source: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
+    async def _resolve_field(self, source: Any, info: GraphQLResolveInfo[Any], **arguments: Any) -> Any:
         context: RequestContext = info.context
         type_name, field_name = info.parent_type.name, info.field_name
         self._authorize(context.caller, type_name, field_name)
@@ -197,7 +197,9 @@ class GraphQLEngine:
             return source.get(field_name) if isinstance(source, Mapping) else getattr(source, field_name, None)
         data_source = self.resolvers.data_source_of(spec)
         if data_source.type is DataSourceType.NONE:
+            assert spec.builtin is not None  # ResolverMap.load refuses a NONE resolver without one
             return BUILTINS[spec.builtin](ResolverContext(arguments=arguments, identity=context.caller.identity))
+        assert data_source.function is not None  # and a Lambda data source without a function
         function = self.functions[data_source.function]
         event = lambda_event(info, arguments, context)
         try:
@@ -227,7 +229,10 @@ class GraphQLEngine:
         spec = self.resolvers.resolver_for(self.schema.root_type("subscription").name, field_name)
         if spec is None or spec.builtin is None:
             return None
-        return BUILTINS[spec.builtin](ResolverContext(arguments=dict(arguments), identity=caller.identity))
+        filter_spec: dict[str, Any] | None = BUILTINS[spec.builtin](
+            ResolverContext(arguments=dict(arguments), identity=caller.identity)
+        )
+        return filter_spec
 
     def render(self, operation: Operation, field_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """A subscriber's view of a mutation result: its own selection over the fields the mutation selected."""
@@ -257,7 +262,7 @@ class _ValidationFailure(RequestError):
         return validation_errors(self.errors)
 
 
-def _project(source: Any, info: GraphQLResolveInfo, **_: Any) -> Any:
+def _project(source: Any, info: GraphQLResolveInfo[Any], **_: Any) -> Any:
     return source.get(info.field_name) if isinstance(source, Mapping) else None
 
 
@@ -297,7 +302,9 @@ def by_field_name(
     return out
 
 
-def selection_list(selection_set: SelectionSetNode | None, fragments, prefix: str = "") -> list[str]:
+def selection_list(
+    selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode], prefix: str = ""
+) -> list[str]:
     """AppSync's ``info.selectionSetList``: field paths joined by ``/``."""
     paths: list[str] = []
     for node in _fields(selection_set, fragments):
@@ -307,7 +314,9 @@ def selection_list(selection_set: SelectionSetNode | None, fragments, prefix: st
     return paths
 
 
-def lambda_event(info: GraphQLResolveInfo, arguments: Mapping[str, Any], context: RequestContext) -> dict[str, Any]:
+def lambda_event(
+    info: GraphQLResolveInfo[Any], arguments: Mapping[str, Any], context: RequestContext
+) -> dict[str, Any]:
     """The direct Lambda resolver event AppSync sends."""
     node = info.field_nodes[0]
     return {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -41,7 +42,9 @@ async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def graphql_handler(*, engine: GraphQLEngine, authenticator: Authenticator, max_body_bytes: int):
+def graphql_handler(
+    *, engine: GraphQLEngine, authenticator: Authenticator, max_body_bytes: int
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > max_body_bytes:
             return _errors(413, PAYLOAD_TOO_LARGE, f"Request body is larger than {max_body_bytes} bytes")

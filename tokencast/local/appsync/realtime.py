@@ -28,7 +28,7 @@ import binascii
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +105,7 @@ class RealtimeConnection:
         self.caller: Caller | None = None
         self.subscriptions: dict[str, Subscription] = {}
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._writer: asyncio.Task | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     # Subscriber protocol: the hub calls this from the event loop; the writer task sends in order.
     def deliver(self, message: dict[str, Any]) -> None:
@@ -113,7 +113,7 @@ class RealtimeConnection:
 
     async def serve(self, connect_headers: Mapping[str, str]) -> None:
         self._writer = writer = asyncio.create_task(self._write())
-        keep_alive: asyncio.Task | None = None
+        keep_alive: asyncio.Task[None] | None = None
         try:
             try:
                 self.caller = self.authenticator.authenticate(
@@ -163,7 +163,8 @@ class RealtimeConnection:
         while True:
             message = await self.ws.receive(timeout=self.config.init_timeout_s)
             if message.type is WSMsgType.TEXT:
-                return message.data
+                text: str = message.data
+                return text
             if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return None
 
@@ -254,6 +255,8 @@ class RealtimeConnection:
                 caller = self.authenticator.authenticate(
                     path="/graphql", headers=headers, body=data.encode(), source_ip=self._source_ip()
                 )
+            if caller is None:  # a start before connection_init was acknowledged
+                raise AuthError("UnauthorizedException", "Valid authorization header not provided.", 401)
             request = json.loads(data)
             if not isinstance(request, dict):
                 raise RequestError("MalformedMessage", "payload.data must encode a JSON object")
@@ -288,7 +291,7 @@ class RealtimeConnection:
 
 def realtime_handler(
     *, engine: GraphQLEngine, hub: SubscriptionHub, authenticator: Authenticator, config: RealtimeConfig
-):
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The aiohttp handler for ``GET /graphql/realtime``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -336,4 +339,4 @@ def realtime_handler(
     return handle
 
 
-CONNECTIONS: web.AppKey[set[RealtimeConnection]] = web.AppKey("realtime_connections", set)
+CONNECTIONS: web.AppKey[set[RealtimeConnection]] = web.AppKey("realtime_connections", set[RealtimeConnection])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from ipaddress import ip_address
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from graphql import (
+    ConstDirectiveNode,
     GraphQLError,
     GraphQLNamedType,
     GraphQLObjectType,
@@ -54,7 +56,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{3,}$")
 
 
-def _checked(name: str, check) -> Any:
+def _checked(name: str, check: Callable[[Any], bool]) -> Any:
     """A parser that raises AppSync-like messages for values that fail ``check``."""
 
     def parse(value: Any) -> Any:
@@ -112,14 +114,20 @@ def _install_scalar(schema: GraphQLSchema, name: str) -> None:
     scalar = schema.type_map.get(name)
     if not isinstance(scalar, GraphQLScalarType):
         return
+    # build_schema made these scalars from the SDL with graphql-core's defaults; AppSync's
+    # semantics are installed on the instances (the documented way to customise a built schema).
     if name == "AWSJSON":
-        scalar.serialize = _serialize_json
-        scalar.parse_value = _parse_json
-        scalar.parse_literal = lambda node, variables=None: _parse_json(value_from_ast_untyped(node, variables))
+        scalar.serialize = _serialize_json  # type: ignore[method-assign]
+        scalar.parse_value = _parse_json  # type: ignore[method-assign]
+        scalar.parse_literal = lambda node, variables=None: _parse_json(  # type: ignore[method-assign]
+            value_from_ast_untyped(node, variables)
+        )
         return
     parse = _checked(name, _VALIDATORS[name])
-    scalar.parse_value = parse
-    scalar.parse_literal = lambda node, variables=None: parse(value_from_ast_untyped(node, variables))
+    scalar.parse_value = parse  # type: ignore[method-assign]
+    scalar.parse_literal = lambda node, variables=None: parse(  # type: ignore[method-assign]
+        value_from_ast_untyped(node, variables)
+    )
 
 
 @dataclass(frozen=True)
@@ -178,7 +186,7 @@ class AppSyncSchema:
         return self.schema.type_map.get(name)
 
 
-def _modes(directives) -> frozenset[AuthMode]:
+def _modes(directives: Iterable[ConstDirectiveNode] | None) -> frozenset[AuthMode]:
     return frozenset(DIRECTIVE_MODES[d.name.value] for d in directives or () if d.name.value in DIRECTIVE_MODES)
 
 
