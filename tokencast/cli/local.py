@@ -63,6 +63,7 @@ def describe(endpoints: Endpoints) -> str:
     return "\n".join(
         [
             "tokencast local stack is up",
+            f"  web console        {endpoints.console_url}",
             f"  GraphQL (HTTP)     {endpoints.graphql_url}",
             f"  GraphQL real-time  {endpoints.realtime_url}  (also ws://…/graphql)",
             f"  API key            {endpoints.api_key}",

@@ -23,11 +23,14 @@ import boto3
 from aiohttp import web
 
 from tokencast.config import LOCAL_MODEL_ID, Limits, Settings
+from tokencast.core.dlq import DeadLetterQueue
+from tokencast.core.store import SessionStore
 from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT
 from tokencast.local.appsync.auth import AuthConfig, Authenticator
 from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
 from tokencast.local.appsync.realtime import RealtimeConfig
 from tokencast.local.bedrock.server import LocalBedrock, LocalBedrockConfig
+from tokencast.local.console import Console, ConsoleConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.lambda_runtime import LocalFunction
 from tokencast.local.resources import QueueSet, create_queues, create_table
@@ -72,6 +75,8 @@ class Endpoints:
     region: str
     queues: QueueSet
     table_name: str
+    #: the web console (clients/console), served by this same server
+    console_url: str
 
 
 class LocalStack:
@@ -81,6 +86,7 @@ class LocalStack:
         self.config = config or StackConfig()
         self.model: LocalBedrock | None = None
         self.emulator: AppSyncEmulator | None = None
+        self.console: Console | None = None
         self.poller: SqsPoller | None = None
         self.endpoints: Endpoints | None = None
         self._moto: Any = None
@@ -148,6 +154,19 @@ class LocalStack:
             ),
         )
         self.emulator.add_routes(app)
+        self.console = Console(
+            ConsoleConfig(
+                graphql_url=f"{base_url}/graphql",
+                realtime_url=f"ws://{config.host}:{port}/graphql/realtime",
+                region=config.region,
+                api_key=config.api_key,
+            ),
+            issuer=LocalJwtIssuer.from_env(),
+            dead_letter_queue=lambda: DeadLetterQueue(
+                sqs, queues.dlq_url, queues.jobs_url, SessionStore(dynamodb, table_name)
+            ),
+        )
+        self.console.add_routes(app)
         if config.model == "local":
             self.model = LocalBedrock(config.model_config)
             self.model.add_to(app)
@@ -186,6 +205,7 @@ class LocalStack:
             region=config.region,
             queues=queues,
             table_name=table_name,
+            console_url=f"{base_url}/",
         )
         return self.endpoints
 
