@@ -55,22 +55,19 @@ async def test_list_sessions_is_owner_only_newest_first_and_paginated(local_stac
         assert all(s.session_id == bobs for s in (await as_bob.list_sessions(next_token=first.next_token)).items)
 
 
-def test_tokencast_sessions_lists_the_signed_in_users_sessions(local_stack, tmp_path, monkeypatch, capsys):
-    from tokencast.cli.local import as_target
+def test_tokencast_sessions_lists_the_signed_in_users_sessions(local_stack, capsys):
     from tokencast.cli.main import main
-    from tokencast.cli.target import save_local
 
-    monkeypatch.setenv("TOKENCAST_STATE_DIR", str(tmp_path))
-    save_local(as_target(local_stack.endpoints))
-    user = f"carol-{uuid.uuid4().hex[:8]}"
-    assert main(["stream", "--user", user, "--json", "listed by the CLI [tokens=5]"]) == 0
+    # --user mints with the key the stack verifies (this process's); --url names the stack.
+    target = ["--url", local_stack.endpoints.graphql_url, "--user", f"carol-{uuid.uuid4().hex[:8]}"]
+    assert main(["stream", *target, "--json", "listed by the CLI [tokens=5]"]) == 0
     streamed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     session_id = streamed[-1]["result"]["session_id"]
 
-    assert main(["sessions", "--user", user, "--json"]) == 0
+    assert main(["sessions", *target, "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["session_id"], r["status"]) for r in rows] == [(session_id, "COMPLETED")]
 
-    assert main(["sessions", "--user", user]) == 0
+    assert main(["sessions", *target]) == 0
     table = capsys.readouterr().out
     assert session_id in table and "COMPLETED" in table

@@ -19,7 +19,7 @@ def no_dlq():
 
 async def serve(dist) -> TestClient:
     app = web.Application()
-    Console(CONFIG, issuer=LocalJwtIssuer.from_env({}), dead_letter_queue=no_dlq, dist=dist).add_routes(app)
+    Console(CONFIG, issuer=LocalJwtIssuer.generate(), dead_letter_queue=no_dlq, dist=dist).add_routes(app)
     client = TestClient(TestServer(app))
     await client.start_server()
     return client

@@ -147,8 +147,9 @@ class LocalStack:
         }
         os.environ.update(handler_env)
 
+        auth = self._auth_config()
         self.emulator = AppSyncEmulator(
-            Authenticator(self._auth_config()),
+            Authenticator(auth),
             EmulatorConfig(
                 realtime=RealtimeConfig(keep_alive_interval_s=config.keep_alive_interval_s), region=config.region
             ),
@@ -161,7 +162,7 @@ class LocalStack:
                 region=config.region,
                 api_key=config.api_key,
             ),
-            issuer=LocalJwtIssuer.from_env(),
+            issuer=auth.jwt,
             dead_letter_queue=lambda: DeadLetterQueue(
                 sqs, queues.dlq_url, queues.jobs_url, SessionStore(dynamodb, table_name)
             ),
