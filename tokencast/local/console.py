@@ -12,7 +12,8 @@ needs from the local stack, and only there:
     where the API is and how to sign in: ``{"mode": "local", "graphqlUrl", "realtimeUrl",
     "region", "apiKey"}``. The page is served from the same origin as the API, so handing it
     the API key is handing it to whoever can already read ``tokencast up``'s output; a page on
-    another origin cannot read this response (no CORS headers). A static copy of the console
+    another origin cannot read this response (no CORS headers), and a Host header that does
+    not name this server (DNS rebinding) is refused. A static copy of the console
     pointed at a deployed stack gets a ``config.json`` without a key (see docs/console.md).
 ``POST /_local/auth/token``  ``{"user": "alice"}``
     a JWT from the local issuer for that user: the browser's ``tokencast token --user``.
@@ -80,9 +81,23 @@ class ConsoleConfig:
         }
 
 
-def _error(status: int, field: str, rule: str) -> web.Response:
-    error_type = {400: "InvalidInput", 404: "NotFound"}.get(status, "Error")
-    return web.json_response({"errorType": error_type, "message": f"{field}: {rule}"}, status=status)
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
+
+
+def _error(status: int, error_type: str, message: str) -> web.Response:
+    """AppSync's error shape, as the ``/_local`` guard answers too."""
+    return web.json_response({"errors": [{"errorType": error_type, "message": message}]}, status=status)
+
+
+def _invalid(field: str, rule: str) -> web.Response:
+    return _error(400, "InvalidInput", f"{field}: {rule}")
+
+
+def _host_name(host: str) -> str:
+    if host.startswith("["):  # [::1]:4000
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 class Console:
@@ -95,11 +110,14 @@ class Console:
         issuer: LocalJwtIssuer,
         dead_letter_queue: Callable[[], DeadLetterQueue],
         dist: Path = CONSOLE_DIST,
+        bind_host: str = "127.0.0.1",
     ) -> None:
         self.config = config
         self.issuer = issuer
         self.dist = dist
         self._dlq = dead_letter_queue
+        #: Host names config.json answers to (None: any, when the stack listens on every address)
+        self._hosts = None if bind_host in _ANY_ADDRESS else _LOOPBACK_HOSTS | {bind_host}
 
     def add_routes(self, app: web.Application) -> None:
         for path in PAGE_ROUTES:
@@ -119,6 +137,10 @@ class Console:
         return web.FileResponse(index, headers={"Cache-Control": "no-cache", "Content-Type": "text/html"})
 
     async def _config(self, request: web.Request) -> web.Response:
+        # The key must not reach a page that merely resolves its own name to this machine
+        # (DNS rebinding): answer only to the names this server is reached by.
+        if self._hosts is not None and _host_name(request.host) not in self._hosts:
+            return _error(403, "Forbidden", "the Host header does not name this server")
         return web.json_response(self.config.to_json(), headers={"Cache-Control": "no-store"})
 
     async def _asset(self, request: web.Request) -> web.StreamResponse:
@@ -134,10 +156,10 @@ class Console:
     async def _token(self, request: web.Request) -> web.Response:
         body = await _json_object(request)
         if body is None:
-            return _error(400, "body", "must be a JSON object")
+            return _invalid("body", "must be a JSON object")
         user = body.get("user")
         if not isinstance(user, str) or not _USER.fullmatch(user):
-            return _error(400, "user", "must be 1 to 64 letters, digits or . _ @ + -")
+            return _invalid("user", "must be 1 to 64 letters, digits or . _ @ + -")
         return web.json_response(
             {"user": user, "sub": self.issuer.subject_for(user), "token": self.issuer.mint(user)},
             headers={"Cache-Control": "no-store"},
@@ -152,16 +174,16 @@ class Console:
     async def _dlq_replay(self, request: web.Request) -> web.Response:
         body = await _json_object(request)
         if body is None:
-            return _error(400, "body", "must be a JSON object")
+            return _invalid("body", "must be a JSON object")
         session_ids = body.get("sessionIds")
         if session_ids is not None and (
             not isinstance(session_ids, list) or not all(isinstance(s, str) and s for s in session_ids)
         ):
-            return _error(400, "sessionIds", "must be a list of session ids, or null for every job")
+            return _invalid("sessionIds", "must be a list of session ids, or null for every job")
         flags = {name: body.get(name, False) for name in ("dryRun", "force")}
         for name, value in flags.items():
             if not isinstance(value, bool):
-                return _error(400, name, "must be true or false")
+                return _invalid(name, "must be true or false")
         results = await asyncio.to_thread(
             lambda: self._dlq().replay(session_ids, dry_run=flags["dryRun"], force=flags["force"])
         )

@@ -166,6 +166,7 @@ class LocalStack:
             dead_letter_queue=lambda: DeadLetterQueue(
                 sqs, queues.dlq_url, queues.jobs_url, SessionStore(dynamodb, table_name)
             ),
+            bind_host=config.host,
         )
         self.console.add_routes(app)
         if config.model == "local":
