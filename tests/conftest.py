@@ -38,7 +38,7 @@ def soak_seed(request: pytest.FixtureRequest) -> int:
 
 
 @pytest.fixture(scope="session")
-def local_stack():
+def local_stack(tmp_path_factory: pytest.TempPathFactory):
     """The whole pipeline (emulator, moto, local model, SQS poller) on ephemeral ports.
 
     Fast model pacing keeps the suite quick; tests that need other pacing or faults use the
@@ -51,6 +51,8 @@ def local_stack():
         StackConfig(
             port=0,
             moto_port=0,
+            tls_port=0,  # HTTPS/WSS too, as `tokencast up` serves it (Amplify v6 dials wss:// only)
+            tls_dir=tmp_path_factory.mktemp("tls"),
             prefix="tokencast-test",
             keep_alive_interval_s=5.0,
             # Execution environments are processes, so crash tests can kill one mid-stream.

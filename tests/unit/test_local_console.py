@@ -8,9 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tokencast.local.console import Console, ConsoleConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 
-CONFIG = ConsoleConfig(
-    graphql_url="http://127.0.0.1:9/graphql", realtime_url="ws://127.0.0.1:9/graphql/realtime", region="r", api_key="k"
-)
+CONFIG = ConsoleConfig(region="r", api_key="k")
 
 
 def no_dlq():

@@ -42,6 +42,9 @@ def _stack_config(args: argparse.Namespace) -> StackConfig:
         model_config=LocalBedrockConfig(**model),
         settings=settings,
         worker_isolation=args.worker_isolation,
+        tls_port=None
+        if args.no_tls
+        else (args.tls_port if args.tls_port is not None else (args.port + 2 if args.port else 0)),
     )
 
 
@@ -56,28 +59,39 @@ def as_target(endpoints: Endpoints) -> Target:
         table_name=endpoints.table_name,
         aws_endpoint_url=endpoints.moto_url,
         local=True,
+        https_graphql_url=endpoints.https_graphql_url,
+        ca_cert=str(endpoints.ca_cert.resolve()) if endpoints.ca_cert else None,
     )
 
 
 def describe(endpoints: Endpoints) -> str:
-    return "\n".join(
-        [
-            "tokencast local stack is up",
-            f"  web console        {endpoints.console_url}",
-            f"  GraphQL (HTTP)     {endpoints.graphql_url}",
-            f"  GraphQL real-time  {endpoints.realtime_url}  (also ws://…/graphql)",
-            f"  API key            {endpoints.api_key}",
-            "  IAM                access key test / secret test, region " + endpoints.region,
-            "  JWT                tokencast token --user alice",
-            f"  model              {endpoints.model_url}",
-            f"  SQS + DynamoDB     {endpoints.moto_url} (moto)",
-            f"  jobs queue         {endpoints.queues.jobs_url}",
-            f"  dead-letter queue  {endpoints.queues.dlq_url}",
-            "",
-            'try:  tokencast stream "Tell me about streaming"',
-            "Ctrl-C stops.",
+    lines = ["tokencast local stack is up", f"  web console        {endpoints.console_url}"]
+    if endpoints.https_console_url:
+        lines.append(f"                     {endpoints.https_console_url}  (once the local CA below is trusted)")
+    if endpoints.https_graphql_url and endpoints.ca_cert:
+        ca = endpoints.ca_cert.resolve()
+        lines += [
+            f"  GraphQL endpoint   {endpoints.https_graphql_url}   <- Amplify, Apollo, browsers",
+            f"  real-time          {endpoints.wss_realtime_url}",
+            f"  local CA           {ca}",
+            f"                     Node: NODE_EXTRA_CA_CERTS={ca}",
+            "                     browsers: import it as a trusted authority (docs/frontends.md)",
         ]
-    )
+    lines += [
+        f"  GraphQL (HTTP)     {endpoints.graphql_url}   <- tokencast CLI and Python SDK",
+        f"  real-time (HTTP)   {endpoints.realtime_url}  (also ws://…/graphql)",
+        f"  API key            {endpoints.api_key}",
+        "  IAM                access key test / secret test, region " + endpoints.region,
+        "  JWT                tokencast token --user alice",
+        f"  model              {endpoints.model_url}",
+        f"  SQS + DynamoDB     {endpoints.moto_url} (moto)",
+        f"  jobs queue         {endpoints.queues.jobs_url}",
+        f"  dead-letter queue  {endpoints.queues.dlq_url}",
+        "",
+        'try:  tokencast stream "Tell me about streaming"',
+        "Ctrl-C stops.",
+    ]
+    return "\n".join(lines)
 
 
 async def _up(args: argparse.Namespace) -> int:
@@ -103,7 +117,7 @@ async def _demo(prompt: str) -> int:
     from tokencast.cli.streaming import print_stream
     from tokencast.client import ApiKeyAuth, TokencastClient
 
-    async with LocalStack(StackConfig(port=0, log_level="WARNING")) as stack:
+    async with LocalStack(StackConfig(port=0, tls_port=None, log_level="WARNING")) as stack:
         endpoints = stack.endpoints
         assert endpoints is not None  # set by start(), which entering the stack ran
         print(f"local stack on {endpoints.graphql_url}; streaming an answer to: {prompt!r}\n", flush=True)

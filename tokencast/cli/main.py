@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=DEFAULT_PORT, help=f"emulator + local model port (default {DEFAULT_PORT})"
     )
     up.add_argument("--moto-port", type=int, default=None, help="moto server port (default: --port + 1)")
+    up.add_argument(
+        "--tls-port", type=int, default=None, help="HTTPS/WSS port for Amplify and browsers (default: --port + 2)"
+    )
+    up.add_argument("--no-tls", action="store_true", help="serve plain HTTP only (Amplify JS v6 then cannot subscribe)")
     up.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"API key clients use (default {DEFAULT_API_KEY})")
     up.add_argument(
         "--model",

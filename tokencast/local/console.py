@@ -10,7 +10,7 @@ needs from the local stack, and only there:
     the built assets (``dist/console/``: the layout of a static copy served from a web root).
 ``GET /console/config.json``
     where the API is and how to sign in: ``{"mode": "local", "graphqlUrl", "realtimeUrl",
-    "region", "apiKey"}``. The page is served from the same origin as the API, so handing it
+    "region", "apiKey"}``, the API on the page's own origin (HTTP, or TLS). The page is served from the same origin as the API, so handing it
     the API key is handing it to whoever can already read ``tokencast up``'s output; a page on
     another origin cannot read this response (no CORS headers), and a Host header that does
     not name this server (DNS rebinding) is refused. A static copy of the console
@@ -66,16 +66,19 @@ _CONTENT_TYPES = {
 class ConsoleConfig:
     """What the page needs to reach the local API (served as ``/console/config.json``)."""
 
-    graphql_url: str
-    realtime_url: str
     region: str
     api_key: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, scheme: str, host: str) -> dict[str, Any]:
+        """The API on the origin the page was loaded from (HTTP or TLS: one app serves both).
+
+        Same origin on purpose: an HTTPS page may not call an HTTP API (mixed content), and
+        over TLS the console streams through Amplify, which always dials ``wss://``.
+        """
         return {
             "mode": "local",
-            "graphqlUrl": self.graphql_url,
-            "realtimeUrl": self.realtime_url,
+            "graphqlUrl": f"{scheme}://{host}/graphql",
+            "realtimeUrl": f"{'wss' if scheme == 'https' else 'ws'}://{host}/graphql/realtime",
             "region": self.region,
             "apiKey": self.api_key,
         }
@@ -141,7 +144,9 @@ class Console:
         # (DNS rebinding): answer only to the names this server is reached by.
         if self._hosts is not None and _host_name(request.host) not in self._hosts:
             return _error(403, "Forbidden", "the Host header does not name this server")
-        return web.json_response(self.config.to_json(), headers={"Cache-Control": "no-store"})
+        return web.json_response(
+            self.config.to_json(request.scheme, request.host), headers={"Cache-Control": "no-store"}
+        )
 
     async def _asset(self, request: web.Request) -> web.StreamResponse:
         root = (self.dist / "console").resolve()

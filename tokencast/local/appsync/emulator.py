@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tokencast.local.appsync.auth import Authenticator
+from tokencast.local.appsync.cors import appsync_http_headers
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.http import graphql_handler
 from tokencast.local.appsync.realtime import CONNECTIONS, RealtimeConfig, RealtimeConnection, realtime_handler
@@ -70,6 +71,7 @@ class AppSyncEmulator:
 
     def add_routes(self, app: web.Application) -> None:
         app[CONNECTIONS] = set()
+        app.middlewares.append(appsync_http_headers)  # CORS and x-amzn-* on /graphql only
         app.router.add_post(
             "/graphql",
             graphql_handler(
