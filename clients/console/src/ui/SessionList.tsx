@@ -1,10 +1,9 @@
 /** "My sessions": listSessions, newest first, a page at a time ("More" follows nextToken). */
 import { useCallback, useEffect, useState } from "react";
-import type { TokencastClient } from "@tokencast/client";
+import type { SessionSummary, TokencastClient } from "@tokencast/client";
 
 import { navigate, sessionPath } from "../router.js";
 import { listSessions } from "../sessions.js";
-import type { SessionSummary } from "../sessions.js";
 
 const PAGE = 10;
 
@@ -56,7 +55,7 @@ export function SessionList({ client, refresh, current }: { client: TokencastCli
               }}
             >
               <span className={`status status-${s.status.toLowerCase()}`}>{s.status}</span>{" "}
-              <time dateTime={s.createdAt}>{new Date(s.createdAt).toLocaleString()}</time>
+              <time dateTime={s.createdAt ?? ""}>{s.createdAt ? new Date(s.createdAt).toLocaleString() : ""}</time>
             </a>
             <div className="muted small">
               {s.visibility} · {s.usage?.outputTokens ?? "–"} tokens{s.attempt > 1 ? ` · ${s.attempt} attempts` : ""}
