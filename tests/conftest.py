@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -71,3 +76,23 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory):
     stack.start()
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="session")
+def js_client() -> Path:
+    """clients/js built with tsc (incremental), for Node tests that import @tokencast/client.
+
+    Skips with a reason where Node or node_modules is missing; `make test` installs both, so
+    CI always runs these tests.
+    """
+    if shutil.which("node") is None or not (ROOT / "node_modules" / "typescript").is_dir():
+        pytest.skip("Node and node_modules are needed: run `make setup`")
+    done = subprocess.run(
+        ["npm", "run", "build", "--workspace", "clients/js", "--silent"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return ROOT / "clients" / "js"

@@ -4,14 +4,15 @@
  *
  * The subscription link reports `start_ack` as a control message when the operation's
  * context asks for them (`controlMessages: {"@@controlEvents": true}`): a result whose
- * `extensions.controlMsgType` is `CONNECTED`. Deduplication is off for subscriptions, so two
- * streams of one session each see their own acknowledgement.
+ * `extensions.controlMsgType` is `CONNECTED`. ApolloClient.subscribe() filters out results
+ * without data, so subscriptions run through the client's link chain (`ApolloLink.execute`),
+ * each with its own acknowledgement.
  *
  * Create the ApolloClient with `enhancedClientAwareness: { transport: false }`: Apollo 4
  * otherwise adds `extensions.clientLibrary` to the body after the auth link signed it, and
  * IAM-signed requests fail (locally as on AWS).
  */
-import { gql } from "@apollo/client";
+import { ApolloLink, gql } from "@apollo/client";
 import type { ApolloClient, DocumentNode } from "@apollo/client";
 
 import { toTokencastError } from "./errors.js";
@@ -43,41 +44,40 @@ export function apolloTransport(client: ApolloClient): GraphQLTransport {
 
     subscribe(document: string, variables: Variables, handlers: SubscriptionHandlers): LiveSubscription {
       let closed = false;
-      const subscription = client
-        .subscribe({
-          query: documentFor(document),
-          variables,
-          fetchPolicy: "no-cache",
-          context: { controlMessages: { [CONTROL_EVENTS_KEY]: true }, queryDeduplication: false },
-        })
-        .subscribe({
-          next(result) {
-            if (closed) return;
-            if (result.extensions?.controlMsgType === "CONNECTED") {
-              handlers.onAck();
-              return;
-            }
-            if (result.error) {
-              closed = true;
-              subscription.unsubscribe();
-              handlers.onError(toTokencastError(result.error));
-              return;
-            }
-            const data = result.data as Record<string, unknown> | undefined;
-            const event = data ? Object.values(data)[0] : undefined;
-            if (event != null) handlers.onData(event);
-          },
-          error(error: unknown) {
-            if (closed) return;
+      // Through the client's link chain directly: ApolloClient.subscribe() drops results
+      // without data, which is what the link's CONNECTED control message is.
+      const subscription = ApolloLink.execute(
+        client.link,
+        { query: documentFor(document), variables, context: { controlMessages: { [CONTROL_EVENTS_KEY]: true } } },
+        { client },
+      ).subscribe({
+        next(result) {
+          if (closed) return;
+          if (result.extensions?.controlMsgType === "CONNECTED") {
+            handlers.onAck();
+            return;
+          }
+          if (result.errors && result.errors.length > 0) {
             closed = true;
-            handlers.onError(toTokencastError(error));
-          },
-          complete() {
-            if (closed) return;
-            closed = true;
-            handlers.onError(toTokencastError(new Error("subscription completed by the server")));
-          },
-        });
+            subscription.unsubscribe();
+            handlers.onError(toTokencastError(result));
+            return;
+          }
+          const data = result.data as Record<string, unknown> | null | undefined;
+          const event = data ? Object.values(data)[0] : undefined;
+          if (event != null) handlers.onData(event);
+        },
+        error(error: unknown) {
+          if (closed) return;
+          closed = true;
+          handlers.onError(toTokencastError(error));
+        },
+        complete() {
+          if (closed) return;
+          closed = true;
+          handlers.onError(toTokencastError(new Error("subscription completed by the server")));
+        },
+      });
       return {
         close() {
           if (closed) return;
