@@ -97,7 +97,10 @@ async def test_https_serves_the_same_api_with_a_certificate_from_the_local_ca(en
 @pytest.mark.parametrize(
     "authorization",
     [
-        pytest.param(LocalJwtIssuer(b"another-pool-entirely").mint("mallory"), id="jwt-of-another-issuer"),
+        pytest.param(
+            LocalJwtIssuer.generate("https://cognito-idp.local/another-pool-entirely").mint("mallory"),
+            id="jwt-of-another-issuer",
+        ),
         pytest.param("custom-lambda-authorizer-token", id="lambda-authorizer-token"),
         pytest.param(
             LocalJwtIssuer.from_env().mint("alice", now=datetime.now(UTC) - timedelta(days=2)), id="expired-jwt"

@@ -113,7 +113,10 @@ function SignedIn({ connection, identity, onSignOut }: { connection: Connection;
   };
 
   const sessionId = route.page === "session" ? route.sessionId : null;
-  const mine = sessionId !== null ? (started.current.get(sessionId) ?? null) : null;
+  // A stream this tab started is shown while it is still listening; once it ended or was
+  // left (closed), the session is watched afresh, which reads it from the API.
+  const entry = sessionId !== null ? started.current.get(sessionId) : undefined;
+  const mine = entry !== undefined && !entry.stream.closed ? entry : null;
 
   return (
     <Shell

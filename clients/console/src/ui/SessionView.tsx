@@ -37,7 +37,10 @@ interface View {
 
 type Load = { state: "loading" } | { state: "hidden" } | { state: "failed"; message: string } | { state: "live"; stream: TokenStream };
 
-export function SessionView({ client, identity, sessionId, started, submittedAt, onSettled }: Props) {
+export function SessionView({ client, identity, sessionId, started: offered, submittedAt, onSettled }: Props) {
+  // Adopted once, when the view mounts (it is keyed by session): a stream that ends later
+  // stays on the page rather than being swapped for a fresh watch.
+  const [started] = useState(offered);
   const [load, setLoad] = useState<Load>(started ? { state: "live", stream: started } : { state: "loading" });
   const [view, setView] = useState<View | null>(null);
   const [restarts, setRestarts] = useState<number[]>([]);
