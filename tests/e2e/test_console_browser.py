@@ -211,3 +211,16 @@ def test_a_failed_job_is_listed_with_its_reason_and_replayed_from_the_failed_job
     page.goto(f"{base}/s/{session_id}")  # the replay streams it again as a new attempt
     assert ended(page, "COMPLETED") == expected_text(prompt)
     assert page.text_content("[data-testid=attempt]") == "attempt 2"
+
+
+def test_with_the_api_key_a_prompt_streams_without_signing_in_as_anyone(local_stack, person):
+    base = local_stack.endpoints.console_url.rstrip("/")
+    prompt = marked("[tokens=15] as the API key")
+    page = person().new_page()
+    page.goto(base + "/")
+    page.click("[data-testid=use-api-key]")
+    assert page.text_content("[data-testid=signed-in-as]") == "API key"
+
+    session_id = submit(page, prompt)
+    assert ended(page, "COMPLETED") == expected_text(prompt)
+    assert page.query_selector(f"[data-testid=session-row][data-session-id='{session_id}']") is not None
