@@ -89,8 +89,8 @@ _ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
 
 
 def _error(status: int, error_type: str, message: str) -> web.Response:
-    """AppSync's error shape, as the ``/_local`` guard answers too."""
-    return web.json_response({"errors": [{"errorType": error_type, "message": message}]}, status=status)
+    """The one shape every ``/_local`` error has (the stack's guard answers the same)."""
+    return web.json_response({"errorType": error_type, "message": message}, status=status)
 
 
 def _invalid(field: str, rule: str) -> web.Response:

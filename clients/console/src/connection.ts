@@ -44,8 +44,8 @@ export class LocalApi {
       headers: { "x-api-key": this.apiKey, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
-    const data = (await response.json().catch(() => ({}))) as T & { errors?: { message?: string }[] };
-    if (!response.ok) throw new Error(data.errors?.[0]?.message ?? `${path}: HTTP ${response.status}`);
+    const data = (await response.json().catch(() => ({}))) as T & { message?: string };
+    if (!response.ok) throw new Error(data.message ?? `${path}: HTTP ${response.status}`);
     return data;
   }
 
