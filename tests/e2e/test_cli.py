@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from tokencast.client import ApiKeyAuth, TokencastClient
+from tokencast.local.admin_client import AdminClient
 from tokencast.local.bedrock.text import expected_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
@@ -104,8 +104,7 @@ def tokencast(up_process: UpProcess, *args: str, module: bool = False) -> subpro
 
 
 def model_fault(state: dict, rule: dict) -> None:
-    base = state["graphql_url"].rsplit("/graphql", 1)[0]
-    requests.post(f"{base}/_local/model/faults", json=rule, timeout=10).raise_for_status()
+    AdminClient.for_stack(state["graphql_url"], state["api_key"]).add_model_faults(rule)
 
 
 def marked(text: str) -> str:

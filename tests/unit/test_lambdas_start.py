@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 import lambdas.start as start
-from tokencast.core.errors import EnqueueFailed, InvalidInput
+from tokencast.core.errors import Conflict, EnqueueFailed, InvalidInput
+from tokencast.core.start import SESSION_ID_UNAVAILABLE
 
 ALICE = {
     "sub": "alice-sub",
@@ -86,6 +87,10 @@ def test_bad_input_names_the_field_and_leaves_nothing_behind(core_aws, invoke):
         invoke(
             {"input": {"messages": [{"role": "user", "text": "a"}, {"role": "assistant", "text": ""}], "prompt": "b"}}
         )
+    with pytest.raises(InvalidInput, match=r"^input\.sessionId: must be a UUID"):
+        invoke({"input": {"sessionId": SID + "\n", "prompt": "hi"}})
+    with pytest.raises(InvalidInput, match=r"^input\.system: must be valid Unicode text \(no lone surrogates\)$"):
+        invoke({"input": {"prompt": "hi", "system": "\ud800"}})
     assert core_aws.table_items() == [] and core_aws.count(core_aws.settings.jobs_queue_url) == 0
 
 
@@ -94,8 +99,9 @@ def test_a_client_chosen_session_id_is_idempotent_for_its_owner_only(core_aws, i
     again = invoke({"input": {"sessionId": SID, "prompt": "once"}})
     assert first["sessionId"] == again["sessionId"] == SID and again["createdAt"] == first["createdAt"]
     assert core_aws.count(core_aws.settings.jobs_queue_url) == 1
-    with pytest.raises(InvalidInput, match="^input.sessionId: already in use$"):
+    with pytest.raises(Conflict) as refused:
         invoke({"input": {"sessionId": SID, "prompt": "mine now"}}, BOB)
+    assert str(refused.value) == SESSION_ID_UNAVAILABLE  # neither "exists" nor whose
     assert core_aws.count(core_aws.settings.jobs_queue_url) == 1
 
 

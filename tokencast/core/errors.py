@@ -40,6 +40,11 @@ class Forbidden(TokencastError):
     """The caller may see the session but not do this to it (cancel by a non-owner)."""
 
 
+class Conflict(TokencastError):
+    """The request cannot be applied as asked (a client-chosen ``sessionId`` that is not the
+    caller's). The message never says whether, or by whom, the id is used."""
+
+
 class EnqueueFailed(TokencastError):
     """The job could not be queued; the session was removed again, so nothing is left behind."""
 

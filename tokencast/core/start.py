@@ -2,8 +2,9 @@
 
 Order matters. Validation comes first, so bad input stores and enqueues nothing. The session
 is created with a conditional put, so a client-chosen ``sessionId`` makes the call idempotent
-(same owner: the existing session, no second job) and cannot be hijacked (other owner: an
-error). Only then is the job sent; if that fails the session is deleted again.
+(same owner: the existing session, no second job) and cannot be hijacked (other owner:
+:data:`SESSION_ID_UNAVAILABLE`, a Conflict that names neither the owner nor the session's
+state, so it tells a prober no more than that the id is not theirs to use). Only then is the job sent; if that fails the session is deleted again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from tokencast.access import principal_of
 from tokencast.config import Limits
 from tokencast.core.clock import Clock, iso, utc_now
-from tokencast.core.errors import EnqueueFailed, InvalidInput
+from tokencast.core.errors import Conflict, EnqueueFailed, InvalidInput
 from tokencast.core.jobs import Job
 from tokencast.core.requests import parse_start
 from tokencast.core.store import SessionStore
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 #: SQS's classic message size limit; larger conversations are refused up front.
 MAX_JOB_BYTES = 256 * 1024
+SESSION_ID_UNAVAILABLE = "input.sessionId: cannot be used for a new session; choose another UUID"
 
 
 class StartService:
@@ -70,7 +72,7 @@ class StartService:
         )
         if not created:
             if record.owner != owner:
-                raise InvalidInput("input.sessionId: already in use")
+                raise Conflict(SESSION_ID_UNAVAILABLE)
             return record.to_graphql()
         try:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)

@@ -27,6 +27,7 @@ from tokencast.config import LOCAL_MODEL_ID, Limits, Settings
 from tokencast.core.dlq import DeadLetterQueue
 from tokencast.core.store import SessionStore
 from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT, state_dir
+from tokencast.local.admin import guard_admin_routes
 from tokencast.local.appsync.auth import AuthConfig, Authenticator
 from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
 from tokencast.local.appsync.realtime import RealtimeConfig
@@ -182,6 +183,7 @@ class LocalStack:
         if config.model == "local":
             self.model = LocalBedrock(config.model_config)
             self.model.add_to(app)
+        guard_admin_routes(app, [config.api_key], bind_host=config.host)
 
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tokencast.appsync_limits import MAX_SUBSCRIPTION_PAYLOAD_BYTES
+from tokencast.local.appsync.cost import is_heavy
 from tokencast.local.appsync.filters import matches_arguments, matches_filter
 
 if TYPE_CHECKING:
@@ -124,18 +125,37 @@ class SubscriptionHub:
             return self._changed.wait_for(lambda: predicate(self), timeout)
 
     async def publish(self, mutation_field: str, payload: dict[str, Any]) -> None:
-        for field_name in self.engine.schema.triggers.get(mutation_field, ()):
-            for subscription in list(self._by_field.get(field_name, ())):
-                if not matches_arguments(subscription.arguments, payload):
-                    continue
-                if not matches_filter(subscription.filter, payload):
-                    continue
-                self._send(subscription, payload)
+        """Render the payload for each matching subscription, then deliver in order on this loop.
 
-    def _send(self, subscription: Subscription, payload: dict[str, Any]) -> None:
-        rendered = self.engine.render(subscription.operation, subscription.field_name, payload)
-        message = {"id": subscription.id, "type": "data", "payload": rendered}
-        size = len(json.dumps(rendered, separators=(",", ":")).encode())
+        Rendering moves to a worker thread when the selections are large (thousands of aliased
+        fields), so one subscriber's selection cannot hold up everyone else's deliveries."""
+        targets = [
+            subscription
+            for field_name in self.engine.schema.triggers.get(mutation_field, ())
+            for subscription in list(self._by_field.get(field_name, ()))
+            if matches_arguments(subscription.arguments, payload) and matches_filter(subscription.filter, payload)
+        ]
+        if not targets:
+            return
+        if is_heavy(sum(subscription.operation.document_bytes for subscription in targets)):
+            rendered = await self.engine.off_loop(self._render_all, targets, payload)
+        else:
+            rendered = self._render_all(targets, payload)
+        for subscription, message, size in rendered:
+            if subscription in self._by_field.get(subscription.field_name, ()):  # not stopped meanwhile
+                self._send(subscription, payload, message, size)
+
+    def _render_all(
+        self, targets: list[Subscription], payload: dict[str, Any]
+    ) -> list[tuple[Subscription, dict[str, Any], int]]:
+        out = []
+        for subscription in targets:
+            rendered = self.engine.render(subscription.operation, subscription.field_name, payload)
+            size = len(json.dumps(rendered, separators=(",", ":")).encode())
+            out.append((subscription, {"id": subscription.id, "type": "data", "payload": rendered}, size))
+        return out
+
+    def _send(self, subscription: Subscription, payload: dict[str, Any], message: dict[str, Any], size: int) -> None:
         if size > MAX_SUBSCRIPTION_PAYLOAD_BYTES:
             # AppSync drops these silently; we say so, without the payload itself.
             self.dropped_oversized += 1
