@@ -57,7 +57,7 @@ lint: setup        ## ruff (lint + format check), mypy, AppSync's ESLint rules, 
 	@echo "==> mypy"
 	@$(BIN)/mypy
 	@echo "==> eslint (@aws-appsync/eslint-plugin)"
-	@npx --no-install eslint graphql/resolvers
+	@npx --no-install eslint graphql/resolvers examples
 	@echo "==> tsc --noEmit (clients/js, strict)"
 	@npx --no-install tsc -p clients/js --noEmit
 	@echo "==> tsc --noEmit (clients/console, strict)"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def test_typescript_client_suite_passes(js_client: Path):
     done = subprocess.run(
-        ["node", "--test", "--test-timeout=20000", "test/"],
+        ["node", "--test", "--test-force-exit", "--test-timeout=20000", "test/"],
         cwd=js_client,
         capture_output=True,
         text=True,

@@ -9,7 +9,8 @@
  */
 import { Hub } from "aws-amplify/utils";
 
-import { toTokencastError } from "./errors.js";
+import { ConnectionLost, errorFromGraphQL, toTokencastError } from "./errors.js";
+import type { TokencastError } from "./errors.js";
 import type { GraphQLTransport, LiveSubscription, SubscriptionHandlers, Variables } from "./transport.js";
 
 /** Amplify's auth modes (`generateClient({ authMode })`). */
@@ -34,6 +35,33 @@ export interface AmplifyTransportOptions {
   authMode?: AmplifyAuthMode;
   /** For `lambda` / `oidc` auth. */
   authToken?: string;
+}
+
+/** Amplify's prefix for real-time failures (CONTROL_MSG.CONNECTION_FAILED), then the detail. */
+const CONNECTION_FAILED = "Connection failed: ";
+
+/**
+ * A subscription failure from Amplify as a TokencastError. Amplify reports a server `error`
+ * message as `Connection failed: <the payload as JSON>`, so its `errorType`s are recovered
+ * from there; a failure without a payload (the socket could not be opened) is ConnectionLost,
+ * which the stream retries; Amplify's own rewording of a denial is "Unauthorized".
+ */
+export function amplifySubscriptionError(error: unknown): TokencastError {
+  const first = (error as { errors?: { message?: unknown }[] } | null)?.errors?.[0];
+  const message = typeof first?.message === "string" ? first.message : null;
+  if (message !== null && message.startsWith(CONNECTION_FAILED)) {
+    const detail = message.slice(CONNECTION_FAILED.length);
+    try {
+      const parsed = JSON.parse(detail) as { errors?: unknown; payload?: { errors?: unknown } };
+      const errors = parsed.errors ?? parsed.payload?.errors;
+      if (Array.isArray(errors) && errors.length > 0) return errorFromGraphQL(errors);
+    } catch {
+      // not JSON: the connection itself failed
+    }
+    return new ConnectionLost(message);
+  }
+  if (message === "Unauthorized") return errorFromGraphQL([{ errorType: "Unauthorized", message }]);
+  return toTokencastError(error);
 }
 
 /** The Hub event Amplify v6 dispatches on each `start_ack` (CONTROL_MSG.SUBSCRIPTION_ACK). */
@@ -86,7 +114,7 @@ export function amplifyTransport(client: AmplifyGraphQLClient, options: AmplifyT
           if (closed) return;
           closed = true;
           stopListening();
-          handlers.onError(toTokencastError(error));
+          handlers.onError(amplifySubscriptionError(error));
         },
       });
       return {

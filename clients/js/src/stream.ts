@@ -24,7 +24,7 @@ import { ClientClosed, ConnectionLost, SessionNotFound, StreamFailed, TokencastE
 import { ON_TOKEN_RECEIVED } from "./documents.js";
 import type { GraphQLTransport, LiveSubscription } from "./transport.js";
 import { isFinal, parseEvent } from "./types.js";
-import type { Delta, SessionInfo, SessionStatus, StreamResult, Usage } from "./types.js";
+import type { Delta, SessionInfo, SessionStatus, StreamResult, TokenEvent, Usage } from "./types.js";
 
 export interface StreamOptions {
   /** Wait this long for a missing seq to arrive live before fetching it (ms). */
@@ -336,10 +336,10 @@ export class TokenStream implements AsyncIterable<Delta> {
   private onLive(data: unknown): void {
     if (this.ended) return;
     this.stats.liveEvents += 1;
-    let event;
+    let event: TokenEvent;
     try {
       event = parseEvent(data);
-    } catch (error) {
+    } catch {
       // The log still has it; the gap logic will fetch it. Never log the event: it holds answer text.
       this.stats.malformedEvents += 1;
       return;

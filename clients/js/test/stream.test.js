@@ -175,3 +175,19 @@ test("cancel asks the server and the stream ends with the CANCELLED event", asyn
   server.publish({ sessionId: sid, attempt: 1, seq: 2, type: "CANCELLED", token: "", isComplete: true });
   assert.equal((await stream.result()).status, "CANCELLED");
 });
+
+test("a transport that re-establishes the subscription by itself (Amplify) triggers a catch-up", async () => {
+  const server = new FakeServer();
+  // No idle poll and no gap fetch within the test's time: only the re-acknowledgement can finish it.
+  const client = createTokencastClient({ graphql: server.transport(), stream: { ...FAST, idlePollMs: 600000, gapGraceMs: 600000 } });
+  let sid;
+  server.onStart = (s) => (sid = s);
+  const stream = await client.stream({ prompt: "hi" });
+  const events = attempt(sid, 1, ["while ", "away"]);
+  server.publish(events[0]);
+  for (const e of events.slice(1)) server.publish(e, { live: false }); // the socket was down
+  for (const s of server.subscribers) s.handlers.onAck(); // reconnected and acknowledged again
+  const result = await stream.result();
+  assert.equal(result.text, "while away");
+  assert.equal(stream.stats.reacks, 1);
+});
