@@ -140,6 +140,8 @@ class Tokencast(Construct):
         JobQueues.grant(queues.jobs_queue, functions["start"], "sqs:SendMessage")
         # getSession / getEvents / cancelStream: read the session and its events, mark it cancelled.
         store.grant(functions["sessions"], "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
+        # listSessions: the caller's sessions, newest first, from the owner index.
+        store.grant_owner_index_query(functions["sessions"])
 
         # SQS ─▶ process ─▶ Bedrock ─▶ publishToken ─▶ subscribers; events ─▶ DynamoDB.
         Worker(

@@ -34,7 +34,9 @@ def invocation(argv0: str | None = None) -> str:
 
 
 def describe(endpoints: Endpoints, *, command: str = "tokencast", state_file: str | None = None) -> str:
-    lines = ["tokencast local stack is up"]
+    lines = ["tokencast local stack is up", f"  web console        {endpoints.console_url}"]
+    if endpoints.https_console_url:
+        lines.append(f"                     {endpoints.https_console_url}  (once the local CA below is trusted)")
     if endpoints.https_graphql_url and endpoints.ca_cert:
         ca = endpoints.ca_cert.resolve()
         lines += [

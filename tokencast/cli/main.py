@@ -137,6 +137,10 @@ def _add_streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_target_options(cancel)
     _add_debug(cancel)
 
+    from tokencast.cli import sessions
+
+    _add_debug(sessions.add_parser(commands, _add_target_options))
+
 
 def _add_dlq(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = commands.add_parser("dlq", help="inspect, replay and purge failed jobs")
@@ -253,6 +257,10 @@ def _dispatch(args: argparse.Namespace, report: Report) -> int:
         from tokencast.cli import streaming
 
         return streaming.run(args, report)
+    if args.command == "sessions":
+        from tokencast.cli import sessions
+
+        return sessions.run(args)
     if args.command == "token":
         from tokencast.local.jwt_issuer import LocalJwtIssuer
 

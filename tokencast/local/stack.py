@@ -25,6 +25,8 @@ import boto3
 from aiohttp import web
 
 from tokencast.config import LOCAL_MODEL_ID, Limits, Settings
+from tokencast.core.dlq import DeadLetterQueue
+from tokencast.core.store import SessionStore
 from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT, state_dir
 from tokencast.local.admin import guard_admin_routes
 from tokencast.local.appsync.auth import AuthConfig, Authenticator
@@ -32,6 +34,7 @@ from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
 from tokencast.local.appsync.realtime import RealtimeConfig
 from tokencast.local.bedrock.openai_bridge import OpenAIBridge, OpenAIBridgeConfig
 from tokencast.local.bedrock.server import LocalBedrock, LocalBedrockConfig
+from tokencast.local.console import Console, ConsoleConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.lambda_runtime import LocalFunction
 from tokencast.local.resources import QueueSet, create_queues, create_table
@@ -89,6 +92,10 @@ class Endpoints:
     region: str
     queues: QueueSet
     table_name: str
+    #: the web console (clients/console), served by this same server over HTTP, and over
+    #: TLS when there is TLS (there it streams through Amplify; see docs/console.md)
+    console_url: str
+    https_console_url: str | None
 
 
 class PortInUse(Exception):
@@ -106,6 +113,7 @@ class LocalStack:
         self.config = config or StackConfig()
         self.model: LocalBedrock | None = None
         self.emulator: AppSyncEmulator | None = None
+        self.console: Console | None = None
         self.poller: SqsPoller | None = None
         self.endpoints: Endpoints | None = None
         self._moto: Any = None
@@ -181,13 +189,23 @@ class LocalStack:
         }
         os.environ.update(handler_env)
 
+        auth = self._auth_config()
         self.emulator = AppSyncEmulator(
-            Authenticator(self._auth_config()),
+            Authenticator(auth),
             EmulatorConfig(
                 realtime=RealtimeConfig(keep_alive_interval_s=config.keep_alive_interval_s), region=config.region
             ),
         )
         self.emulator.add_routes(app)
+        self.console = Console(
+            ConsoleConfig(region=config.region, api_key=config.api_key),
+            issuer=auth.jwt,
+            dead_letter_queue=lambda: DeadLetterQueue(
+                sqs, queues.dlq_url, queues.jobs_url, SessionStore(dynamodb, table_name)
+            ),
+            bind_host=config.host,
+        )
+        self.console.add_routes(app)
         if config.model == "local":
             self.model = LocalBedrock(config.model_config)
             self.model.add_to(app)
@@ -200,7 +218,7 @@ class LocalStack:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
-        https_url = wss_url = None
+        https_url = wss_url = https_console_url = None
         if config.tls_port is not None:
             self.tls = ensure_certificates(config.tls_dir or state_dir() / "tls", (config.host,))
             tls_sock = _bind(config.host, config.tls_port, "tls")
@@ -208,6 +226,7 @@ class LocalStack:
             await web.SockSite(self._runner, tls_sock, ssl_context=self.tls.server_context()).start()
             https_url = f"https://{config.host}:{tls_port}/graphql"
             wss_url = f"wss://{config.host}:{tls_port}/graphql/realtime"
+            https_console_url = f"https://{config.host}:{tls_port}/"
 
         declaration = ResolverMap.load()
         self._process = LocalFunction(
@@ -242,6 +261,8 @@ class LocalStack:
             region=config.region,
             queues=queues,
             table_name=table_name,
+            console_url=f"{base_url}/",
+            https_console_url=https_console_url,
         )
         return self.endpoints
 

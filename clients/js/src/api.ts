@@ -4,11 +4,11 @@
  * (network, throttling) are retried with backoff; GraphQL errors become exact errors by
  * `errorType` and are not retried.
  */
-import { CANCEL_STREAM, GET_EVENTS, GET_SESSION, START_STREAM } from "./documents.js";
+import { CANCEL_STREAM, GET_EVENTS, GET_SESSION, LIST_SESSIONS, START_STREAM } from "./documents.js";
 import { isTransient, toTokencastError } from "./errors.js";
 import type { GraphQLTransport, Variables } from "./transport.js";
-import { parsePage, parseSession } from "./types.js";
-import type { EventPage, SessionInfo } from "./types.js";
+import { parsePage, parseSession, parseSessionPage } from "./types.js";
+import type { EventPage, SessionInfo, SessionPage } from "./types.js";
 
 export interface Message {
   role: "user" | "assistant";
@@ -69,5 +69,10 @@ export class Api {
   async getEvents(sessionId: string, afterAttempt = 0, afterSeq = 0, limit?: number): Promise<EventPage> {
     const data = await this.call(GET_EVENTS, { sessionId, afterAttempt, afterSeq, limit: limit ?? null });
     return parsePage(data.getEvents);
+  }
+
+  async listSessions(limit?: number, nextToken?: string | null): Promise<SessionPage> {
+    const data = await this.call(LIST_SESSIONS, { limit: limit ?? null, nextToken: nextToken ?? null });
+    return parseSessionPage(data.listSessions);
   }
 }

@@ -10,7 +10,7 @@ import { SessionNotFound } from "./errors.js";
 import { TokenStream } from "./stream.js";
 import type { StreamOptions } from "./stream.js";
 import type { GraphQLTransport, Variables } from "./transport.js";
-import type { EventPage, SessionInfo } from "./types.js";
+import type { EventPage, SessionInfo, SessionPage, SessionSummary } from "./types.js";
 
 export interface ClientOptions {
   /** The GraphQL transport: `amplifyTransport(generateClient())` or `apolloTransport(client)`. */
@@ -107,7 +107,22 @@ export class TokencastClient {
     return this.api.getEvents(sessionId, afterAttempt, afterSeq, limit);
   }
 
-  /** Any other operation of the API (e.g. `listSessions`), with the same retries and errors. */
+  /** `listSessions`: one page of your own sessions, newest first (`nextToken` from the last page). */
+  listSessions(opts: { limit?: number; nextToken?: string | null } = {}): Promise<SessionPage> {
+    return this.api.listSessions(opts.limit, opts.nextToken);
+  }
+
+  /** Every one of your sessions, newest first, fetching pages as the loop goes. */
+  async *sessions(opts: { pageSize?: number } = {}): AsyncGenerator<SessionSummary> {
+    let nextToken: string | null = null;
+    do {
+      const page: SessionPage = await this.api.listSessions(opts.pageSize, nextToken);
+      yield* page.items;
+      nextToken = page.nextToken;
+    } while (nextToken !== null);
+  }
+
+  /** Any other operation of the API, with the same retries and errors. */
   request(document: string, variables: Variables = {}): Promise<Record<string, unknown>> {
     return this.api.call(document, variables);
   }

@@ -69,6 +69,27 @@ export interface SessionInfo {
   updatedAt: string | null;
 }
 
+/** The `SessionSummary` GraphQL type: one row of `listSessions` (no text; getSession has it). */
+export interface SessionSummary {
+  sessionId: string;
+  status: SessionStatus | string;
+  createdAt: string | null;
+  attempt: number;
+  message: string | null;
+  modelId: string | null;
+  visibility: string | null;
+  usage: Usage | null;
+  stopReason: string | null;
+  error: string | null;
+}
+
+/** One page of `listSessions`: the caller's own sessions, newest first. */
+export interface SessionPage {
+  items: SessionSummary[];
+  /** Pass to the next `listSessions` call; null on the last page. Opaque. */
+  nextToken: string | null;
+}
+
 /** One page of `getEvents`: items in `(attempt, seq)` order, and where to go on. */
 export interface EventPage {
   items: TokenEvent[];
@@ -159,6 +180,30 @@ export function parseSession(data: unknown): SessionInfo {
     timestamp: str(data.timestamp),
     createdAt: str(data.createdAt),
     updatedAt: str(data.updatedAt),
+  };
+}
+
+export function parseSummary(data: unknown): SessionSummary {
+  if (!isObject(data) || data.sessionId == null) throw new TypeError("not a SessionSummary");
+  return {
+    sessionId: String(data.sessionId),
+    status: String(data.status),
+    createdAt: str(data.createdAt),
+    attempt: int(data.attempt),
+    message: str(data.message),
+    modelId: str(data.modelId),
+    visibility: str(data.visibility),
+    usage: usage(data.usage),
+    stopReason: str(data.stopReason),
+    error: str(data.error),
+  };
+}
+
+export function parseSessionPage(data: unknown): SessionPage {
+  if (!isObject(data)) throw new TypeError("not a SessionPage");
+  return {
+    items: Array.isArray(data.items) ? data.items.map(parseSummary) : [],
+    nextToken: typeof data.nextToken === "string" ? data.nextToken : null,
   };
 }
 
