@@ -41,7 +41,7 @@ setup: $(PY_STAMP) $(JS_STAMP) $(CONSOLE)  ## install everything from the lock f
 demo: $(PY_STAMP)  ## start the local stack, stream one answer live, stop
 	$(BIN)/tokencast demo
 
-up: $(PY_STAMP)    ## run the local stack until Ctrl-C
+up: setup          ## run the local stack (and its web console) until Ctrl-C
 	$(BIN)/tokencast up $(ARGS)
 
 test: lint pytest  ## what CI runs: lint and types, then the whole suite
