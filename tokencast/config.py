@@ -111,6 +111,7 @@ class Settings(_FromEnv):
     worker_timeout_s: int = Field(300, ge=30, le=900, description="the process function's timeout (Lambda's max 900)")
     session_ttl_days: int = Field(7, gt=0)
     events_page_limit: int = Field(500, gt=0, description="max items getEvents returns in one page")
+    sessions_page_limit: int = Field(50, gt=0, description="max items listSessions returns in one page")
     cancel_poll_interval_ms: int = Field(500, gt=0, description="how often an idle worker checks for cancellation")
     publish_timeout_s: float = Field(5.0, gt=0)
 
