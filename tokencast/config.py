@@ -80,6 +80,9 @@ class Settings(_FromEnv):
         default_factory=lambda: os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     )
     flush_window_ms: int = Field(50, ge=0, description="coalescing window between publishes")
+    coalesce: bool = Field(
+        True, description="merge deltas into few events; false = one event per model delta (a benchmark baseline)"
+    )
     max_attempts: int = Field(3, ge=1, description="processing attempts before a job goes to the DLQ")
     retry_base_delay_ms: int = Field(200, ge=0)
     retry_max_delay_ms: int = Field(5_000, ge=0)
