@@ -28,6 +28,7 @@ import importlib
 import multiprocessing
 import os
 import signal as signals
+import sys
 import threading
 import time
 import uuid
@@ -203,6 +204,26 @@ class LocalFunction:
         if self._handler is None:
             self._handler = _load_handler(self.handler_path)
         return self._handler
+
+    def update_environment(self, changes: Mapping[str, str]) -> None:
+        """Lambda's UpdateFunctionConfiguration: invocations from now on start in fresh environments.
+
+        Process mode drops the idle environments (busy ones finish with the old settings); thread
+        mode sets the variables on this process and re-imports the handler module, so whatever
+        it built at its cold start (clients, a cached worker) is built again.
+        """
+        with self._state:
+            self.environ.update(changes)
+            idle, self._idle = self._idle, []
+            reload = self._handler is not None
+            self._handler = None
+        for environment in idle:
+            environment.destroy()
+        if self.isolation == "thread":
+            os.environ.update(changes)
+            module_name = self.handler_path.rpartition(".")[0]
+            if reload and module_name in sys.modules:
+                importlib.reload(sys.modules[module_name])
 
     def invoke_sync(self, event: Any) -> Any:
         if self.isolation == "process":

@@ -30,6 +30,7 @@ from tokencast.local.appsync.realtime import RealtimeConfig
 from tokencast.local.bedrock.server import LocalBedrock, LocalBedrockConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.lambda_runtime import LocalFunction
+from tokencast.local.moto_meter import MotoMeter
 from tokencast.local.resources import QueueSet, create_queues, create_table
 from tokencast.local.sqs_poller import PollerConfig, SqsPoller
 from tokencast.resolvers import ResolverMap
@@ -84,8 +85,16 @@ class LocalStack:
         self.poller: SqsPoller | None = None
         self.endpoints: Endpoints | None = None
         self._moto: Any = None
+        #: DynamoDB round-trip injection and write-unit counts, for benchmarks
+        self.moto_meter: MotoMeter | None = None
         self._runner: web.AppRunner | None = None
         self._process: LocalFunction | None = None
+
+    @property
+    def process_function(self) -> LocalFunction:
+        """The processing handler's function (benchmarks redeploy it with new settings)."""
+        assert self._process is not None, "start() first"
+        return self._process
 
     async def __aenter__(self) -> LocalStack:
         await self.start()
@@ -212,6 +221,11 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
         self._moto.start()
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        server = self._moto._server  # the request handler reads server.app per request
+        self.moto_meter = MotoMeter(server.app, account=DEFAULT_ACCOUNT_ID, region=self.config.region)
+        server.app = self.moto_meter
         host, port = self._moto.get_host_and_port()
         return f"http://{host}:{port}"
 
