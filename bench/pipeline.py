@@ -44,10 +44,10 @@ from typing import Any
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from subscribers import Delivery, SubscriberProcess  # noqa: E402
+from subscribers import Delivery, SubscriberProcess
 
-from tokencast.local.bedrock.server import Emits, LocalBedrockConfig, prompt_fingerprint  # noqa: E402
-from tokencast.local.stack import BackgroundStack, StackConfig  # noqa: E402
+from tokencast.local.bedrock.server import Emits, LocalBedrockConfig, prompt_fingerprint
+from tokencast.local.stack import BackgroundStack, StackConfig
 
 START = "mutation Start($prompt: String, $input: StartStreamInput) { startStream(prompt: $prompt, input: $input) { sessionId status } }"
 FIRST_TOKEN_DELAY_S = 0.05

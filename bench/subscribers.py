@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import multiprocessing
 import time
@@ -89,7 +90,7 @@ async def _serve(conn: Any, url: str, host: str, api_key: str) -> None:
                 new = [_Sub(s) for s in session_ids for _ in range(per_session)]
                 gate = asyncio.Semaphore(64)
 
-                async def open_one(sub: _Sub) -> None:
+                async def open_one(sub: _Sub, gate: asyncio.Semaphore = gate) -> None:
                     async with gate:
                         await _open(http, url, host, api_key, sub)
                     sub.task = asyncio.create_task(_read(sub))
@@ -103,10 +104,8 @@ async def _serve(conn: Any, url: str, host: str, api_key: str) -> None:
                 conn.send(("ready", len(new)))
             elif kind == "collect":
                 _, timeout_s = command
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.gather(*(s.done.wait() for s in subs)), timeout_s)
-                except TimeoutError:
-                    pass
                 out: dict[str, list[list[Delivery]]] = {}
                 for s in subs:
                     out.setdefault(s.session_id, []).append(s.events)
@@ -145,10 +144,8 @@ class SubscriberProcess:
         return events
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._conn.send(("stop",))
-        except OSError:
-            pass
         self._process.join(5)
         if self._process.is_alive():
             self._process.kill()

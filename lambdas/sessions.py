@@ -33,6 +33,11 @@ def service() -> SessionService:
     return SessionService(store=store, events_page_limit=settings.events_page_limit)
 
 
+def init() -> None:
+    """Cold-start work, done by the runtime before the first invocation: clients and connections."""
+    service()
+
+
 @router.resolver(type_name="Query", field_name="getSession")
 def get_session(sessionId: str) -> dict[str, Any] | None:
     metrics.add_metric(name="SessionReads", unit=MetricUnit.Count, value=1)

@@ -102,6 +102,21 @@ class AppSyncPublisher:
             kind = first.get("errorType") or "GraphQLError"
             raise PublishError(f"publishToken: {kind}: {str(first.get('message', ''))[:200]}")
 
+    def warm(self) -> None:
+        """Open the keep-alive connection (TCP, TLS) now, so the first publish does not pay for it.
+
+        Best effort, and no request is sent: an unreachable endpoint shows up on the first publish.
+        """
+        prepared = requests.Request("POST", self._url).prepare()
+        adapter = self._http.get_adapter(self._url)
+        try:
+            pool = adapter.get_connection_with_tls_context(prepared, verify=self._http.verify)  # type: ignore[attr-defined]
+            connection = pool._get_conn()
+            connection.connect()
+            pool._put_conn(connection)
+        except Exception:
+            return
+
     def close(self) -> None:
         self._http.close()
 

@@ -184,6 +184,9 @@ class LocalStack:
                 maximum_concurrency=config.worker_concurrency,
             ),
         )
+        # Lambda's init phase for every function, at `up` rather than in the first request.
+        for function in (*self.emulator.functions.values(), self._process):
+            await asyncio.to_thread(function.prewarm)
         self.poller.start()
 
         self.endpoints = Endpoints(
@@ -221,7 +224,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
         self._moto.start()
-        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.models import DEFAULT_ACCOUNT_ID
 
         server = self._moto._server  # the request handler reads server.app per request
         self.moto_meter = MotoMeter(server.app, account=DEFAULT_ACCOUNT_ID, region=self.config.region)
