@@ -92,6 +92,7 @@ class Bench:
                 prefix=f"tokencast-bench-{uuid.uuid4().hex[:6]}",
                 worker_concurrency=args.workers,
                 worker_isolation=args.worker_isolation,
+                moto_isolation=args.moto_isolation,
                 log_level="WARNING",
                 model_config=LocalBedrockConfig(first_token_delay_s=FIRST_TOKEN_DELAY_S, record_emits=True),
                 settings={"TOKENCAST_FLUSH_WINDOW_MS": str(args.window_ms)},
@@ -114,9 +115,20 @@ class Bench:
 
     def latency(self, appsync_ms: float, dynamodb_ms: float) -> None:
         self.local_post("/_local/appsync/faults", {"mutation_latency_ms": appsync_ms})
-        meter = self.stack.stack.moto_meter
-        assert meter is not None
-        meter.latency_s = dynamodb_ms / 1000
+        self.meter({"latency_ms": dynamodb_ms})
+
+    def meter(self, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """moto's meter (DynamoDB latency and write units): POST ``body``, or GET."""
+        url = f"{self.endpoints.moto_url}/_local/dynamodb/meter"
+        headers = {"x-api-key": self.endpoints.api_key}
+        response = (
+            requests.post(url, json=body, headers=headers, timeout=10)
+            if body is not None
+            else requests.get(url, headers=headers, timeout=10)
+        )
+        response.raise_for_status()
+        meter: dict[str, Any] = response.json()
+        return meter
 
     def strategy(self, name: str) -> None:
         self.stack.stack.process_function.update_environment(
@@ -156,10 +168,8 @@ class Bench:
         ids = [str(uuid.uuid4()) for _ in range(sessions)]
         prompts = {sid: f"bench {sid} [tokens={tokens}]" for sid in ids}
         self.subs.subscribe(ids, subscribers)
-        meter = self.stack.stack.moto_meter
-        assert meter is not None
         hub = self.stack.stack.emulator.hub  # type: ignore[union-attr]
-        units_before, delivered_before, cpu_before = meter.snapshot()["writeUnits"], hub.delivered, self.emulator_cpu()
+        units_before, delivered_before, cpu_before = self.meter()["writeUnits"], hub.delivered, self.emulator_cpu()
         started: dict[str, float] = {}
 
         def start(sid: str) -> None:
@@ -171,7 +181,7 @@ class Bench:
         deliveries = self.subs.collect(timeout_s=60 + tokens / 20 * max(1, sessions / self.args.workers))
         cell.emulator_cpu_s += self.emulator_cpu() - cpu_before
         cell.deliveries += hub.delivered - delivered_before
-        cell.write_units += meter.snapshot()["writeUnits"] - units_before
+        cell.write_units += self.meter()["writeUnits"] - units_before
         model = self.stack.stack.model
         assert model is not None
         for sid in ids:
@@ -228,7 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress("first answer after up", first)
 
         profiles = [("local", 0.0, 0.0), ("cloud-like", args.appsync_ms, args.dynamodb_ms)]
-        for profile, appsync_ms, dynamodb_ms in profiles:
+        for profile, appsync_ms, dynamodb_ms in [p for p in profiles if p[0] in args.profiles]:
             bench.latency(appsync_ms, dynamodb_ms)
             rows: list[Cell] = []
             for rate in args.rates:
@@ -248,13 +258,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bench.latency(0, 0)
         bench.rate(150)
         ttft = Cell("TTFT, warm")
-        for _ in range(args.ttft_answers):
+        for _ in range(args.ttft_answers if "ttft" in args.sections else 0):
             bench.answers(ttft, 1, 1, 10)
         out["ttft"] = ttft
         progress("ttft", ttft)
 
         fan: list[Cell] = []
-        for sessions, per in args.fanout:
+        for sessions, per in args.fanout if "fanout" in args.sections else []:
             cell = Cell(f"{sessions} session(s) × {per} subscribers")
             bench.answers(cell, sessions, per, args.fanout_tokens)
             fan.append(cell)
@@ -262,7 +272,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["fanout"] = fan
 
         concurrent = Cell(f"{args.concurrent} concurrent sessions")
-        bench.answers(concurrent, args.concurrent, 1, args.concurrent_tokens)
+        if "concurrent" in args.sections:
+            bench.answers(concurrent, args.concurrent, 1, args.concurrent_tokens)
         out["concurrent"] = concurrent
         progress("concurrency", concurrent)
         out["load"].append(os.getloadavg())
@@ -292,7 +303,7 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()}; load average (1/5/15 min) during the run: {loads}. "
-        f"Worker isolation: {args.worker_isolation}, {args.workers} concurrent workers; flush window {w} ms; "
+        f"Worker isolation: {args.worker_isolation}, moto: {args.moto_isolation}, {args.workers} concurrent workers; flush window {w} ms; "
         f"{args.answers} answers × {args.tokens} tokens × {args.subscribers} subscribers per row. "
         f"`tokencast up` equivalent started in {out['up_s']:.1f} s.",
         "",
@@ -380,6 +391,14 @@ def main() -> None:
     parser.add_argument("--concurrent-tokens", type=int, default=100)
     parser.add_argument("--workers", type=int, default=16, help="worker concurrency (SQS poller)")
     parser.add_argument("--worker-isolation", choices=("thread", "process"), default="thread")
+    parser.add_argument("--moto-isolation", choices=("thread", "process"), default="process")
+    parser.add_argument("--profiles", type=lambda s: s.split(","), default=["local", "cloud-like"])
+    parser.add_argument(
+        "--sections",
+        type=lambda s: s.split(","),
+        default=["ttft", "fanout", "concurrent"],
+        help="besides the rate tables",
+    )
     parser.add_argument("--json", help="also write the raw numbers here")
     args = parser.parse_args()
     if args.quick:

@@ -11,7 +11,10 @@ the cloud, ~0 on loopback) and what a workload would cost, in DynamoDB write req
   come from moto's own item size (attribute names plus values), read before and after the
   request runs.
 
-It sits in front of moto only on the local stack; handlers cannot tell.
+It sits in front of moto only on the local stack; handlers cannot tell. Wherever moto runs
+(a thread of the stack, or its own process), benchmarks steer and read it over HTTP at
+``/_local/dynamodb/meter``: GET → ``{"operations", "writeUnits", "latencyMs"}``; POST
+``{"latency_ms": 8}`` sets the injected round trip, ``{"reset": true}`` zeroes the counters.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+CONTROL_PATH = "/_local/dynamodb/meter"
 _TARGET_PREFIX = "DynamoDB_20120810."
 _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 
@@ -52,6 +56,8 @@ class MotoMeter:
             return {"operations": dict(self.operations), "writeUnits": self.write_units}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == CONTROL_PATH:
+            return self._control(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith(_TARGET_PREFIX):
             return self._app(environ, start_response)
@@ -76,6 +82,17 @@ class MotoMeter:
             self.operations[operation] += 1
             self.write_units += units
         return out
+
+    def _control(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) or b"{}")
+            if "latency_ms" in body:
+                self.latency_s = float(body["latency_ms"]) / 1000
+            if body.get("reset"):
+                self.reset()
+        payload = json.dumps({**self.snapshot(), "latencyMs": self.latency_s * 1000}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
 
     def _item_size(self, table_name: str, key: Mapping[str, Any]) -> int:
         from moto.dynamodb.models import dynamodb_backends

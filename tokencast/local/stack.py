@@ -2,7 +2,7 @@
 
 One aiohttp server carries the AppSync emulator (``/graphql``, ``/graphql/realtime``) and
 the local Bedrock stand-in (``/model/{id}/converse-stream``); moto server serves SQS and
-DynamoDB on a second port; an SQS poller feeds the process handler like Lambda's event
+DynamoDB on a second port, from a child process by default (``moto_isolation``); an SQS poller feeds the process handler like Lambda's event
 source mapping. The handlers are the deployed ones, configured only through the standard
 environment variables (``AWS_ENDPOINT_URL_*``, ``TOKENCAST_*``), which is why the stack sets
 them on this process before the first handler is imported: one stack per process.
@@ -31,6 +31,7 @@ from tokencast.local.bedrock.server import LocalBedrock, LocalBedrockConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.lambda_runtime import LocalFunction
 from tokencast.local.moto_meter import MotoMeter
+from tokencast.local.moto_process import MotoProcess
 from tokencast.local.resources import QueueSet, create_queues, create_table
 from tokencast.local.sqs_poller import PollerConfig, SqsPoller
 from tokencast.resolvers import ResolverMap
@@ -56,6 +57,9 @@ class StackConfig:
     #: execution environments, one invocation each at a time, that can crash like Lambda's
     worker_isolation: Literal["thread", "process"] = "thread"
     max_receive_count: int = 5
+    #: "process": moto server runs in a child process (its own GIL: less jitter for everything
+    #: else); "thread": on a thread of this process
+    moto_isolation: Literal["thread", "process"] = "process"
     prefix: str = "tokencast-local"
     #: the handlers' Powertools log level (their JSON logs go to stdout, as in Lambda)
     log_level: str = "INFO"
@@ -85,8 +89,6 @@ class LocalStack:
         self.poller: SqsPoller | None = None
         self.endpoints: Endpoints | None = None
         self._moto: Any = None
-        #: DynamoDB round-trip injection and write-unit counts, for benchmarks
-        self.moto_meter: MotoMeter | None = None
         self._runner: web.AppRunner | None = None
         self._process: LocalFunction | None = None
 
@@ -216,6 +218,11 @@ class LocalStack:
     # -- pieces --------------------------------------------------------------------------
 
     def _start_moto(self) -> str:
+        if self.config.moto_isolation == "process":
+            self._moto = MotoProcess(self.config.host, self.config.moto_port, self.config.region)
+            return str(self._moto.start())
+
+        from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.server import ThreadedMotoServer
 
         from tokencast.local import moto_speedups
@@ -224,11 +231,8 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
         self._moto.start()
-        from moto.core.models import DEFAULT_ACCOUNT_ID
-
         server = self._moto._server  # the request handler reads server.app per request
-        self.moto_meter = MotoMeter(server.app, account=DEFAULT_ACCOUNT_ID, region=self.config.region)
-        server.app = self.moto_meter
+        server.app = MotoMeter(server.app, account=DEFAULT_ACCOUNT_ID, region=self.config.region)
         host, port = self._moto.get_host_and_port()
         return f"http://{host}:{port}"
 
