@@ -9,8 +9,10 @@ is not counted as pipeline delay.
 * **delay** per token = when a subscriber had all of the token's characters − when the model
   emitted it; p50/p99 over every token of every subscriber of every answer in a cell.
 * **strategies**, side by side in one run: ``per-token`` (``TOKENCAST_COALESCE=false``: one
-  stored and published event per model delta, the original sample's pattern, with storage)
-  and ``coalesced`` (the default: first token at once, then one event per window).
+  stored and published event per model delta, the original sample's pattern, with storage),
+  ``coalesced`` (the default: first token at once, then one event per window) and
+  ``adaptive`` (``TOKENCAST_DELAY_BUDGET_MS``: the window is what the budget leaves after a
+  flush, so as few events as the budget allows).
 * **profiles**: ``local`` (no injected latency) and ``cloud-like`` (``--appsync-ms`` added to
   every mutation in the emulator, ``--dynamodb-ms`` to every DynamoDB request in moto).
 * **TTFT overhead** = (first text at a subscriber − just before ``startStream``) − the model's
@@ -132,7 +134,10 @@ class Bench:
 
     def strategy(self, name: str) -> None:
         self.stack.stack.process_function.update_environment(
-            {"TOKENCAST_COALESCE": "false" if name == "per-token" else "true"}
+            {
+                "TOKENCAST_COALESCE": "false" if name == "per-token" else "true",
+                "TOKENCAST_DELAY_BUDGET_MS": str(self.args.budget_ms if name == "adaptive" else 0),
+            }
         )
 
     def rate(self, tokens_per_second: float) -> None:
@@ -377,11 +382,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: about a minute")
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[50.0, 150.0, 500.0])
-    parser.add_argument("--strategies", type=lambda s: s.split(","), default=["per-token", "coalesced"])
+    parser.add_argument("--strategies", type=lambda s: s.split(","), default=["per-token", "coalesced", "adaptive"])
     parser.add_argument("--answers", type=int, default=4, help="answers per row")
     parser.add_argument("--tokens", type=int, default=300, help="tokens per answer")
     parser.add_argument("--subscribers", type=int, default=3, help="subscribers per answer in the rate table")
     parser.add_argument("--window-ms", type=int, default=50)
+    parser.add_argument("--budget-ms", type=int, default=100, help="the adaptive strategy's delay budget")
     parser.add_argument("--appsync-ms", type=float, default=25.0, help="cloud-like profile: added per mutation")
     parser.add_argument("--dynamodb-ms", type=float, default=8.0, help="cloud-like profile: added per DynamoDB request")
     parser.add_argument("--ttft-answers", type=int, default=30)

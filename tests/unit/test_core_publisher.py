@@ -260,6 +260,41 @@ def test_without_coalescing_every_delta_is_its_own_event(fakes):
     assert [e["token"] for e in recording.events] == ["a", "b", "c", ""]
 
 
+def test_with_a_delay_budget_the_window_is_what_the_budget_leaves_after_a_flush(fakes):
+    now = [0.0]
+    recording = fakes.RecordingTransport()
+
+    class SlowTransport:
+        def publish(self, event: Any) -> None:
+            now[0] += 0.03  # every publish takes 30 ms
+            recording.publish(event)
+
+    coalescer = Coalescer(Sink(), SlowTransport(), window_s=0.05, delay_budget_s=0.1, clock=lambda: now[0]).start()
+    assert coalescer.current_window() == 0.05  # nothing measured yet: the fixed window
+    for i in range(40):
+        now[0] += 1.0  # past any window: the next delta is cut at once
+        coalescer.add(f"{i} ")
+        assert recording.wait_for(lambda events, n=i + 1: len(events) == n)
+    coalescer.finish(EventType.COMPLETED)
+    # cut-to-published is 30 ms every time: the budget leaves a 70 ms window
+    assert coalescer.current_window() == pytest.approx(0.07, abs=0.002)
+
+
+def test_the_budget_window_never_goes_below_zero_nor_above_the_budget(fakes):
+    from tokencast.core.publisher import FlushLatency
+
+    latency = FlushLatency()
+    assert latency.high() is None
+    latency.add(0.2)
+    assert latency.high() == pytest.approx(0.2 + 4 * 0.1)
+    coalescer = Coalescer(Sink(), fakes.RecordingTransport(), delay_budget_s=0.1)
+    coalescer.flush_latency = latency
+    assert coalescer.current_window() == 0.0
+    coalescer.flush_latency = FlushLatency()
+    coalescer.flush_latency.add(0.0)
+    assert coalescer.current_window() == 0.1
+
+
 # --------------------------------------------------------------------------- AppSyncPublisher
 
 

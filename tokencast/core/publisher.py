@@ -136,6 +136,27 @@ class _Control:
     fields: dict[str, Any] = field(default_factory=dict)
     token: str = ""
     result: dict[str, Any] | None = None
+    cut_at: float | None = None  # when a TOKEN event was cut (its oldest delta waited until then)
+
+
+class FlushLatency:
+    """How long an event takes from its cut to the end of its publish: a smoothed estimate
+    plus four mean deviations (Jacobson's estimator, as TCP's retransmission timer), so
+    :meth:`high` sits near the top of what the pipeline has recently taken."""
+
+    def __init__(self) -> None:
+        self.mean: float | None = None
+        self.deviation = 0.0
+
+    def add(self, sample: float) -> None:
+        if self.mean is None:
+            self.mean, self.deviation = sample, sample / 2
+            return
+        self.deviation += (abs(sample - self.mean) - self.deviation) / 4
+        self.mean += (sample - self.mean) / 8
+
+    def high(self) -> float | None:
+        return None if self.mean is None else self.mean + 4 * self.deviation
 
 
 _IDLE = object()
@@ -164,7 +185,9 @@ class Coalescer:
     is ending) -- and never while a stored event is still waiting for the publisher: then
     deltas keep merging, so a slow publish costs fewer, larger events instead of a backlog.
     ``coalesce=False`` cuts one event per delta (the per-token baseline benchmarks compare
-    against; never the default).
+    against; never the default). With ``delay_budget_s`` the window adapts instead: as long
+    as the budget allows after paying for a flush (see :meth:`current_window`), so tokens
+    wait about the budget in the worker and as few events as possible are spent on it.
 
     Lifecycle: :meth:`start`, then :meth:`emit` (control events) and :meth:`add` (deltas)
     from the model thread, then exactly one of :meth:`finish` (terminal event), :meth:`drain`
@@ -183,6 +206,7 @@ class Coalescer:
         *,
         window_s: float = 0.05,
         coalesce: bool = True,
+        delay_budget_s: float | None = None,
         idle_check: Callable[[], None] | None = None,
         idle_interval_s: float = 0.5,
         on_failure: Callable[[BaseException], None] | None = None,
@@ -195,6 +219,8 @@ class Coalescer:
         self._transport = transport
         self._window = window_s
         self._coalesce = coalesce
+        self._budget = delay_budget_s
+        self.flush_latency = FlushLatency()
         self._idle_check = idle_check
         self._idle_interval = idle_interval_s
         self._on_failure = on_failure
@@ -296,7 +322,7 @@ class Coalescer:
                     head = self._queue[0]
                     if isinstance(head, _Control):
                         return self._queue.popleft()
-                    due = self._last_cut + self._window
+                    due = self._last_cut + self.current_window()
                     if (
                         not self._coalesce
                         or not self._first_token_sent
@@ -307,7 +333,7 @@ class Coalescer:
                         self._queue.popleft()
                         self._first_token_sent = True
                         self._last_cut = now
-                        return _Control(EventType.TOKEN, token="".join(head.parts))
+                        return _Control(EventType.TOKEN, token="".join(head.parts), cut_at=now)
                     timeout = due - now
                 elif self._stopping:
                     return None
@@ -318,6 +344,18 @@ class Coalescer:
                         return _IDLE
                     timeout = idle_due - now
                 self._cond.wait(timeout)
+
+    def current_window(self) -> float:
+        """The fixed window, or with a delay budget: what the budget leaves once a flush is paid for.
+
+        A token waits at most one window before its event is cut, then the cut-to-published
+        time; so window = budget − (a high estimate of that time), never below 0. Until a
+        flush has been measured the fixed window applies.
+        """
+        high = self.flush_latency.high() if self._budget is not None else None
+        if self._budget is None or high is None:
+            return self._window
+        return min(self._budget, max(0.0, self._budget - high))
 
     def _run_store(self) -> None:
         try:
@@ -369,6 +407,9 @@ class Coalescer:
                 self._fail(exc)
                 return
             item.result = event
+            if item.cut_at is not None:
+                with self._cond:
+                    self.flush_latency.add(self._clock() - item.cut_at)
 
     def _publish(self, event: Mapping[str, Any]) -> None:
         last: Exception | None = None
