@@ -51,6 +51,12 @@ from subscribers import Delivery, SubscriberProcess
 from tokencast.local.bedrock.server import Emits, LocalBedrockConfig, prompt_fingerprint
 from tokencast.local.stack import BackgroundStack, StackConfig
 
+#: On-demand prices, US East, as docs/cloud.md lists them (USD per unit).
+APPSYNC_OPERATION = 4.00e-6
+APPSYNC_UPDATE = 2.00e-6
+DYNAMODB_WRU = 0.625e-6
+COST_RATE = 150.0  # the model rate whose measured counts price the cost table (Haiku streams ~125 tok/s)
+
 START = "mutation Start($prompt: String, $input: StartStreamInput) { startStream(prompt: $prompt, input: $input) { sessionId status } }"
 FIRST_TOKEN_DELAY_S = 0.05
 
@@ -364,6 +370,34 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> str:
             f"| {cell.strategy} | {cell.rate:.0f} tok/s | {cell.events * per_k:.0f} (+1 startStream) | "
             f"{cell.events * per_k:.0f} | {cell.write_units * per_k:.0f} |"
         )
+    rows = {c.strategy: c for c in out["tables"].get("local", {}).get("rows", []) if c.rate == COST_RATE}
+    if rows:
+        names = list(rows)
+        lines += [
+            "",
+            f"Priced (US East on-demand, as in docs/cloud.md) from the {COST_RATE:.0f} tok/s counts, per 1,000 answers "
+            "of 1,000 tokens with one subscriber:",
+            "",
+            "| per 1,000 answers | " + " | ".join(names) + " |",
+            "|---|" + "---:|" * len(names),
+        ]
+        per_answer = {n: 1000 / max(1, c.tokens) for n, c in rows.items()}
+        ops = {n: (rows[n].events * per_answer[n] + 1) * 1000 for n in names}
+        updates = {n: rows[n].events * per_answer[n] * 1000 for n in names}
+        wru = {n: rows[n].write_units * per_answer[n] * 1000 for n in names}
+        total = {n: ops[n] * APPSYNC_OPERATION + updates[n] * APPSYNC_UPDATE + wru[n] * DYNAMODB_WRU for n in names}
+        lines += [
+            "| AppSync operations (startStream + publishes) | "
+            + " | ".join(f"${ops[n] * APPSYNC_OPERATION:.2f} ({ops[n] / 1000:.0f} k)" for n in names)
+            + " |",
+            "| AppSync real-time updates | "
+            + " | ".join(f"${updates[n] * APPSYNC_UPDATE:.2f} ({updates[n] / 1000:.0f} k)" for n in names)
+            + " |",
+            "| DynamoDB writes | "
+            + " | ".join(f"${wru[n] * DYNAMODB_WRU:.2f} ({wru[n] / 1e6:.2f} M WRU)" for n in names)
+            + " |",
+            "| **AppSync + DynamoDB** | " + " | ".join(f"**${total[n]:.2f}**" for n in names) + " |",
+        ]
     lines += [
         "",
         "Mutations per answer = events stored and published (every one reaches each subscriber "
