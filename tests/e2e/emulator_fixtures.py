@@ -45,7 +45,6 @@ ACCESS_KEY = "test"
 SECRET_KEY = "test"
 REGION = "us-east-1"
 IAM_USER_ARN = f"arn:aws:iam::000000000000:user/{ACCESS_KEY}"
-JWT_SECRET = b"conformance-jwt-secret"
 TIMESTAMP = "2026-11-21T12:00:00.000Z"
 #: How long a test waits for something that should happen at once.
 WAIT_S = 5.0
@@ -261,7 +260,7 @@ class EmulatorServer:
 async def serve_emulator(
     config: EmulatorConfig | None = None, functions: dict[str, FakeFunction] | None = None
 ) -> AsyncIterator[EmulatorServer]:
-    issuer = LocalJwtIssuer(JWT_SECRET)
+    issuer = LocalJwtIssuer.generate()
     authenticator = Authenticator(
         AuthConfig(
             api_keys=frozenset({API_KEY}),

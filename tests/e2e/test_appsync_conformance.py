@@ -40,8 +40,8 @@ from tests.e2e.emulator_fixtures import (
     raw_socket,
     serve_emulator,
 )
+from tokencast.appsync_limits import MAX_SUBSCRIPTION_PAYLOAD_BYTES
 from tokencast.local.appsync.emulator import EmulatorConfig
-from tokencast.local.appsync.subscriptions import MAX_PAYLOAD_BYTES
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 
 MODES = ("api_key", "iam", "jwt")
@@ -198,9 +198,7 @@ async def test_gql_sees_the_connection_error_for_bad_connect_auth(emulator, mode
     auth = {
         "api_key": lambda: emulator.api_key_auth("da2-wrong"),
         "iam": lambda: emulator.iam_auth(secret="not-the-secret"),
-        "jwt": lambda: AppSyncJWTAuthentication(
-            host=emulator.host, jwt=LocalJwtIssuer(b"another-pool").mint("mallory")
-        ),
+        "jwt": lambda: AppSyncJWTAuthentication(host=emulator.host, jwt=LocalJwtIssuer.generate().mint("mallory")),
     }[mode]()
     with pytest.raises(TransportServerError) as refused:
         async with Client(transport=AppSyncWebsocketsTransport(url=emulator.ws_url, auth=auth)):
@@ -633,7 +631,7 @@ async def test_publish_token_is_iam_only(emulator, mode):
 
 async def test_payloads_over_240_kb_are_dropped(emulator):
     overhead = len(json.dumps({"data": {"onTokenReceived": {"token": ""}}}, separators=(",", ":")))
-    at_limit = "a" * (MAX_PAYLOAD_BYTES - overhead)
+    at_limit = "a" * (MAX_SUBSCRIPTION_PAYLOAD_BYTES - overhead)
     over_limit = at_limit + "b"
     async with raw_socket(emulator, headers=auth_headers(emulator, "api_key")) as ws:
         await ws.init()
@@ -647,3 +645,20 @@ async def test_payloads_over_240_kb_are_dropped(emulator):
         stats = await emulator.stats()
         assert stats["droppedOversized"] == 1
         assert stats["delivered"] == 2
+
+
+async def test_jwks_publishes_the_public_key_that_verifies_local_tokens(emulator):
+    """Like Cognito's ``<issuer>/.well-known/jwks.json``: the key set verifies what the
+    local pool mints, and it holds no private part."""
+    from joserfc import jwt as jose_jwt
+    from joserfc.jwk import KeySet
+
+    async with emulator.http.get(f"http://{emulator.host}/.well-known/jwks.json") as response:
+        assert response.status == 200
+        jwks = await response.json()
+    [key] = jwks["keys"]
+    assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["kid"] == emulator.issuer.kid
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+    token = emulator.issuer.mint("hana")
+    claims = jose_jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["RS256"]).claims
+    assert claims["cognito:username"] == "hana"

@@ -17,6 +17,8 @@ import pytest
 import requests
 from botocore.credentials import Credentials
 from gql.transport.appsync_auth import AppSyncIAMAuthentication
+from joserfc import jwt
+from joserfc.jwk import OctKey, RSAKey
 from requests_aws4auth import AWS4Auth
 
 from tokencast.access import principal_of
@@ -30,19 +32,18 @@ from tokencast.local.appsync.auth import (
     modes_from_directives,
 )
 from tokencast.local.jwt_issuer import (
-    DEV_SECRET,
     InvalidTokenError,
     LocalJwtIssuer,
     MalformedTokenError,
     TokenExpiredError,
 )
 
+SIGNING_KEY = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": "RS256"}, auto_kid=True)
 HOST = "127.0.0.1:4000"
 URL = f"http://{HOST}/graphql"
 AKID = "AKIDLOCALTEST"
 SECRET = "local-secret-key"
 API_KEY = "da2-localdevkey"
-JWT_SECRET = b"unit-test-jwt-secret"
 BODY = json.dumps({"query": 'mutation { publishToken(sessionId: "s") { seq } }', "variables": {}}).encode()
 TAMPERED = BODY.replace(b"publishToken", b"cancelStream")
 assert TAMPERED != BODY
@@ -72,7 +73,7 @@ class Clock:
 
 @pytest.fixture
 def issuer() -> LocalJwtIssuer:
-    return LocalJwtIssuer(JWT_SECRET)
+    return LocalJwtIssuer(SIGNING_KEY)
 
 
 @pytest.fixture
@@ -118,7 +119,7 @@ def expect_error(excinfo: pytest.ExceptionInfo[AuthError], error_type: str, stat
     err = excinfo.value
     assert (err.error_type, err.status) == (error_type, status)
     assert message in err.message
-    for secret in (SECRET, API_KEY, JWT_SECRET.decode(), "worker-secret"):
+    for secret in (SECRET, API_KEY, "worker-secret"):
         assert secret not in str(err)
 
 
@@ -211,9 +212,9 @@ def test_unparseable_jwt(auth: Authenticator, value: str) -> None:
 
 def test_jwt_from_another_secret_or_pool(auth: Authenticator) -> None:
     for other in (
-        LocalJwtIssuer(b"someone-else"),
-        LocalJwtIssuer(JWT_SECRET, issuer="https://cognito-idp.local/other-pool"),
-        LocalJwtIssuer(JWT_SECRET, audience="other-client"),
+        LocalJwtIssuer.generate(),
+        LocalJwtIssuer(SIGNING_KEY, issuer="https://cognito-idp.local/other-pool"),
+        LocalJwtIssuer(SIGNING_KEY, audience="other-client"),
     ):
         with pytest.raises(AuthError) as excinfo:
             auth.authenticate(path="/graphql", headers={"authorization": other.mint("alice")}, body=b"")
@@ -235,15 +236,16 @@ def test_issuer_roundtrip_claims(issuer: LocalJwtIssuer) -> None:
     assert claims["exp"] - claims["iat"] == 3600
     assert claims["custom:tier"] == "gold"
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-    assert header["alg"] == "HS256" and header["typ"] == "JWT"
+    assert header["alg"] == "RS256" and header["typ"] == "JWT" and header["kid"] == issuer.kid
+    assert issuer.jwks() == {"keys": [SIGNING_KEY.as_dict(private=False)]} and "d" not in issuer.jwks()["keys"][0]
     assert "cognito:groups" not in issuer.verify(issuer.mint("dave"))
 
 
 def test_sub_is_stable_per_issuer_and_user(issuer: LocalJwtIssuer) -> None:
     first = issuer.verify(issuer.mint("erin"))["sub"]
-    assert issuer.verify(issuer.mint("erin"))["sub"] == first == LocalJwtIssuer(b"other").subject_for("erin")
+    assert issuer.verify(issuer.mint("erin"))["sub"] == first == LocalJwtIssuer.generate().subject_for("erin")
     assert issuer.subject_for("frank") != first
-    assert LocalJwtIssuer(JWT_SECRET, issuer="https://elsewhere").subject_for("erin") != first
+    assert LocalJwtIssuer(SIGNING_KEY, issuer="https://elsewhere").subject_for("erin") != first
 
 
 def test_verify_rejects_tampering_alg_none_and_expiry(issuer: LocalJwtIssuer) -> None:
@@ -257,21 +259,36 @@ def test_verify_rejects_tampering_alg_none_and_expiry(issuer: LocalJwtIssuer) ->
     none_head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
     with pytest.raises(MalformedTokenError):
         issuer.verify(f"{none_head}.{payload}.")
-    with pytest.raises(MalformedTokenError):
+    with pytest.raises(InvalidTokenError):
         issuer.verify(f"{head}.{payload}.not*base64")
+    hs256 = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(b"a-shared-secret-of-32-bytes-long"))
+    with pytest.raises(MalformedTokenError):
+        issuer.verify(hs256)
     with pytest.raises(TokenExpiredError):
         issuer.verify(token, now=datetime.now(UTC) + timedelta(hours=13))
     with pytest.raises(ValueError):
         issuer.mint("alice", ttl=timedelta(0))
 
 
-def test_from_env_and_no_secret_in_repr() -> None:
-    dev = LocalJwtIssuer.from_env({})
-    assert LocalJwtIssuer(DEV_SECRET.encode()).verify(dev.mint("u"))["cognito:username"] == "u"
-    custom = LocalJwtIssuer.from_env({"TOKENCAST_LOCAL_JWT_SECRET": "private"})
+def test_from_env_shares_one_key_file_and_never_shows_it(tmp_path) -> None:
+    env = {"TOKENCAST_LOCAL_JWT_KEY_FILE": str(tmp_path / "state" / "key.json")}
+    up, cli = LocalJwtIssuer.from_env(env), LocalJwtIssuer.from_env(env)  # `tokencast up`, `tokencast token`
+    assert up.verify(cli.mint("u"))["cognito:username"] == "u" and up.kid == cli.kid
+    assert (tmp_path / "state" / "key.json").stat().st_mode & 0o077 == 0  # private to its owner
+    other = LocalJwtIssuer.from_env({"TOKENCAST_LOCAL_JWT_KEY_FILE": str(tmp_path / "other.json")})
     with pytest.raises(InvalidTokenError):
-        dev.verify(custom.mint("u"))
-    assert "private" not in repr(custom) and DEV_SECRET not in repr(dev)
+        up.verify(other.mint("u"))
+    private = json.loads((tmp_path / "state" / "key.json").read_text())["d"]
+    assert private not in repr(up)
+
+
+def test_access_tokens_carry_client_id_instead_of_aud(auth: Authenticator, issuer: LocalJwtIssuer) -> None:
+    claims = issuer.verify(issuer.mint("gina", token_use="access"))
+    assert claims["client_id"] == issuer.client_id and "aud" not in claims and claims["username"] == "gina"
+    caller = auth.authenticate(
+        path="/graphql", headers={"authorization": issuer.mint("gina", token_use="access")}, body=b""
+    )
+    assert caller.identity is not None and caller.identity["username"] == "gina"
 
     cfg = AuthConfig.from_env({"TOKENCAST_LOCAL_API_KEYS": "k1, k2", "AWS_REGION": "eu-west-1"})
     assert cfg.api_keys == {"k1", "k2"} and dict(cfg.iam_credentials) == {"test": "test"}

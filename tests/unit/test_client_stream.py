@@ -97,6 +97,16 @@ class FakeAppSync:
     start_error: dict | None = None
     page_limit: int = 500
     tasks: list = field(default_factory=list)
+    #: notified whenever a request arrives or a subscription comes or goes
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_until(self, predicate: Callable[[], Any], timeout_s: float = 5.0) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(predicate), timeout_s)
 
     # -- the worker's side -------------------------------------------------------------------
 
@@ -132,8 +142,7 @@ class FakeAppSync:
             await ws.close()
 
     async def wait_for_request(self, operation: str, count: int = 1) -> None:
-        while sum(1 for op, _ in self.requests if op == operation) < count:
-            await asyncio.sleep(0.005)
+        await self.wait_until(lambda: sum(1 for op, _ in self.requests if op == operation) >= count)
 
     def new_session(self, session_id: str, **extra: Any) -> dict:
         session = {
@@ -177,6 +186,7 @@ class FakeAppSync:
         body = await request.json()
         operation, variables = body.get("operationName"), body.get("variables") or {}
         self.requests.append((operation, variables))
+        await self._notify()
         try:
             data = await getattr(self, f"op_{operation}")(variables)
         except LookupError as missing:
@@ -262,6 +272,7 @@ class FakeAppSync:
             self.sockets.discard(ws)
             for subs in self.subscribers.values():
                 subs[:] = [(w, i) for w, i in subs if w is not ws]
+            await self._notify()
         return ws
 
     async def _start(self, ws: web.WebSocketResponse, data: dict) -> None:
@@ -273,6 +284,7 @@ class FakeAppSync:
         if self.start_ack_delay_s:
             await asyncio.sleep(self.start_ack_delay_s)
         self.subscribers[request["variables"]["sessionId"]].append((ws, data["id"]))
+        await self._notify()
         await ws.send_json({"type": "start_ack", "id": data["id"]})
 
 
@@ -366,7 +378,7 @@ async def test_events_published_before_the_subscription_come_from_the_log(fake):
         await fake.publish(event, live=False)  # before start_ack: nobody was listening
 
     async def worker(sid: str, variables: dict) -> None:
-        await asyncio.sleep(0.05)
+        await fake.wait_for_request("GetEvents")  # the client caught up from the log first
         for event in events[3:]:
             await fake.publish(event)
 
@@ -446,7 +458,6 @@ async def test_restart_drops_the_earlier_attempt(fake):
         await fake.wait_for_request("GetEvents")
         for event in attempt_events(session_id, 1, ["wrong ", "turn"], terminal=None):
             await fake.publish(event)
-        await asyncio.sleep(0.05)
         for event in attempt_events(session_id, 2, ["right ", "answer"]):
             await fake.publish(event)
 
@@ -470,12 +481,11 @@ async def test_a_dropped_socket_is_resubscribed_and_the_gap_caught_up(fake):
         events = attempt_events(session_id, 1, [f"w{i} " for i in range(10)])
         for event in events[:4]:
             await fake.publish(event)
-        await asyncio.sleep(0.05)
         await fake.drop_sockets()
+        await fake.wait_until(lambda: not fake.subscribers.get(session_id))
         for event in events[4:8]:
             await fake.publish(event)  # nobody subscribed: stored only
-        while not fake.subscribers.get(session_id):
-            await asyncio.sleep(0.01)
+        await fake.wait_until(lambda: fake.subscribers.get(session_id))
         resumed.set()
         for event in events[8:]:
             await fake.publish(event)
@@ -529,17 +539,13 @@ async def test_closing_a_stream_ends_iteration_and_result(fake):
         stream = await client.stream("x")
         await fake.publish(attempt_events(stream.session_id, 1, ["part"], terminal=None)[1])
         await fake.publish(attempt_events(stream.session_id, 1, ["part"], terminal=None)[0])
-        while stream.text != "part":
-            await asyncio.sleep(0.01)
+        first = await asyncio.wait_for(anext(aiter(stream)), 5)
+        assert first == Delta("part", 1, 2) and stream.text == "part"
         await stream.close()
-        assert await collect(stream) == [Delta("part", 1, 2)]
+        assert await collect(stream) == []
         with pytest.raises(ClientClosed):
             await stream.result()
-        for _ in range(200):  # stop was sent
-            if not fake.subscribers.get(stream.session_id):
-                break
-            await asyncio.sleep(0.01)
-        assert not fake.subscribers.get(stream.session_id)
+        await fake.wait_until(lambda: not fake.subscribers.get(stream.session_id))  # stop was sent
 
 
 async def test_client_close_closes_its_streams(fake):

@@ -24,9 +24,10 @@ from gql.transport.exceptions import (
     TransportQueryError,
     TransportServerError,
 )
+from tenacity import RetryCallState
 
 from tokencast.client.auth import Auth
-from tokencast.client.backoff import Backoff
+from tokencast.client.backoff import Backoff, retrying
 from tokencast.client.endpoints import Endpoints
 from tokencast.client.errors import (
     AuthError,
@@ -39,7 +40,7 @@ from tokencast.client.errors import (
 )
 from tokencast.client.types import EventPage, SessionInfo
 
-log = logging.getLogger("tokencast.client")
+log = logging.getLogger(__name__)
 
 USAGE_FIELDS = "usage { inputTokens outputTokens totalTokens }"
 SESSION_FIELDS = (
@@ -138,32 +139,41 @@ class GraphQLApi:
         self, request: GraphQLRequest, variables: Mapping[str, Any], *, session_id: str | None = None
     ) -> dict[str, Any]:
         """Run one operation; retry transport failures; raise the exact error otherwise."""
-        retry = 0
-        while True:
-            try:
-                session = await self._connected()
-                result: dict[str, Any] = await session.execute(GraphQLRequest(request, variable_values=dict(variables)))
-                return result
-            except TransportQueryError as error:
-                failure: TokencastError = error_from_graphql(
-                    error.errors or [{"message": str(error)}], session_id=session_id
-                )
-            except (
-                TimeoutError,
-                TransportServerError,
-                TransportConnectionFailed,
-                TransportProtocolError,
-                TransportClosed,
-                TransportError,
-                OSError,
-            ) as error:
-                failure = _transport_error(error)
-            if not is_transient(failure) or retry >= self.retries:
-                raise failure
-            delay = self.backoff.delay(retry)
-            retry += 1
-            log.debug("retrying %s in %.2fs after %r", request.operation_name or "request", delay, failure)
-            await asyncio.sleep(delay)
+        name = request.operation_name or "request"
+
+        def note_retry(state: RetryCallState) -> None:
+            failure = state.outcome.exception() if state.outcome else None
+            log.debug("retrying %s (try %d failed: %r)", name, state.attempt_number, failure)
+
+        async for attempt in retrying(
+            attempts=self.retries + 1,
+            backoff=self.backoff,
+            retry_on=lambda error: isinstance(error, TokencastError) and is_transient(error),
+            before_sleep=note_retry,
+        ):
+            with attempt:
+                return await self._execute_once(request, variables, session_id)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")
+
+    async def _execute_once(
+        self, request: GraphQLRequest, variables: Mapping[str, Any], session_id: str | None
+    ) -> dict[str, Any]:
+        try:
+            session = await self._connected()
+            result: dict[str, Any] = await session.execute(GraphQLRequest(request, variable_values=dict(variables)))
+            return result
+        except TransportQueryError as error:
+            raise error_from_graphql(error.errors or [{"message": str(error)}], session_id=session_id) from None
+        except (
+            TimeoutError,
+            TransportServerError,
+            TransportConnectionFailed,
+            TransportProtocolError,
+            TransportClosed,
+            TransportError,
+            OSError,
+        ) as error:
+            raise _transport_error(error) from None
 
     async def start_stream(
         self,

@@ -1,9 +1,16 @@
-"""Exponential backoff with jitter, as a value: ``Backoff().delay(n)`` for the n-th retry."""
+"""Exponential backoff with jitter, as a value: ``Backoff().delay(n)`` for the n-th retry.
+
+Retry *loops* are tenacity's (:func:`retrying`); this is the wait policy they use, kept as a
+value so a stream's resubscribe schedule and a request's retry schedule are one kind of thing.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 
 @dataclass
@@ -30,3 +37,26 @@ class Backoff:
     def delay(self, retry: int) -> float:
         ceiling = self.ceiling(retry)
         return ceiling * (1 - self.jitter) + self.rng.random() * ceiling * self.jitter
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        """tenacity's wait protocol: the delay before retry number ``attempt_number``."""
+        return self.delay(retry_state.attempt_number - 1)
+
+
+def retrying(
+    *,
+    attempts: int,
+    backoff: Backoff,
+    retry_on: Callable[[BaseException], bool],
+    before_sleep: Callable[[RetryCallState], None] | None = None,
+) -> AsyncRetrying:
+    """``async for attempt in retrying(...): with attempt: ...`` — at most ``attempts`` tries,
+    waiting ``backoff`` between them, retrying only what ``retry_on`` accepts; the last
+    failure is re-raised as itself."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(max(attempts, 1)),
+        wait=backoff,
+        retry=retry_if_exception(retry_on),
+        before_sleep=before_sleep,
+        reraise=True,
+    )

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from tokencast.appsync_limits import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from tokencast.client.api import GraphQLApi
 from tokencast.client.auth import Auth
 from tokencast.client.endpoints import Endpoints
 from tokencast.client.errors import ClientClosed, SessionNotFound
-from tokencast.client.realtime import MAX_SUBSCRIPTIONS_PER_CONNECTION, RealtimeChannel
+from tokencast.client.realtime import RealtimeChannel
 from tokencast.client.stream import StreamOptions, TokenStream
 from tokencast.client.types import EventPage, SessionInfo
 

@@ -34,18 +34,18 @@ from gql.transport.exceptions import (
 )
 
 from graphql import ExecutionResult
+from tokencast.appsync_limits import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from tokencast.client.api import EVENT_FIELDS
 from tokencast.client.auth import Auth
 from tokencast.client.endpoints import Endpoints
 from tokencast.client.errors import AuthError, ClientClosed, ConnectionLost, TokencastError, error_from_graphql
 
-log = logging.getLogger("tokencast.client.realtime")
+log = logging.getLogger(__name__)
 
 ON_TOKEN_RECEIVED = GraphQLRequest(
     f"subscription OnTokenReceived($sessionId: ID!) {{ onTokenReceived(sessionId: $sessionId) {{ {EVENT_FIELDS} }} }}",
     operation_name="OnTokenReceived",
 )
-MAX_SUBSCRIPTIONS_PER_CONNECTION = 100
 
 
 class RealtimeRejected(TransportServerError):

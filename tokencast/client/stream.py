@@ -32,7 +32,7 @@ from tokencast.client.assembler import (
     AssemblerStats,
     StreamAssembler,
 )
-from tokencast.client.backoff import Backoff
+from tokencast.client.backoff import Backoff, retrying
 from tokencast.client.errors import ClientClosed, ConnectionLost, SessionNotFound, TokencastError, is_transient
 from tokencast.client.realtime import LiveEnded, LiveEvent, LiveSubscription, RealtimeChannel
 from tokencast.client.types import Delta, SessionInfo, StreamResult, TokenEvent
@@ -41,7 +41,7 @@ from tokencast.events import SessionStatus
 if TYPE_CHECKING:
     from tokencast.client.api import GraphQLApi
 
-log = logging.getLogger("tokencast.client.stream")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -225,16 +225,13 @@ class TokenStream:
 
     async def _attach(self) -> None:
         """Subscribe and wait for ``start_ack``, retrying transient failures with backoff."""
-        failures = 0
-        while True:
-            try:
+        async for attempt in retrying(
+            attempts=self.options.max_reconnect_attempts,
+            backoff=self._backoff,
+            retry_on=lambda error: isinstance(error, TokencastError) and is_transient(error),
+        ):
+            with attempt:
                 self._subscription = await self._channel.subscribe(self.session_id, self._inbox.put_nowait)
-                return
-            except TokencastError as error:
-                failures += 1
-                if not is_transient(error) or failures >= self.options.max_reconnect_attempts:
-                    raise
-                await asyncio.sleep(self._backoff.delay(failures - 1))
 
     def _start(self, session: SessionInfo | None = None) -> None:
         """Begin driving (after startStream, or after getSession for a late join)."""

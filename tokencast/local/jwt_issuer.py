@@ -1,43 +1,47 @@
-"""A local stand-in for a Cognito user pool: mints and verifies Cognito-like ID tokens.
+"""A local stand-in for a Cognito user pool: mints and verifies Cognito-shaped tokens.
 
 The cloud API's default auth mode is Cognito user pools. Locally there is no Cognito, so
 ``tokencast token --user NAME`` mints a JWT here and the AppSync emulator verifies it with
-the same object (:class:`tokencast.local.appsync.auth.Authenticator`). The claims mirror a
-Cognito **ID token** (``sub``, ``cognito:username``, ``cognito:groups``, ``iss``, ``aud``,
-``token_use``, ``auth_time``, ``iat``, ``exp``, ``jti``, optional ``email``), so resolvers
-and the owner rule in :mod:`tokencast.access` see the same ``ctx.identity`` shape as in the
-cloud.
+the same key (:class:`tokencast.local.appsync.auth.Authenticator`). The tokens look like
+Cognito's, so frontends' Cognito code paths run unchanged against the local stack:
 
-Why HS256 written by hand: the project adds no JWT dependency (no PyJWT). HS256 is
-HMAC-SHA256 over ``base64url(header) + "." + base64url(payload)``, which the standard
-library does in a few lines (``hmac``, ``hashlib``, ``base64``, ``json``). Cognito itself
-signs with RS256 and a published JWKS; a symmetric key is enough here because the same
-process mints and verifies, and it keeps the local stack free of key files.
+- signed **RS256** with a ``kid``, and the public key published as a JWKS (the emulator serves
+  it at ``/.well-known/jwks.json``, as Cognito does under its issuer URL);
+- an **ID token** carries ``sub``, ``cognito:username``, ``cognito:groups`` (only when there
+  are groups), ``iss``, ``aud``, ``token_use: id``, ``auth_time``, ``iat``, ``exp``, ``jti``
+  and optionally ``email``; an **access token** carries ``client_id``, ``username``,
+  ``scope`` and ``token_use: access`` instead of ``aud`` and ``cognito:username``.
 
-Security: this is **dev-only**. The default secret (:data:`DEV_SECRET`) is public, written
-in this file, so anyone can mint tokens for any user against a stack that uses it. Set
-``TOKENCAST_LOCAL_JWT_SECRET`` to something private if the stack is reachable by others.
-Tokens and secrets are never logged or put in exception messages.
+Signing and parsing are joserfc's; the claim rules (no leeway on ``exp``, issuer, audience or
+client id by token use) are AppSync's, written out below because they are the contract.
+
+The signing key is generated on first use and kept in ``.tokencast/jwt-signing-key.json``
+(or the file named by ``TOKENCAST_LOCAL_JWT_KEY_FILE``), so ``tokencast up`` and a
+``tokencast token`` run in another terminal agree with no setup, and the key never leaves the
+machine. Tokens and keys are never logged or put in exception messages.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
+import contextlib
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import BadSignatureError, JoseError
+from joserfc.jwk import RSAKey
 
 __all__ = [
     "DEFAULT_AUDIENCE",
     "DEFAULT_ISSUER",
-    "DEV_SECRET",
-    "SECRET_ENV",
+    "JWKS_PATH",
+    "KEY_FILE_ENV",
     "InvalidTokenError",
     "JwtError",
     "LocalJwtIssuer",
@@ -45,17 +49,18 @@ __all__ = [
     "TokenExpiredError",
 ]
 
-#: The environment variable :meth:`LocalJwtIssuer.from_env` reads the HMAC secret from.
-SECRET_ENV = "TOKENCAST_LOCAL_JWT_SECRET"
-#: The fixed, public, dev-only secret used when :data:`SECRET_ENV` is unset. Never use in the cloud.
-DEV_SECRET = "tokencast-local-dev-secret"
+#: The environment variable naming the signing key's file (a private JWK, JSON).
+KEY_FILE_ENV = "TOKENCAST_LOCAL_JWT_KEY_FILE"
 #: Shaped like a Cognito issuer (``https://cognito-idp.<region>.amazonaws.com/<pool id>``).
 DEFAULT_ISSUER = "https://cognito-idp.local/tokencast-local"
 #: Plays the Cognito app client id (the ID token's ``aud``, the access token's ``client_id``).
 DEFAULT_AUDIENCE = "tokencast-local-client"
+#: Where the emulator publishes the public key, as Cognito does under its issuer URL.
+JWKS_PATH = "/.well-known/jwks.json"
 
-_ALG = "HS256"
-_KID = "tokencast-local-hs256"
+_ALG = "RS256"
+_KEY_BITS = 2048
+_ACCESS_SCOPE = "aws.cognito.signin.user.admin"
 
 
 class JwtError(Exception):
@@ -63,7 +68,7 @@ class JwtError(Exception):
 
 
 class MalformedTokenError(JwtError):
-    """Not three base64url parts of JSON, or not an HS256 JWT: AppSync's "Unable to parse JWT token."."""
+    """Not a compact JWS of JSON, or not signed RS256: AppSync's "Unable to parse JWT token."."""
 
 
 class InvalidTokenError(JwtError):
@@ -72,34 +77,6 @@ class InvalidTokenError(JwtError):
 
 class TokenExpiredError(JwtError):
     """The ``exp`` claim is in the past: AppSync's "Token has expired."."""
-
-
-def _b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(part: str) -> bytes:
-    # JWTs drop base64 padding; put it back. Reject characters outside the url-safe alphabet
-    # rather than let b64decode skip them silently.
-    if not part or any(c not in _B64URL_ALPHABET for c in part):
-        raise MalformedTokenError("token part is not base64url")
-    try:
-        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedTokenError("token part is not base64url") from exc
-
-
-_B64URL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-def _json_part(part: str, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(_b64url_decode(part))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedTokenError(f"token {what} is not JSON") from exc
-    if not isinstance(value, dict):
-        raise MalformedTokenError(f"token {what} is not a JSON object")
-    return value
 
 
 def _utcnow() -> datetime:
@@ -112,55 +89,93 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+def default_key_file(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    named = environ.get(KEY_FILE_ENV)
+    if named:
+        return Path(named)
+    return Path(environ.get("TOKENCAST_STATE_DIR", ".tokencast")) / "jwt-signing-key.json"
+
+
+def new_signing_key() -> RSAKey:
+    return RSAKey.generate_key(_KEY_BITS, parameters={"use": "sig", "alg": _ALG}, auto_kid=True)
+
+
+def load_or_create_key(path: Path) -> RSAKey:
+    """The key in ``path``, generated there first if missing.
+
+    Two processes starting at once (``tokencast up`` and ``tokencast token``) must end with one
+    key: the new key is written to a private temporary file and *linked* into place, which
+    fails if another process won; the loser then reads the winner's complete file.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = new_signing_key()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".jwt-key-")  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(key.as_dict(private=True), out)
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    return RSAKey.import_key(json.loads(path.read_text(encoding="utf-8")))
+
+
 class LocalJwtIssuer:
-    """Mints and verifies HS256 JWTs shaped like Cognito ID tokens.
+    """Mints and verifies RS256 JWTs shaped like Cognito ID and access tokens.
 
     ``client_id`` is accepted as an alias of ``audience`` (Cognito calls the app client id
-    both). Verification accepts an ID token whose ``aud`` is the audience, or an access
-    token (``token_use == "access"``) whose ``client_id`` is, like AppSync does.
+    both). Verification accepts an ID token whose ``aud`` is the audience, or an access token
+    whose ``client_id`` is, as AppSync does.
     """
 
     def __init__(
         self,
-        secret: bytes,
+        key: RSAKey,
         issuer: str = DEFAULT_ISSUER,
         audience: str | None = None,
         *,
         client_id: str | None = None,
     ) -> None:
-        if isinstance(secret, str):  # tolerate str: from env or config files
-            secret = secret.encode("utf-8")
-        if not secret:
-            raise ValueError("the JWT secret must not be empty")
+        if not key.is_private:
+            raise ValueError("the issuer needs the private key")
         if audience is not None and client_id is not None and audience != client_id:
             raise ValueError("audience and client_id name the same thing; give one")
-        self._secret = bytes(secret)
+        self._key = key
         self.issuer = issuer
         self.audience = audience or client_id or DEFAULT_AUDIENCE
 
-    def __repr__(self) -> str:  # never show the secret
-        return f"LocalJwtIssuer(issuer={self.issuer!r}, audience={self.audience!r})"
+    def __repr__(self) -> str:  # never show the key
+        return f"LocalJwtIssuer(issuer={self.issuer!r}, audience={self.audience!r}, kid={self.kid!r})"
 
     @property
     def client_id(self) -> str:
         return self.audience
 
+    @property
+    def kid(self) -> str:
+        return str(self._key.kid)
+
+    @classmethod
+    def generate(cls, issuer: str = DEFAULT_ISSUER, audience: str | None = None) -> LocalJwtIssuer:
+        """An issuer with a fresh key held in memory only (tests, throwaway stacks)."""
+        return cls(new_signing_key(), issuer, audience)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalJwtIssuer:
-        """The issuer the local stack uses: secret from ``TOKENCAST_LOCAL_JWT_SECRET``.
+        """The issuer the local stack and the CLI share: the key file, created on first use."""
+        return cls(load_or_create_key(default_key_file(environ)))
 
-        Without the variable it falls back to :data:`DEV_SECRET`, a fixed public secret so
-        that ``tokencast token`` and a separately started ``tokencast up`` agree with no
-        setup. That is fine for a laptop and wrong anywhere shared.
-        """
-        environ = os.environ if environ is None else environ
-        return cls((environ.get(SECRET_ENV) or DEV_SECRET).encode("utf-8"))
+    def jwks(self) -> dict[str, Any]:
+        """The public key set, as Cognito publishes it at ``<issuer>/.well-known/jwks.json``."""
+        return {"keys": [self._key.as_dict(private=False)]}
 
     def subject_for(self, username: str) -> str:
         """The stable ``sub`` of a user: uuid5 of issuer and username.
 
-        Stable so that sessions a user owns (owner == sub) survive restarts and re-minting;
-        scoped by issuer so two local "pools" never share subjects.
+        Stable so that sessions a user owns (owner == sub) survive restarts, re-minting and a
+        new key; scoped by issuer so two local "pools" never share subjects.
         """
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.issuer}#{username}"))
 
@@ -172,11 +187,11 @@ class LocalJwtIssuer:
         ttl: timedelta = timedelta(hours=12),
         extra_claims: Mapping[str, Any] | None = None,
         email: str | None = None,
+        token_use: str = "id",
         now: datetime | None = None,
     ) -> str:
-        """A signed ID token for ``username``.
+        """A signed token for ``username``: an ID token, or an access token with ``token_use="access"``.
 
-        ``cognito:groups`` is present only when groups are given, as in Cognito.
         ``extra_claims`` are merged last (they may override standard claims; this is a dev
         tool, and tests need to mint odd tokens). ``now`` defaults to the current time.
         """
@@ -184,56 +199,47 @@ class LocalJwtIssuer:
             raise ValueError("username must not be empty")
         if ttl <= timedelta(0):
             raise ValueError("ttl must be positive")
-        issued = now or _utcnow()
-        iat = _epoch(issued)
+        if token_use not in ("id", "access"):
+            raise ValueError("token_use must be id or access")
+        iat = _epoch(now or _utcnow())
         claims: dict[str, Any] = {
             "sub": self.subject_for(username),
-            "cognito:username": username,
             "iss": self.issuer,
-            "aud": self.audience,
-            "token_use": "id",
+            "token_use": token_use,
             "auth_time": iat,
             "iat": iat,
             "exp": iat + int(ttl.total_seconds()),
             "jti": str(uuid.uuid4()),
         }
+        if token_use == "id":
+            claims.update({"cognito:username": username, "aud": self.audience})
+            if email is not None:
+                claims.update({"email": email, "email_verified": True})
+        else:
+            claims.update({"username": username, "client_id": self.audience, "scope": _ACCESS_SCOPE})
         group_list = list(groups)
         if group_list:
             claims["cognito:groups"] = group_list
-        if email is not None:
-            claims["email"] = email
-            claims["email_verified"] = True
         if extra_claims:
             claims.update(extra_claims)
-        header = {"alg": _ALG, "typ": "JWT", "kid": _KID}
-        signing_input = (
-            _b64url_encode(json.dumps(header, separators=(",", ":")).encode())
-            + "."
-            + _b64url_encode(json.dumps(claims, separators=(",", ":")).encode())
-        )
-        return signing_input + "." + _b64url_encode(self._sign(signing_input))
+        return jwt.encode({"alg": _ALG, "kid": self.kid}, claims, self._key)
 
     def verify(self, token: str, *, now: datetime | None = None) -> dict[str, Any]:
         """The claims of a token this issuer signed, or a :class:`JwtError` subclass.
 
-        Checks, in order: shape (three base64url JSON parts), ``alg == "HS256"`` (so
-        ``none`` or RS/HS confusion is impossible), the signature in constant time, then
-        ``exp`` (no leeway, like AppSync), ``nbf`` if present, ``iss`` and the audience.
-        The signature is checked before any claim is trusted.
+        The signature is checked (RS256 only: ``none`` and HS/RS confusion are refused) before
+        any claim is trusted; then ``exp`` (no leeway, like AppSync), ``nbf`` if present,
+        ``iss``, and the audience by token use.
         """
-        if not isinstance(token, str):
-            raise MalformedTokenError("token is not a string")
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise MalformedTokenError("token does not have three parts")
-        header = _json_part(parts[0], "header")
-        if header.get("alg") != _ALG:
-            raise MalformedTokenError("token is not signed with HS256")
-        signature = _b64url_decode(parts[2])
-        expected = self._sign(parts[0] + "." + parts[1])
-        if not hmac.compare_digest(signature, expected):
-            raise InvalidTokenError("token signature does not verify")
-        claims = _json_part(parts[1], "payload")
+        if not isinstance(token, str) or token.count(".") != 2:
+            raise MalformedTokenError("token is not a compact JWS")
+        try:
+            decoded = jwt.decode(token, self._key, algorithms=[_ALG])
+        except BadSignatureError:
+            raise InvalidTokenError("token signature does not verify") from None
+        except (JoseError, ValueError):  # not base64url JSON, or not RS256
+            raise MalformedTokenError("token is not an RS256 JWT") from None
+        claims = dict(decoded.claims)
 
         current = _epoch(now or _utcnow())
         exp = claims.get("exp")
@@ -259,6 +265,3 @@ class LocalJwtIssuer:
         if not isinstance(claims.get("sub"), str):
             raise InvalidTokenError("token has no sub claim")
         return claims
-
-    def _sign(self, signing_input: str) -> bytes:
-        return hmac.new(self._secret, signing_input.encode("utf-8"), hashlib.sha256).digest()

@@ -34,7 +34,7 @@ from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
 
 T = TypeVar("T")
 
-log = logging.getLogger("tokencast.local.poller")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

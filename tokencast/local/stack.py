@@ -36,7 +36,7 @@ from tokencast.local.resources import QueueSet, create_queues, create_table
 from tokencast.local.sqs_poller import PollerConfig, SqsPoller
 from tokencast.resolvers import ResolverMap
 
-log = logging.getLogger("tokencast.local")
+log = logging.getLogger(__name__)
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 

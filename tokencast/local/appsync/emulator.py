@@ -19,6 +19,7 @@ from tokencast.local.appsync.http import graphql_handler
 from tokencast.local.appsync.realtime import CONNECTIONS, RealtimeConfig, RealtimeConnection, realtime_handler
 from tokencast.local.appsync.schema import AppSyncSchema
 from tokencast.local.appsync.subscriptions import DeliveryFaults, SubscriptionHub
+from tokencast.local.jwt_issuer import JWKS_PATH
 from tokencast.local.lambda_runtime import LocalFunction
 from tokencast.resolvers import DECLARATION_PATH, SCHEMA_PATH, ResolverMap
 
@@ -82,6 +83,8 @@ class AppSyncEmulator:
         # it at /graphql/realtime and, for clients that swap only the scheme, GET /graphql.
         app.router.add_get("/graphql/realtime", realtime)
         app.router.add_get("/graphql", realtime)
+        # The local user pool's public keys, as Cognito publishes them under its issuer URL.
+        app.router.add_get(JWKS_PATH, self._jwks)
         app.router.add_post("/_local/appsync/faults", self._set_faults)
         app.router.add_get("/_local/appsync/stats", self._stats)
         app.on_shutdown.append(self._close_connections)
@@ -110,6 +113,9 @@ class AppSyncEmulator:
                 "reorderedByFaults": faults.reordered if faults else 0,
             }
         )
+
+    async def _jwks(self, request: web.Request) -> web.Response:
+        return web.json_response(self.authenticator.config.jwt.jwks())
 
     async def _close_connections(self, app: web.Application) -> None:
         connections: set[RealtimeConnection] = app[CONNECTIONS]

@@ -53,7 +53,7 @@ from tokencast.local.appsync.schema import AppSyncSchema
 from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
 from tokencast.resolvers import DataSourceType, ResolverMap
 
-log = logging.getLogger("tokencast.appsync")
+log = logging.getLogger(__name__)
 
 #: Called after a mutation field resolved: (mutation field name, its result by field name).
 MutationListener = Callable[[str, dict[str, Any]], Awaitable[None]]

@@ -19,7 +19,7 @@ from tokencast.local.appsync.auth import Authenticator, AuthError
 from tokencast.local.appsync.errors import MALFORMED_REQUEST, PAYLOAD_TOO_LARGE, UNPARSABLE_QUERY, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
 
-log = logging.getLogger("tokencast.appsync.http")
+log = logging.getLogger(__name__)
 
 
 def _errors(status: int, error_type: str, message: str) -> web.Response:

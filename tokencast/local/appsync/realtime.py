@@ -34,16 +34,16 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tokencast.appsync_limits import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from tokencast.local.appsync.auth import Authenticator, AuthError, Caller
 from tokencast.local.appsync.errors import UNSUPPORTED_OPERATION, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.subscriptions import Subscription, SubscriptionHub
 
-log = logging.getLogger("tokencast.appsync.realtime")
+log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "graphql-ws"
 HEADER_SUBPROTOCOL_PREFIX = "header-"
-MAX_SUBSCRIPTIONS_PER_CONNECTION = 100
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tokencast.appsync_limits import MAX_SUBSCRIPTION_PAYLOAD_BYTES
 from tokencast.local.appsync.filters import matches_arguments, matches_filter
 
 if TYPE_CHECKING:
     from tokencast.local.appsync.execution import GraphQLEngine, Operation
 
-log = logging.getLogger("tokencast.appsync.subscriptions")
-
-#: AppSync drops subscription payloads larger than this (240 KB).
-MAX_PAYLOAD_BYTES = 240 * 1024
+log = logging.getLogger(__name__)
 
 
 class Subscriber(Protocol):
@@ -138,11 +136,14 @@ class SubscriptionHub:
         rendered = self.engine.render(subscription.operation, subscription.field_name, payload)
         message = {"id": subscription.id, "type": "data", "payload": rendered}
         size = len(json.dumps(rendered, separators=(",", ":")).encode())
-        if size > MAX_PAYLOAD_BYTES:
+        if size > MAX_SUBSCRIPTION_PAYLOAD_BYTES:
             # AppSync drops these silently; we say so, without the payload itself.
             self.dropped_oversized += 1
             log.warning(
-                "dropped a %d-byte payload for subscription %s (limit %d)", size, subscription.id, MAX_PAYLOAD_BYTES
+                "dropped a %d-byte payload for subscription %s (limit %d)",
+                size,
+                subscription.id,
+                MAX_SUBSCRIPTION_PAYLOAD_BYTES,
             )
             return
         messages = (
