@@ -124,18 +124,40 @@ class SubscriptionHub:
             return self._changed.wait_for(lambda: predicate(self), timeout)
 
     async def publish(self, mutation_field: str, payload: dict[str, Any]) -> None:
+        # Subscribers with the same operation and variables see the same rendering: render
+        # (a GraphQL execution) and measure it once per publish, not once per subscriber.
+        rendered_once: dict[Any, tuple[dict[str, Any], int]] = {}
         for field_name in self.engine.schema.triggers.get(mutation_field, ()):
             for subscription in list(self._by_field.get(field_name, ())):
                 if not matches_arguments(subscription.arguments, payload):
                     continue
                 if not matches_filter(subscription.filter, payload):
                     continue
-                self._send(subscription, payload)
+                self._send(subscription, payload, rendered_once)
 
-    def _send(self, subscription: Subscription, payload: dict[str, Any]) -> None:
-        rendered = self.engine.render(subscription.operation, subscription.field_name, payload)
+    def _render(
+        self, subscription: Subscription, payload: dict[str, Any], cache: dict[Any, tuple[dict[str, Any], int]]
+    ) -> tuple[dict[str, Any], int]:
+        operation = subscription.operation
+        source = operation.document.loc.source.body if operation.document.loc else None
+        key = (
+            (source, subscription.field_name, json.dumps(operation.raw_variables, sort_keys=True, default=str))
+            if source is not None
+            else id(operation)
+        )
+        if key not in cache:
+            rendered = self.engine.render(operation, subscription.field_name, payload)
+            cache[key] = (rendered, len(json.dumps(rendered, separators=(",", ":")).encode()))
+        return cache[key]
+
+    def _send(
+        self,
+        subscription: Subscription,
+        payload: dict[str, Any],
+        cache: dict[Any, tuple[dict[str, Any], int]] | None = None,
+    ) -> None:
+        rendered, size = self._render(subscription, payload, {} if cache is None else cache)
         message = {"id": subscription.id, "type": "data", "payload": rendered}
-        size = len(json.dumps(rendered, separators=(",", ":")).encode())
         if size > MAX_SUBSCRIPTION_PAYLOAD_BYTES:
             # AppSync drops these silently; we say so, without the payload itself.
             self.dropped_oversized += 1
