@@ -2,8 +2,8 @@
 
 One aiohttp server carries the AppSync emulator (``/graphql``, ``/graphql/realtime``) and
 the local Bedrock stand-in (``/model/{id}/converse-stream``); moto server serves SQS and
-DynamoDB on a second port, from a child process by default (``moto_isolation``); an SQS poller feeds the process handler like Lambda's event
-source mapping. The handlers are the deployed ones, configured only through the standard
+DynamoDB on a second port, from a child process by default (``moto_isolation``); an SQS
+poller feeds the process handler like Lambda's event source mapping. The handlers are the deployed ones, configured only through the standard
 environment variables (``AWS_ENDPOINT_URL_*``, ``TOKENCAST_*``), which is why the stack sets
 them on this process before the first handler is imported: one stack per process.
 """
