@@ -35,6 +35,7 @@ from gql.transport.appsync_auth import (
 )
 
 from tokencast.access import principal_of
+from tokencast.local.admin import guard_admin_routes
 from tokencast.local.appsync.auth import AuthConfig, Authenticator
 from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
@@ -244,7 +245,9 @@ class EmulatorServer:
         return response
 
     async def stats(self) -> dict[str, Any]:
-        async with self.http.get(f"http://{self.host}/_local/appsync/stats") as response:
+        async with self.http.get(
+            f"http://{self.host}/_local/appsync/stats", headers={"x-api-key": API_KEY}
+        ) as response:
             return await response.json()
 
     async def good_request_succeeds(self) -> None:
@@ -274,6 +277,7 @@ async def serve_emulator(
     emulator = AppSyncEmulator(authenticator, config or EmulatorConfig(), functions=functions)
     app = web.Application()
     emulator.add_routes(app)
+    guard_admin_routes(app, [API_KEY])
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -16,12 +16,12 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-import aiohttp
 import boto3
 
 from tests.e2e.stack_clients import Subscriber, subscribed
 from tokencast.client import ApiKeyAuth, ClientOptions, Delta, StreamOptions, TokencastClient
 from tokencast.core.store import SessionStore
+from tokencast.local.admin_client import AdminClient, AppSyncFaults
 from tokencast.local.bedrock.server import prompt_fingerprint
 from tokencast.local.stack import BackgroundStack
 
@@ -59,17 +59,18 @@ def assert_no_stale_text(deltas: list[Delta]) -> None:
             current = max(current, delta.attempt)
 
 
+def admin(stack: BackgroundStack) -> AdminClient:
+    """The stack's /_local endpoints, called with its API key."""
+    return AdminClient.for_stack(stack.endpoints.graphql_url, stack.endpoints.api_key)
+
+
 async def delivery_faults(stack: BackgroundStack, **faults: Any) -> None:
     """The emulator's delivery faults (drop_rate, reorder_rate, match, seed); no args resets."""
-    base = stack.endpoints.graphql_url.rsplit("/graphql", 1)[0]
-    async with aiohttp.ClientSession() as http, http.post(f"{base}/_local/appsync/faults", json=faults) as response:
-        assert response.status == 200
+    await asyncio.to_thread(admin(stack).set_appsync_faults, AppSyncFaults(**faults) if faults else None)
 
 
 async def emulator_stats(stack: BackgroundStack) -> dict[str, Any]:
-    base = stack.endpoints.graphql_url.rsplit("/graphql", 1)[0]
-    async with aiohttp.ClientSession() as http, http.get(f"{base}/_local/appsync/stats") as response:
-        return await response.json()
+    return await asyncio.to_thread(admin(stack).appsync_stats)
 
 
 def model_requests(stack: BackgroundStack, prompt: str) -> list[dict[str, Any]]:

@@ -481,8 +481,21 @@ INVALID = {
     ),
     "bad enum literal": (
         {"query": "mutation { startStream(input: {visibility: PUBLIC}) { sessionId } }"},
-        "Validation error: ",
-        "PUBLIC",
+        "Validation error of type WrongType: ",
+        "argument 'input.visibility' with value 'PUBLIC' is not a valid 'Visibility' @ 'startStream'",
+    ),
+    # AppSync names the argument of a literal of the wrong type (graphql-core alone does not)
+    "wrong literal type": (
+        {"query": "mutation { startStream(prompt: 5) { sessionId } }"},
+        "Validation error of type WrongType: ",
+        "argument 'prompt' with value '5' is not a valid 'String' @ 'startStream'",
+    ),
+    "wrong literal type in a list": (
+        {
+            "query": 'mutation { startStream(input: {messages: [{role: user, text: "a"}, {role: user, text: 7}]}) { sessionId } }'
+        },
+        "Validation error of type WrongType: ",
+        "argument 'input.messages[1].text' with value '7' is not a valid 'String!' @ 'startStream'",
     ),
     "bad enum variable": (
         {

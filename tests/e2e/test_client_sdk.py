@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import aiohttp
 import pytest
 
 from tokencast.client import (
@@ -21,6 +20,7 @@ from tokencast.client import (
     StreamOptions,
     TokencastClient,
 )
+from tokencast.local.admin_client import AdminClient, AppSyncFaults
 from tokencast.local.bedrock.text import expected_text
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 
@@ -42,9 +42,8 @@ def screen(deltas: list[Delta]) -> str:
 
 
 async def delivery_faults(stack, **faults) -> None:
-    base = stack.endpoints.graphql_url.rsplit("/graphql", 1)[0]
-    async with aiohttp.ClientSession() as http, http.post(f"{base}/_local/appsync/faults", json=faults) as response:
-        assert response.status == 200
+    admin = AdminClient.for_stack(stack.endpoints.graphql_url, stack.endpoints.api_key)
+    await asyncio.to_thread(admin.set_appsync_faults, AppSyncFaults(**faults) if faults else None)
 
 
 def marked(text: str) -> str:

@@ -133,7 +133,10 @@ def test_invalid_scalar_literal_fails_validation(engine):
         engine.prepare({"query": query})
     assert refused.value.error_type == "ValidationError" and refused.value.status == 200
     [error] = refused.value.as_errors()
-    assert error["message"].startswith("Validation error: ") and "AWSDateTime" in error["message"]
+    assert error["message"] == (
+        "Validation error of type WrongType: argument 'timestamp' with value '\"not a date\"' "
+        "is not a valid 'AWSDateTime' @ 'publishToken'"
+    )
 
 
 # -- argument filtering ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 from tokencast.config import Limits
 from tokencast.core.errors import InvalidInput
 from tokencast.core.jobs import Job, MalformedJob, parse_job, replay_body
-from tokencast.core.requests import parse_start
+from tokencast.core.requests import parse_session_id, parse_start
 
 LIMITS = Limits(
     max_prompt_chars=20,
@@ -76,6 +76,20 @@ def test_input_with_conversation_appends_prompt_as_last_user_turn():
         ({"input": {"prompt": "ok", "temperature": True}}, "input.temperature: must be a number"),
         ({"input": {"prompt": "ok", "modelId": "evil"}}, "input.modelId: must be one of m1, m2"),
         ({"input": {"prompt": "ok", "sessionId": "not-a-uuid"}}, "input.sessionId: must be a UUID"),
+        ({"input": {"prompt": "ok", "sessionId": SID + "\n"}}, "input.sessionId: must be a UUID"),
+        ({"input": {"prompt": "ok", "sessionId": "\n" + SID}}, "input.sessionId: must be a UUID"),
+        ({"input": {"prompt": "ok", "sessionId": "{" + SID + "}"}}, "input.sessionId: must be a UUID"),
+        ({"input": {"prompt": "ok", "sessionId": SID.replace("-", "")}}, "input.sessionId: must be a UUID"),
+        ({"input": {"prompt": "ok", "sessionId": "urn:uuid:" + SID}}, "input.sessionId: must be a UUID"),
+        ({"prompt": "a\ud800b"}, "prompt: must be valid Unicode text (no lone surrogates)"),
+        ({"input": {"prompt": "\udfff"}}, "input.prompt: must be valid Unicode text (no lone surrogates)"),
+        ({"input": {"prompt": "ok", "system": "be \udc80"}}, "input.system: must be valid Unicode text"),
+        (
+            {"input": {"messages": [{"role": "user", "text": "hi\ud83d"}]}},
+            "input.messages[0].text: must be valid Unicode text (no lone surrogates)",
+        ),
+        ({"input": {"prompt": "ok", "modelId": "m1\ud800"}}, "input.modelId: must be valid Unicode text"),
+        ({"input": {"prompt": "ok", "sessionId": SID[:-1] + "\ud800"}}, "input.sessionId: must be valid Unicode"),
         ({"input": {"prompt": "ok", "visibility": "PUBLIC"}}, "input.visibility: must be one of PRIVATE, SHARED"),
         ({"input": {"prompt": "ok", "colour": "red"}}, "input.colour: is not a known field"),
         ({"input": {"messages": [{"role": "user", "text": "a"}] * 4}}, "input.messages: must have at most 3 messages"),
@@ -105,6 +119,18 @@ def test_input_with_conversation_appends_prompt_as_last_user_turn():
 )
 def test_each_rule_names_its_field(arguments, expected):
     assert expected in error_of(arguments)
+
+
+def test_paired_surrogates_are_ordinary_text():
+    """An emoji arrives from JSON as a surrogate pair and is decoded to one code point: fine."""
+    assert parse_start({"prompt": "hi \U0001f600"}, LIMITS).messages[-1].text == "hi \U0001f600"
+
+
+@pytest.mark.parametrize("bad", [None, 5, "", "x", SID + "\n", SID.upper() + " ", "\ud800"])
+def test_a_session_id_argument_is_exactly_a_uuid(bad):
+    with pytest.raises(InvalidInput, match=r"^sessionId: must be (a string|a UUID \(8-4-4-4-12 hex digits\))$"):
+        parse_session_id(bad)
+    assert parse_session_id(SID.upper()) == SID.upper()
 
 
 def test_all_problems_are_reported_at_once():

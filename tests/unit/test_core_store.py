@@ -132,20 +132,23 @@ def test_requeue_refuses_completed_unless_forced_and_resets_the_budget(core_aws)
     assert store.requeue("nope", force=True) is None
 
 
+SID_LIVE = "0b6f5a3e-2c1d-4e8f-9a7b-6c5d4e3f2a10"  # SessionService reads only UUID session ids
+
+
 def test_a_live_attempt_reads_its_text_from_the_log_and_the_session_item_gets_it_once_at_the_end(core_aws):
     from tokencast.core.attempt import AttemptLog
     from tokencast.core.sessions import SessionService
 
     store, service = core_aws.store, SessionService(store=core_aws.store)
-    store.create(session_id="s1", owner="anonymous", visibility="PRIVATE", model_id="m")
-    log = AttemptLog(store, store.begin_attempt("s1").session)
+    store.create(session_id=SID_LIVE, owner="anonymous", visibility="PRIVATE", model_id="m")
+    log = AttemptLog(store, store.begin_attempt(SID_LIVE).session)
     log.append("STARTED")
     for word in ("Hello", " streaming", " world"):
         log.append("TOKEN", word)
 
-    assert store.get("s1").text == ""  # no per-event rewrite of the whole text
-    live = service.get("s1", None)
+    assert store.get(SID_LIVE).text == ""  # no per-event rewrite of the whole text
+    live = service.get(SID_LIVE, None)
     assert (live["status"], live["text"], live["lastSeq"]) == ("STREAMING", "Hello streaming world", 4)
 
     log.append("COMPLETED", stop_reason="end_turn")
-    assert store.get("s1").text == "Hello streaming world" == service.get("s1", None)["text"]
+    assert store.get(SID_LIVE).text == "Hello streaming world" == service.get(SID_LIVE, None)["text"]

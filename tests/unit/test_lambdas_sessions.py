@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from test_lambdas_start import ALICE, BOB, Context, appsync_event
 
@@ -41,7 +43,10 @@ def test_get_session_and_its_alias_follow_the_access_rule(start_job, call):
         assert call(field, BOB, sessionId=shared.session_id)["sessionId"] == shared.session_id
         assert call(field, IAM, sessionId=shared.session_id) is not None
         assert call(field, None, sessionId=shared.session_id) is None  # API key is not signed in
-        assert call(field, sessionId="no-such-session") is None
+        assert call(field, sessionId=str(uuid.uuid4())) is None
+        for bad in ("no-such-session", private.session_id + "\n", "{" + private.session_id + "}"):
+            with pytest.raises(InvalidInput, match=r"^sessionId: must be a UUID \(8-4-4-4-12 hex digits\)$"):
+                call(field, sessionId=bad)
 
 
 def test_get_events_pages_in_order(start_job, make_worker, fakes, call):

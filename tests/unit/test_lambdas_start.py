@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 import lambdas.start as start
-from tokencast.core.errors import EnqueueFailed, InvalidInput
+from tokencast.core.errors import Conflict, EnqueueFailed, InvalidInput
+from tokencast.core.start import SESSION_ID_UNAVAILABLE
 
 ALICE = {
     "sub": "alice-sub",
@@ -86,17 +87,43 @@ def test_bad_input_names_the_field_and_leaves_nothing_behind(core_aws, invoke):
         invoke(
             {"input": {"messages": [{"role": "user", "text": "a"}, {"role": "assistant", "text": ""}], "prompt": "b"}}
         )
+    with pytest.raises(InvalidInput, match=r"^input\.sessionId: must be a UUID"):
+        invoke({"input": {"sessionId": SID + "\n", "prompt": "hi"}})
+    with pytest.raises(InvalidInput, match=r"^input\.system: must be valid Unicode text \(no lone surrogates\)$"):
+        invoke({"input": {"prompt": "hi", "system": "\ud800"}})
     assert core_aws.table_items() == [] and core_aws.count(core_aws.settings.jobs_queue_url) == 0
 
 
 def test_a_client_chosen_session_id_is_idempotent_for_its_owner_only(core_aws, invoke):
     first = invoke({"input": {"sessionId": SID, "prompt": "once", "visibility": "SHARED"}})
-    again = invoke({"input": {"sessionId": SID, "prompt": "once"}})
+    again = invoke({"input": {"sessionId": SID, "prompt": "once", "visibility": "SHARED"}})
     assert first["sessionId"] == again["sessionId"] == SID and again["createdAt"] == first["createdAt"]
     assert core_aws.count(core_aws.settings.jobs_queue_url) == 1
-    with pytest.raises(InvalidInput, match="^input.sessionId: already in use$"):
+    with pytest.raises(Conflict) as refused:
         invoke({"input": {"sessionId": SID, "prompt": "mine now"}}, BOB)
+    assert str(refused.value) == SESSION_ID_UNAVAILABLE  # neither "exists" nor whose
     assert core_aws.count(core_aws.settings.jobs_queue_url) == 1
+
+
+@pytest.mark.parametrize(
+    "different",
+    [
+        {"prompt": "twice"},
+        {"prompt": "once", "maxTokens": 7},
+        {"prompt": "once", "temperature": 0.5},
+        {"prompt": "once", "system": "be brief"},
+        {"prompt": "once", "visibility": "SHARED"},
+        {"messages": [{"role": "user", "text": "earlier"}, {"role": "assistant", "text": "yes"}], "prompt": "once"},
+    ],
+)
+def test_reusing_a_session_id_for_a_different_request_is_a_conflict(core_aws, invoke, different):
+    invoke({"input": {"sessionId": SID, "prompt": "once"}})
+    with pytest.raises(Conflict, match=r"^input\.sessionId: already used by a different request$") as raised:
+        invoke({"input": {"sessionId": SID, **different}})
+    assert raised.value.error_type == "Conflict"
+    assert core_aws.count(core_aws.settings.jobs_queue_url) == 1, "no second job"
+    [item] = core_aws.table_items()
+    assert "once" not in json.dumps(item["requestFingerprint"]) and len(item["requestFingerprint"]["S"]) == 64
 
 
 def test_api_key_callers_own_their_sessions_as_anonymous(core_aws, invoke):

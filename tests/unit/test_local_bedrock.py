@@ -446,28 +446,46 @@ def test_faults_set_at_construction() -> None:
 
 def test_admin_endpoints(server: ThreadedServer, client: Any, model: LocalBedrock) -> None:
     marker = unique("ADMIN")
+    http = requests.Session()
+    http.headers["x-api-key"] = server.api_key
     url = f"{server.url}/_local/model/faults"
-    answer = requests.post(url, json={"rules": [{"kind": "throttle", "match": marker, "times": 1}]}, timeout=5)
+    answer = http.post(url, json={"rules": [{"kind": "throttle", "match": marker, "times": 1}]}, timeout=5)
     assert answer.status_code == 200 and answer.json()["rules"][0]["match"] == marker
-    assert requests.post(url, json={"kind": "server_error", "match": marker}, timeout=5).status_code == 200
-    assert [r["kind"] for r in requests.get(url, timeout=5).json()["rules"]] == ["throttle", "server_error"]
+    assert http.post(url, json={"kind": "server_error", "match": marker}, timeout=5).status_code == 200
+    assert [r["kind"] for r in http.get(url, timeout=5).json()["rules"]] == ["throttle", "server_error"]
     with pytest.raises(client.exceptions.ThrottlingException):
         stream_events(client, marker)
     with pytest.raises(client.exceptions.InternalServerException):
         stream_events(client, marker)
-    assert requests.get(url, timeout=5).json()["rules"] == []
+    assert http.get(url, timeout=5).json()["rules"] == []
 
-    assert requests.post(url, json={"kind": "explode"}, timeout=5).status_code == 400
-    assert requests.post(url, json={"rules": [{"kind": "stall", "after": -1}]}, timeout=5).status_code == 400
-    assert requests.post(url, data=b"{not json", timeout=5).status_code == 400
-    requests.post(url, json={"rules": [{"kind": "slow", "delay_s": 1}]}, timeout=5)
-    requests.post(url, json={"rules": [{"kind": "throttle", "match": marker}], "replace": True}, timeout=5)
+    assert http.post(url, json={"kind": "explode"}, timeout=5).status_code == 400
+    assert http.post(url, json={"rules": [{"kind": "stall", "after": -1}]}, timeout=5).status_code == 400
+    assert http.post(url, data=b"{not json", timeout=5).status_code == 400
+    http.post(url, json={"rules": [{"kind": "slow", "delay_s": 1}]}, timeout=5)
+    http.post(url, json={"rules": [{"kind": "throttle", "match": marker}], "replace": True}, timeout=5)
     assert [r["kind"] for r in model.faults()] == ["throttle"]
-    assert requests.delete(url, timeout=5).json() == {"rules": []}
+    assert http.delete(url, timeout=5).json() == {"rules": []}
 
     stream_events(client, marker)
-    stats = requests.get(f"{server.url}/_local/model/stats", timeout=5).json()
+    stats = http.get(f"{server.url}/_local/model/stats", timeout=5).json()
     assert stats["requests"] == 3 and stats["faults_injected"] == 2 and stats["completed"] == 1
     assert stats["recent"][-1]["prompt_fingerprint"] == prompt_fingerprint(marker)
     assert marker not in json.dumps(stats)  # prompts are never reported
-    assert requests.delete(f"{server.url}/_local/model/stats", timeout=5).json()["requests"] == 0
+    assert http.delete(f"{server.url}/_local/model/stats", timeout=5).json()["requests"] == 0
+
+
+def test_admin_endpoints_need_the_api_key_and_refuse_other_origins(server: ThreadedServer, model: LocalBedrock) -> None:
+    url = f"{server.url}/_local/model/faults"
+    rule = {"kind": "throttle", "match": unique("ARM")}
+    assert requests.post(url, json=rule, timeout=5).status_code == 401
+    assert requests.post(url, json=rule, headers={"x-api-key": "guess"}, timeout=5).status_code == 401
+    # what a web page can send without a preflight: a text/plain POST from its own origin
+    page = {"x-api-key": server.api_key, "Origin": "http://evil.example", "content-type": "text/plain"}
+    refused = requests.post(url, data=json.dumps(rule), headers=page, timeout=5)
+    assert refused.status_code == 403
+    assert not [h for h in refused.headers if h.lower().startswith("access-control-")]
+    assert model.faults() == []
+    own = {"x-api-key": server.api_key, "Origin": server.url}
+    assert requests.post(url, json=rule, headers=own, timeout=5).status_code == 200
+    model.clear_faults()

@@ -19,7 +19,9 @@ AUTH = f"AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/dynamodb/aws4_reques
 
 @pytest.fixture
 def meter() -> MotoMeter:
-    return MotoMeter(DomainDispatcherApplication(create_backend_app), account=DEFAULT_ACCOUNT_ID, region=REGION)
+    return MotoMeter(
+        DomainDispatcherApplication(create_backend_app), account=DEFAULT_ACCOUNT_ID, region=REGION, api_key="k"
+    )
 
 
 def call(meter: MotoMeter, operation: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +76,9 @@ def test_write_units_follow_item_size_and_double_in_a_transaction(meter):
 def test_the_control_path_sets_latency_and_resets(meter):
     client = Client(meter)
     meter.operations["PutItem"] = 3
-    answer = client.post(CONTROL_PATH, json={"latency_ms": 8, "reset": True}).get_json()
+    assert client.post(CONTROL_PATH, json={"latency_ms": 8}).status_code == 401  # no key, no change
+    assert client.get(CONTROL_PATH, headers={"x-api-key": "wrong"}).status_code == 401
+    assert meter.latency_s == 0
+    answer = client.post(CONTROL_PATH, json={"latency_ms": 8, "reset": True}, headers={"x-api-key": "k"}).get_json()
     assert answer == {"operations": {}, "writeUnits": 0, "latencyMs": 8.0}
     assert meter.latency_s == pytest.approx(0.008)

@@ -119,6 +119,9 @@ def _show(queue: Any, message_id: str, *, as_json: bool, out: TextIO, err: TextI
         err.write(f"no job {message_id} in the dead-letter queue\n")
         return 1
     data = job.to_dict(with_body=True)
+    # SQS cannot peek: looking receives the message, so the DLQ's own receive count counts
+    # our looks, not the job's failures (that is "attempts"). Not shown, so it cannot mislead.
+    data.pop("receive_count", None)
     if as_json:
         out.write(json.dumps(data, indent=2) + "\n")
         return 0
@@ -194,7 +197,7 @@ def _purge(queue: Any, *, yes: bool, as_json: bool, out: TextIO, err: TextIO, st
         if not stdin.isatty():
             err.write("tokencast dlq purge deletes every job in the dead-letter queue; pass --yes to confirm\n")
             return 2
-        count = len(queue.list())
+        count = len(queue.list_jobs())
         if count == 0:
             out.write("the dead-letter queue is empty\n")
             return 0

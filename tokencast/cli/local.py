@@ -4,23 +4,49 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sys
+from typing import NoReturn
 
+from tokencast.cli.banner import describe, invocation
+from tokencast.cli.errors import EXIT_USAGE, CliError
+from tokencast.cli.logs import compact_stdout_until_exit, finish_compacting
 from tokencast.cli.target import Target, clear_local, save_local
+from tokencast.local.bedrock.openai_bridge import OpenAIBridgeConfig
 from tokencast.local.bedrock.server import LocalBedrockConfig
-from tokencast.local.stack import Endpoints, LocalStack, StackConfig
+from tokencast.local.stack import Endpoints, LocalStack, PortInUse, StackConfig
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "up":
-        return asyncio.run(_up(args))
+        config = stack_config(args)
+        if args.log_format == "short":
+            compact_stdout_until_exit()
+        code = asyncio.run(_up(config))
+        exit_without_finalizing(code)
     return asyncio.run(_demo(args.prompt))
 
 
-def _stack_config(args: argparse.Namespace) -> StackConfig:
+def exit_without_finalizing(code: int) -> NoReturn:
+    """End ``up`` as soon as the stack has stopped and its state file is gone.
+
+    Python's own shutdown then spends seconds garbage-collecting moto's and boto's objects
+    (measured: 3-5 s here), which made Ctrl-C feel ignored; nothing in them needs finalizing.
+    Log lines still in the compactor's pipe are written first.
+    """
+    finish_compacting()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+def stack_config(args: argparse.Namespace) -> StackConfig:
+    """The stack ``up`` asked for, or a :class:`CliError` naming what is missing."""
     model = {}
     if args.tokens_per_second is not None:
         model["tokens_per_second"] = args.tokens_per_second
@@ -29,20 +55,55 @@ def _stack_config(args: argparse.Namespace) -> StackConfig:
     settings = {}
     if args.flush_window_ms is not None:
         settings["TOKENCAST_FLUSH_WINDOW_MS"] = str(args.flush_window_ms)
-    if args.model == "bedrock":
+    openai = None
+    if args.model in ("bedrock", "openai"):
         if not args.model_ids:
-            raise SystemExit("--model bedrock needs at least one --model-id (a Bedrock model or inference profile id)")
+            example = "anthropic.claude-3-haiku-20240307-v1:0" if args.model == "bedrock" else "llama3.2"
+            raise CliError(
+                f"--model {args.model} needs at least one --model-id", f"e.g. --model-id {example}", EXIT_USAGE
+            )
         settings["TOKENCAST_ALLOWED_MODELS"] = ",".join(args.model_ids)
         settings["TOKENCAST_DEFAULT_MODEL"] = args.model_ids[0]
+    if args.model == "bedrock":
+        _require_bedrock_credentials()
+    if args.model == "openai":
+        if not args.openai_base_url:
+            raise CliError(
+                "--model openai needs --openai-base-url",
+                "e.g. --openai-base-url http://127.0.0.1:11434/v1 (Ollama) or http://127.0.0.1:8080/v1 (llama.cpp)",
+                EXIT_USAGE,
+            )
+        openai = OpenAIBridgeConfig(base_url=args.openai_base_url, api_key=os.environ.get(args.openai_api_key_env))
+    elif args.openai_base_url:
+        raise CliError("--openai-base-url works with --model openai only", "add --model openai", EXIT_USAGE)
     return StackConfig(
         port=args.port,
         moto_port=args.moto_port if args.moto_port is not None else (args.port + 1 if args.port else 0),
         api_key=args.api_key,
         model=args.model,
         model_config=LocalBedrockConfig(**model),
+        openai=openai,
         settings=settings,
         worker_isolation=args.worker_isolation,
     )
+
+
+def _require_bedrock_credentials() -> None:
+    """Fail before starting anything: Bedrock is the one part that needs an AWS account."""
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        credentials = boto3.Session().get_credentials()
+    except BotoCoreError as exc:
+        raise CliError(f"--model bedrock: could not load AWS credentials ({exc})", None, EXIT_USAGE) from None
+    if credentials is None:
+        raise CliError(
+            "--model bedrock needs AWS credentials for Bedrock, and none were found",
+            "set AWS_PROFILE, or run `aws configure` / `aws sso login` (everything else stays local); "
+            "or drop --model bedrock for the built-in model",
+            EXIT_USAGE,
+        )
 
 
 def as_target(endpoints: Endpoints) -> Target:
@@ -59,47 +120,65 @@ def as_target(endpoints: Endpoints) -> Target:
     )
 
 
-def describe(endpoints: Endpoints) -> str:
-    return "\n".join(
-        [
-            "tokencast local stack is up",
-            f"  GraphQL (HTTP)     {endpoints.graphql_url}",
-            f"  GraphQL real-time  {endpoints.realtime_url}  (also ws://…/graphql)",
-            f"  API key            {endpoints.api_key}",
-            "  IAM                access key test / secret test, region " + endpoints.region,
-            "  JWT                tokencast token --user alice",
-            f"  model              {endpoints.model_url}",
-            f"  SQS + DynamoDB     {endpoints.moto_url} (moto)",
-            f"  jobs queue         {endpoints.queues.jobs_url}",
-            f"  dead-letter queue  {endpoints.queues.dlq_url}",
-            "",
-            'try:  tokencast stream "Tell me about streaming"',
-            "Ctrl-C stops.",
-        ]
+def port_in_use(error: PortInUse, config: StackConfig) -> CliError:
+    """``up`` on a busy port: which port, what it was for, and how to pick another."""
+    if error.role == "moto":
+        hint = (
+            f"pick another with --moto-port N, or move both with --port N (moto takes N+1); "
+            f"`lsof -i :{error.port}` shows who holds it"
+        )
+        return CliError(f"port {error.port} (moto: SQS and DynamoDB) is in use", hint, EXIT_USAGE)
+    other = config.port + 10 if config.port else 4010
+    return CliError(
+        f"port {error.port} (GraphQL and the model) is in use",
+        f"is another `tokencast up` running? Otherwise pick another port: tokencast up --port {other} "
+        f"(`lsof -i :{error.port}` shows who holds it)",
+        EXIT_USAGE,
     )
 
 
-async def _up(args: argparse.Namespace) -> int:
-    stack = LocalStack(_stack_config(args))
-    endpoints = await stack.start()
-    state = save_local(as_target(endpoints))
-    print(describe(endpoints), flush=True)
-    print(f"  (endpoints saved to {state})", flush=True)
+async def _up(config: StackConfig) -> int:
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Installed first: Ctrl-C works while the stack is still starting, too.
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopped.set)
+    stack = LocalStack(config)
+    starting = asyncio.create_task(stack.start())
+    interrupted = asyncio.create_task(stopped.wait())
+    await asyncio.wait({starting, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        print("stopped before the stack was up", file=sys.stderr, flush=True)
+        await stack.stop()
+        return 130
+    interrupted.cancel()
+    try:
+        endpoints = starting.result()
+    except PortInUse as error:
+        await stack.stop()
+        raise port_in_use(error, config) from None
+    state = save_local(as_target(endpoints))
+    print(describe(endpoints, command=invocation(), state_file=str(state)), flush=True)
     try:
         await stopped.wait()
     finally:
-        print("stopping…", file=sys.stderr, flush=True)
+        print("stopping… (Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
         clear_local()
+        loop.add_signal_handler(signal.SIGINT, _quit_now)
         await stack.stop()
     return 0
 
 
+def _quit_now() -> None:
+    """A second Ctrl-C while stopping: leave without waiting for in-flight work."""
+    print("quit before everything stopped", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
 async def _demo(prompt: str) -> int:
-    from tokencast.cli.streaming import print_stream
+    from tokencast.cli.status import open_display
+    from tokencast.cli.streaming import follow
     from tokencast.client import ApiKeyAuth, TokencastClient
 
     async with LocalStack(StackConfig(port=0, log_level="WARNING")) as stack:
@@ -108,4 +187,4 @@ async def _demo(prompt: str) -> int:
         print(f"local stack on {endpoints.graphql_url}; streaming an answer to: {prompt!r}\n", flush=True)
         async with TokencastClient(endpoints.graphql_url, auth=ApiKeyAuth(endpoints.api_key)) as client:
             stream = await client.stream(prompt)
-            return await print_stream(stream, as_json=False)
+            return await follow(client, stream, open_display(stream.session_id, as_json=False), on_interrupt="cancel")

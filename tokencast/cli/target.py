@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tokencast.cli.errors import EXIT_USAGE, CliError
+
 #: CloudFormation output keys of the CDK stack (cdk/stack.py names them).
 OUTPUT_GRAPHQL_URL = "GraphQLUrl"
 OUTPUT_REALTIME_URL = "RealtimeUrl"
@@ -77,7 +79,11 @@ def from_stack(name: str, region: str | None = None) -> Target:
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     missing = [k for k in (OUTPUT_GRAPHQL_URL, OUTPUT_REGION) if k not in outputs]
     if missing:
-        raise SystemExit(f"stack {name} has no output {', '.join(missing)}: is it a tokencast stack?")
+        raise CliError(
+            f"stack {name} has no output {', '.join(missing)}",
+            "is it a tokencast stack? `cdk deploy` in this repository creates one",
+            EXIT_USAGE,
+        )
     return Target(
         graphql_url=outputs[OUTPUT_GRAPHQL_URL],
         realtime_url=outputs.get(OUTPUT_REALTIME_URL),
@@ -101,5 +107,9 @@ def resolve(*, url: str | None, stack: str | None, region: str | None) -> Target
         return from_stack(stack, region)
     local = load_local()
     if local is None:
-        raise SystemExit("no tokencast to talk to: run `tokencast up` (or `make up`), or pass --url / --stack")
+        raise CliError(
+            "no tokencast to talk to",
+            "start one with `tokencast up` (or `make up`), or pass --url / --stack",
+            EXIT_USAGE,
+        )
     return local

@@ -25,6 +25,7 @@ from tokencast.client.endpoints import Endpoints, realtime_url_for
 from tokencast.client.errors import (
     AuthError,
     ClientClosed,
+    Conflict,
     ConnectionLost,
     Forbidden,
     InvalidRequest,
@@ -43,6 +44,7 @@ __all__ = [
     "Backoff",
     "ClientClosed",
     "ClientOptions",
+    "Conflict",
     "ConnectionLost",
     "Delta",
     "Endpoints",

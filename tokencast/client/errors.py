@@ -13,7 +13,8 @@ mapped by AppSync's ``errorType``; transport failures that survived the retries 
     │   ├── AuthError         Unauthorized: bad key, token or signature, or not allowed
     │   ├── InvalidRequest    the request broke a rule (validation, bad input)
     │   ├── SessionNotFound   no such session (or not yours to read)
-    │   └── Forbidden         you may read the session but not do this (cancel by a non-owner)
+    │   ├── Forbidden         you may read the session but not do this (cancel by a non-owner)
+    │   └── Conflict          the sessionId already names a session of a different request
     └── StreamFailed          the session ended FAILED; carries the session error and result
 """
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthError",
     "ClientClosed",
+    "Conflict",
     "ConnectionLost",
     "Forbidden",
     "InvalidRequest",
@@ -84,6 +86,11 @@ class Forbidden(RequestError):
     """The caller may see the session but not do this to it."""
 
 
+class Conflict(RequestError):
+    """The request clashes with an existing session: its ``sessionId`` was used for a
+    different request. Retrying cannot help; use a new session id."""
+
+
 class StreamFailed(TokencastError):
     """The session ended FAILED. ``error`` is the session's reason; ``result`` the whole result."""
 
@@ -126,6 +133,7 @@ _INVALID = {
 }
 _NOT_FOUND = {"NotFound", "NotFoundException", "SessionNotFound"}
 _FORBIDDEN = {"Forbidden", "ForbiddenException"}
+_CONFLICT = {"Conflict", "ConflictException"}
 
 
 def _flatten(errors: Sequence[Any]) -> list[Mapping[str, Any]]:
@@ -147,6 +155,7 @@ def _flatten(errors: Sequence[Any]) -> list[Mapping[str, Any]]:
 _FIELD_RULE = re.compile(r"^[A-Za-z_][\w.\[\]]*: \S")
 _NOT_FOUND_RULE = re.compile(r"^sessionId: not found\b")
 _FORBIDDEN_RULE = re.compile(r"^\w+: only the owner may\b")
+_CONFLICT_RULE = re.compile(r"^input\.sessionId: already used by a different request\b")
 #: "startStream: the job could not be queued ..." is a server-side failure, not bad input
 _OPERATION_PREFIXES = ("startStream:", "cancelStream:", "getSession:", "getEvents:")
 
@@ -156,6 +165,8 @@ def _kind_from_message(message: str) -> type[RequestError]:
         return SessionNotFound
     if _FORBIDDEN_RULE.match(message):
         return Forbidden
+    if _CONFLICT_RULE.match(message):
+        return Conflict
     if message.startswith(_OPERATION_PREFIXES):
         return RequestError
     if _FIELD_RULE.match(message):
@@ -191,6 +202,8 @@ def error_from_graphql(errors: Sequence[Any], *, session_id: str | None = None) 
         kind = SessionNotFound
     elif error_type in _FORBIDDEN:
         kind = Forbidden
+    elif error_type in _CONFLICT:
+        kind = Conflict
     else:
         kind = _kind_from_message(message)
     if kind is SessionNotFound:

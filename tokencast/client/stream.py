@@ -133,6 +133,8 @@ class TokenStream:
         self._closing = False
         self._failed_fetches = 0
         self._last_progress = clock()
+        #: True from a dropped subscription until it is restored (for "reconnecting…" displays)
+        self.reconnecting = False
 
     # -- state -----------------------------------------------------------------------------
 
@@ -356,6 +358,7 @@ class TokenStream:
     async def _resubscribe(self, error: BaseException | None) -> None:
         self.stats.drops += 1
         log.info("subscription for %s dropped (%r); resubscribing", self.session_id, error)
+        self.reconnecting = True
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
             await subscription.close()
@@ -377,6 +380,7 @@ class TokenStream:
             if self._finished():
                 return
         self.stats.resubscribes += 1
+        self.reconnecting = False
         self._last_progress = self._clock()
         await self._tolerant(self._catch_up)  # resume after the last contiguous (attempt, seq)
 

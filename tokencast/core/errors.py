@@ -1,7 +1,7 @@
 """Named failures, and the one rule that says which model failures are worth retrying.
 
 Two families live here. Client errors (:class:`InvalidInput`, :class:`NotFound`,
-:class:`Forbidden`, :class:`EnqueueFailed`) are raised by resolvers; AppSync turns them into
+:class:`Forbidden`, :class:`Conflict`, :class:`EnqueueFailed`) are raised by resolvers; AppSync turns them into
 GraphQL errors whose message is ours, so each message names the field and the rule.
 Job errors (:class:`TransientError`, :class:`PermanentError`) are what the worker decides on:
 retry as a new attempt, or fail the session and dead-letter the job. :func:`classify` maps a
@@ -38,6 +38,14 @@ class NotFound(TokencastError):
 
 class Forbidden(TokencastError):
     """The caller may see the session but not do this to it (cancel by a non-owner)."""
+
+
+class Conflict(TokencastError):
+    """The request cannot be applied as asked: a client-chosen ``sessionId`` that is not the
+    caller's (the message never says whether, or by whom, the id is used), or one the caller
+    already used for a different request. Retrying the same call cannot succeed."""
+
+    error_type = "Conflict"
 
 
 class EnqueueFailed(TokencastError):
@@ -141,7 +149,8 @@ def classify(exc: BaseException) -> JobError:
         if key in _UNAVAILABLE or status >= 500:
             return TransientError(f"model unavailable ({code})", code)
         if key in _PERMANENT:
-            detail = str(error.get("Message") or "")[:_MAX_DETAIL]
+            # Bedrock's messages end with a full stop; ours append "; ..." after the reason.
+            detail = str(error.get("Message") or "")[:_MAX_DETAIL].rstrip(". ")
             reason = _PERMANENT[key] + (f": {detail}" if detail else "")
             return PermanentError(reason, code)
         return TransientError(f"model error ({code})", code)

@@ -23,7 +23,34 @@ from tokencast.core.errors import InvalidInput
 from tokencast.core.jobs import Message
 from tokencast.events import Visibility
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+#: Matched with ``fullmatch``: ``$`` would also accept a trailing newline.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+UUID_RULE = "must be a UUID (8-4-4-4-12 hex digits)"
+TEXT_RULE = "must be valid Unicode text (no lone surrogates)"
+
+
+def is_uuid(value: object) -> bool:
+    """Exactly a UUID in 8-4-4-4-12 form: no braces, no ``urn:``, nothing before or after."""
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
+
+
+def is_text(value: str) -> bool:
+    """Encodable as UTF-8. JSON's ``\\ud800`` escapes decode to lone surrogates, which no
+    store, queue or model accepts; they are refused here so nothing half-written remains."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_session_id(value: object, field: str = "sessionId") -> str:
+    """A ``sessionId`` argument of any handler; raises InvalidInput naming ``field`` and the rule."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: must be a string")
+    if not is_uuid(value):
+        raise InvalidInput(f"{field}: {UUID_RULE}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -44,6 +71,12 @@ def _limits(info: ValidationInfo) -> Limits:
     return limits
 
 
+def _check_unicode(value: Any) -> Any:
+    if isinstance(value, str) and not is_text(value):
+        raise PydanticCustomError("unicode", TEXT_RULE)
+    return value
+
+
 def _check_text(value: str, limit: int) -> str:
     if not value.strip():
         raise PydanticCustomError("blank", "must not be empty")
@@ -54,6 +87,11 @@ def _check_text(value: str, limit: int) -> str:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _unicode(cls, value: Any) -> Any:
+        return _check_unicode(value)
 
 
 class _MessageIn(_Strict):
@@ -79,8 +117,8 @@ class _StartInput(_Strict):
     @field_validator("session_id")
     @classmethod
     def _uuid(cls, value: str | None) -> str | None:
-        if value is not None and not _UUID.match(value):
-            raise PydanticCustomError("uuid", "must be a UUID (8-4-4-4-12 hex digits)")
+        if value is not None and not is_uuid(value):
+            raise PydanticCustomError("uuid", UUID_RULE)
         return value
 
     @field_validator("prompt")
@@ -139,6 +177,11 @@ class _StartInput(_Strict):
 
 class _StartArguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _unicode(cls, value: Any) -> Any:
+        return _check_unicode(value)
 
     prompt: StrictStr | None = None
     input: _StartInput | None = None

@@ -1,7 +1,8 @@
 """Reading sessions and events, and cancelling -- with the access rule of tokencast.access.
 
 A caller who may not read a session is told it does not exist (``sessionId: not found``),
-so private session ids cannot be probed. Cancel is the owner's alone; a reader who is not
+so private session ids cannot be probed. A ``sessionId`` that is not exactly a UUID is bad
+input (``sessionId: must be a UUID ...``), whoever asks. Cancel is the owner's alone; a reader who is not
 the owner hears ``sessionId: only the owner may cancel``.
 """
 
@@ -12,10 +13,9 @@ from typing import Any
 
 from tokencast.access import can_cancel, can_read
 from tokencast.core.errors import Forbidden, InvalidInput, NotFound
+from tokencast.core.requests import parse_session_id
 from tokencast.core.store import SessionRecord, SessionStore
 from tokencast.events import SessionStatus
-
-_MAX_ID_CHARS = 128
 
 
 class SessionService:
@@ -24,8 +24,6 @@ class SessionService:
         self._page_limit = events_page_limit
 
     def _readable(self, session_id: str, identity: Mapping[str, Any] | None) -> SessionRecord | None:
-        if not isinstance(session_id, str) or not 0 < len(session_id) <= _MAX_ID_CHARS:
-            return None
         record = self._store.get(session_id)
         if record is None or not can_read(record.owner, record.visibility, identity):
             return None
@@ -40,6 +38,7 @@ class SessionService:
 
     def get(self, session_id: str, identity: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """``getSession`` / ``getStreamStatus``: the Session, or null."""
+        parse_session_id(session_id)
         record = self._readable(session_id, identity)
         return self._view(record) if record else None
 
@@ -54,6 +53,10 @@ class SessionService:
     ) -> dict[str, Any]:
         """``getEvents``: events strictly after ``(afterAttempt, afterSeq)``, in order."""
         problems = []
+        try:
+            parse_session_id(session_id)
+        except InvalidInput as exc:
+            problems.append(str(exc))
         if after_attempt is not None and after_attempt < 0:
             problems.append("afterAttempt: must be 0 or more")
         if after_seq is not None and after_seq < 0:
@@ -71,6 +74,7 @@ class SessionService:
 
     def cancel(self, session_id: str, identity: Mapping[str, Any] | None) -> dict[str, Any]:
         """``cancelStream``: QUEUED → CANCELLED now; STREAMING/RETRYING → flagged for the worker."""
+        parse_session_id(session_id)
         record = self._readable(session_id, identity)
         if record is None:
             raise NotFound("sessionId: not found")

@@ -2,12 +2,18 @@
 
 Order matters. Validation comes first, so bad input stores and enqueues nothing. The session
 is created with a conditional put, so a client-chosen ``sessionId`` makes the call idempotent
-(same owner: the existing session, no second job) and cannot be hijacked (other owner: an
-error). Only then is the job sent; if that fails the session is deleted again.
+(same owner, same request: the existing session, no second job) and cannot be hijacked
+(other owner: :data:`SESSION_ID_UNAVAILABLE`, a Conflict that names neither the owner nor the
+session's state, so it tells a prober no more than that the id is not theirs to use) nor
+silently reused (same owner, different request: :data:`SESSION_ID_REUSED`, judged by the
+fingerprint the session keeps of the request that created it). Only then is the job sent; if
+that fails the session is deleted again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -16,15 +22,47 @@ from typing import Any
 from tokencast.access import principal_of
 from tokencast.config import Limits
 from tokencast.core.clock import Clock, iso, utc_now
-from tokencast.core.errors import EnqueueFailed, InvalidInput
+from tokencast.core.errors import Conflict, EnqueueFailed, InvalidInput
 from tokencast.core.jobs import Job
-from tokencast.core.requests import parse_start
-from tokencast.core.store import SessionStore
+from tokencast.core.requests import StartRequest, parse_start
+from tokencast.core.store import SessionRecord, SessionStore
 
 logger = logging.getLogger(__name__)
 
 #: SQS's classic message size limit; larger conversations are refused up front.
 MAX_JOB_BYTES = 256 * 1024
+SESSION_ID_UNAVAILABLE = "input.sessionId: cannot be used for a new session; choose another UUID"
+
+
+def request_fingerprint(request: StartRequest) -> str:
+    """A SHA-256 of what was asked (conversation, system, model, limits, visibility), without
+    the session id: equal for a retry of the same call, different for any other request.
+
+    Only this hash is stored and compared, so the prompt never needs to be kept or logged to
+    tell the two apart.
+    """
+    canonical = {
+        "messages": [[m.role, m.text] for m in request.messages],
+        "system": request.system,
+        "modelId": request.model_id,
+        "maxTokens": request.max_tokens,
+        "temperature": request.temperature,
+        "visibility": request.visibility.value,
+    }
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(encoded.encode("ascii")).hexdigest()
+
+
+#: the Conflict a client gets for a sessionId it already used with another request
+SESSION_ID_REUSED = "input.sessionId: already used by a different request"
+
+
+def refuse_a_different_request(record: SessionRecord, fingerprint: str) -> None:
+    """A repeated ``sessionId`` rejoins its session only for the same request; anything else
+    would silently answer the first request's question. Sessions stored before fingerprints
+    existed (none kept) are let through, as before."""
+    if record.request_fingerprint is not None and record.request_fingerprint != fingerprint:
+        raise Conflict(SESSION_ID_REUSED)
 
 
 class StartService:
@@ -65,12 +103,18 @@ class StartService:
         if len(body.encode()) > MAX_JOB_BYTES:
             raise InvalidInput(f"input.messages: the conversation must be at most {MAX_JOB_BYTES} bytes in total")
 
+        fingerprint = request_fingerprint(request)
         record, created = self._store.create(
-            session_id=session_id, owner=owner, visibility=request.visibility.value, model_id=request.model_id
+            session_id=session_id,
+            owner=owner,
+            visibility=request.visibility.value,
+            model_id=request.model_id,
+            request_fingerprint=fingerprint,
         )
         if not created:
             if record.owner != owner:
-                raise InvalidInput("input.sessionId: already in use")
+                raise Conflict(SESSION_ID_UNAVAILABLE)
+            refuse_a_different_request(record, fingerprint)
             return record.to_graphql()
         try:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)

@@ -102,6 +102,8 @@ class SessionRecord:
     cancel_requested: bool = False
     attempt_base: int = 0
     dead_lettered: bool = False
+    #: what startStream was asked (see tokencast.core.start.request_fingerprint); never shown to clients
+    request_fingerprint: str | None = None
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> SessionRecord:
@@ -124,6 +126,7 @@ class SessionRecord:
             cancel_requested=bool(data.get("cancelRequested")),
             attempt_base=int(data.get("attemptBase") or 0),
             dead_lettered=bool(data.get("deadLettered")),
+            request_fingerprint=data.get("requestFingerprint"),
         )
 
     def to_graphql(self) -> dict[str, Any]:
@@ -290,8 +293,14 @@ class SessionStore:
 
     # --- sessions ------------------------------------------------------------------------
 
-    def create(self, *, session_id: str, owner: str, visibility: str, model_id: str) -> tuple[SessionRecord, bool]:
-        """Put a QUEUED session unless the id exists; returns (record, created)."""
+    def create(
+        self, *, session_id: str, owner: str, visibility: str, model_id: str, request_fingerprint: str | None = None
+    ) -> tuple[SessionRecord, bool]:
+        """Put a QUEUED session unless the id exists; returns (record, created).
+
+        ``request_fingerprint`` (a hash of the request, never its text) lets a later start with
+        the same id tell a retry of this request from a different one.
+        """
         now, expires = self._stamp()
         item = {
             PK: session_pk(session_id),
@@ -308,6 +317,7 @@ class SessionStore:
             "createdAt": now,
             "updatedAt": now,
             "cancelRequested": False,
+            "requestFingerprint": request_fingerprint,
             TTL_ATTRIBUTE: expires,
         }
         try:
@@ -322,7 +332,13 @@ class SessionStore:
             old = exc.response.get("Item")
             existing = SessionRecord.from_item(old) if old else self.get(session_id)
             if existing is None:  # deleted in between: try once more
-                return self.create(session_id=session_id, owner=owner, visibility=visibility, model_id=model_id)
+                return self.create(
+                    session_id=session_id,
+                    owner=owner,
+                    visibility=visibility,
+                    model_id=model_id,
+                    request_fingerprint=request_fingerprint,
+                )
             return existing, False
         return SessionRecord.from_item(_serialize(item)), True
 

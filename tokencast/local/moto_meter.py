@@ -14,11 +14,13 @@ the cloud, ~0 on loopback) and what a workload would cost, in DynamoDB write req
 It sits in front of moto only on the local stack; handlers cannot tell. Wherever moto runs
 (a thread of the stack, or its own process), benchmarks steer and read it over HTTP at
 ``/_local/dynamodb/meter``: GET → ``{"operations", "writeUnits", "latencyMs"}``; POST
-``{"latency_ms": 8}`` sets the injected round trip, ``{"reset": true}`` zeroes the counters.
+``{"latency_ms": 8}`` sets the injected round trip, ``{"reset": true}`` zeroes the counters;
+with the stack's API key in ``x-api-key``, like every ``/_local`` path.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
 import threading
@@ -37,8 +39,9 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class MotoMeter:
     """WSGI middleware for moto server; thread-safe; read :meth:`snapshot`, zero with :meth:`reset`."""
 
-    def __init__(self, app: WsgiApp, *, account: str, region: str) -> None:
+    def __init__(self, app: WsgiApp, *, account: str, region: str, api_key: str | None = None) -> None:
         self._app = app
+        self._api_key = api_key
         self._account = account
         self._region = region
         self._lock = threading.Lock()
@@ -84,6 +87,11 @@ class MotoMeter:
         return out
 
     def _control(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self._api_key is not None and not hmac.compare_digest(
+            environ.get("HTTP_X_API_KEY", "").encode(), self._api_key.encode()
+        ):
+            start_response("401 Unauthorized", [("Content-Type", "application/json"), ("Content-Length", "2")])
+            return [b"{}"]
         if environ.get("REQUEST_METHOD") == "POST":
             body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) or b"{}")
             if "latency_ms" in body:

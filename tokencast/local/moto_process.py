@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 import threading
 from typing import IO
+
+#: how the parent hands the stack's API key to the child (the meter's control path checks it)
+API_KEY_VARIABLE = "TOKENCAST_LOCAL_METER_API_KEY"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,7 +41,12 @@ def main(argv: list[str] | None = None) -> None:
 
     moto_speedups.install()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = MotoMeter(DomainDispatcherApplication(create_backend_app), account=DEFAULT_ACCOUNT_ID, region=args.region)
+    app = MotoMeter(
+        DomainDispatcherApplication(create_backend_app),
+        account=DEFAULT_ACCOUNT_ID,
+        region=args.region,
+        api_key=os.environ.get(API_KEY_VARIABLE),
+    )
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     sys.stdout.write(f"{server.server_address[1]}\n")
     sys.stdout.flush()
@@ -53,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
 class MotoProcess:
     """The parent's handle: :meth:`start` returns the endpoint URL, :meth:`stop` ends the child."""
 
-    def __init__(self, host: str, port: int, region: str) -> None:
+    def __init__(self, host: str, port: int, region: str, *, api_key: str | None = None) -> None:
+        self._env = {**os.environ, **({API_KEY_VARIABLE: api_key} if api_key else {})}
         self._argv = [
             sys.executable,
             "-m",
@@ -70,7 +80,7 @@ class MotoProcess:
 
     def start(self, timeout_s: float = 60.0) -> str:
         self._process = subprocess.Popen(
-            self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, close_fds=True
+            self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, close_fds=True, env=self._env
         )
         port = _first_line(self._process.stdout, timeout_s)
         if not port.strip().isdigit():

@@ -11,6 +11,7 @@ them on this process before the first handler is imported: one stack per process
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import socket
@@ -24,9 +25,11 @@ from aiohttp import web
 
 from tokencast.config import LOCAL_MODEL_ID, Limits, Settings
 from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT
+from tokencast.local.admin import guard_admin_routes
 from tokencast.local.appsync.auth import AuthConfig, Authenticator
 from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
 from tokencast.local.appsync.realtime import RealtimeConfig
+from tokencast.local.bedrock.openai_bridge import OpenAIBridge, OpenAIBridgeConfig
 from tokencast.local.bedrock.server import LocalBedrock, LocalBedrockConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.lambda_runtime import LocalFunction
@@ -48,9 +51,11 @@ class StackConfig:
     moto_port: int = 0
     api_key: str = DEFAULT_API_KEY
     region: str = "us-east-1"
-    #: "local" serves the local model; "bedrock" sends ConverseStream to real Bedrock
+    #: "local" serves the local model; "bedrock" sends ConverseStream to real Bedrock;
+    #: "openai" answers ConverseStream from an OpenAI-compatible server (``openai``)
     model: str = "local"
     model_config: LocalBedrockConfig = field(default_factory=LocalBedrockConfig)
+    openai: OpenAIBridgeConfig | None = None
     keep_alive_interval_s: float = 60.0
     worker_concurrency: int = 8
     #: "thread": the process handler runs on threads of this process; "process": in spawned
@@ -77,6 +82,14 @@ class Endpoints:
     region: str
     queues: QueueSet
     table_name: str
+
+
+class PortInUse(Exception):
+    """A port the stack needs is taken. ``role`` says which: ``main`` or ``moto``."""
+
+    def __init__(self, port: int, role: str) -> None:
+        super().__init__(f"port {port} is in use")
+        self.port, self.role = port, role
 
 
 class LocalStack:
@@ -107,10 +120,13 @@ class LocalStack:
 
     async def start(self) -> Endpoints:
         config = self.config
-        moto_url = self._start_moto()
-
-        # Bind first: the worker's environment needs the URL before any handler is loaded.
-        sock = _bind(config.host, config.port)
+        # Both ports are taken before anything starts, so a busy one fails at once.
+        sock = _bind(config.host, config.port, "main")
+        try:
+            moto_url = self._start_moto()
+        except BaseException:
+            sock.close()
+            raise
         port = sock.getsockname()[1]
         base_url = f"http://{config.host}:{port}"
         app = web.Application(client_max_size=EmulatorConfig.max_body_bytes + 1)
@@ -128,13 +144,24 @@ class LocalStack:
             "POWERTOOLS_LOG_LEVEL": config.log_level,
             "TOKENCAST_LOCAL_API_KEYS": config.api_key,
         }
-        if config.model == "local":
+        if config.model in ("local", "openai"):
             env.update(LOCAL_CREDENTIALS)
             env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = base_url
         os.environ.update(env)
 
-        sqs = boto3.client("sqs", region_name=config.region, endpoint_url=moto_url)
-        dynamodb = boto3.client("dynamodb", region_name=config.region, endpoint_url=moto_url)
+        # moto accepts any credentials: the stack's own calls never depend on the user's
+        # (with --model bedrock those are for Bedrock alone).
+        key, secret = LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+        sqs = boto3.client(
+            "sqs", region_name=config.region, endpoint_url=moto_url, aws_access_key_id=key, aws_secret_access_key=secret
+        )
+        dynamodb = boto3.client(
+            "dynamodb",
+            region_name=config.region,
+            endpoint_url=moto_url,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+        )
         create_table(dynamodb, table_name)
         queues = create_queues(
             sqs,
@@ -162,6 +189,11 @@ class LocalStack:
         if config.model == "local":
             self.model = LocalBedrock(config.model_config)
             self.model.add_to(app)
+        elif config.model == "openai":
+            if config.openai is None:
+                raise ValueError("model 'openai' needs StackConfig.openai (the server's base URL)")
+            OpenAIBridge(config.openai).add_to(app)
+        guard_admin_routes(app, [config.api_key], bind_host=config.host)
 
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -194,7 +226,7 @@ class LocalStack:
         self.endpoints = Endpoints(
             graphql_url=f"{base_url}/graphql",
             realtime_url=f"ws://{config.host}:{port}/graphql/realtime",
-            model_url=base_url if config.model == "local" else "bedrock (your AWS account)",
+            model_url=self._model_description(base_url),
             moto_url=moto_url,
             api_key=config.api_key,
             region=config.region,
@@ -217,23 +249,36 @@ class LocalStack:
 
     # -- pieces --------------------------------------------------------------------------
 
+    def _model_description(self, base_url: str) -> str:
+        if self.config.model == "local":
+            return base_url
+        if self.config.model == "openai" and self.config.openai is not None:
+            return f"{base_url} → {self.config.openai.base_url} (OpenAI-compatible)"
+        return "bedrock (your AWS account)"
+
     def _start_moto(self) -> str:
+        if self.config.moto_port:  # werkzeug prints to stderr and exits on a busy port: look first
+            _bind(self.config.host, self.config.moto_port, "moto").close()
         if self.config.moto_isolation == "process":
-            self._moto = MotoProcess(self.config.host, self.config.moto_port, self.config.region)
+            self._moto = MotoProcess(
+                self.config.host, self.config.moto_port, self.config.region, api_key=self.config.api_key
+            )
             return str(self._moto.start())
 
         from moto.core.models import DEFAULT_ACCOUNT_ID
-        from moto.server import ThreadedMotoServer
 
         from tokencast.local import moto_speedups
 
         moto_speedups.install()  # each stored event is a transaction: keep it O(1) in table size
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
-        self._moto.start()
-        server = self._moto._server  # the request handler reads server.app per request
-        server.app = MotoMeter(server.app, account=DEFAULT_ACCOUNT_ID, region=self.config.region)
-        host, port = self._moto.get_host_and_port()
+        moto = _moto_server_class()(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
+        moto.start()
+        server = moto._server  # the request handler reads server.app per request
+        server.app = MotoMeter(
+            server.app, account=DEFAULT_ACCOUNT_ID, region=self.config.region, api_key=self.config.api_key
+        )
+        self._moto = moto
+        host, port = moto.get_host_and_port()
         return f"http://{host}:{port}"
 
     def _auth_config(self) -> AuthConfig:
@@ -258,11 +303,56 @@ class LocalStack:
         return {}
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, role: str) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(port, role) from None
+        raise
     return sock
+
+
+def _moto_server_class() -> type:
+    from moto.server import ThreadedMotoServer
+
+    class MotoServer(ThreadedMotoServer):
+        """moto's threaded server, binding in the caller's thread.
+
+        moto's own ``start`` binds in its thread and waits for a ready event that never
+        comes when the port is taken, hanging the caller; this one raises at once.
+        """
+
+        def start(self) -> None:
+            from moto.moto_server.werkzeug_app import (
+                DomainDispatcherApplication,
+                MotoRequestHandler,
+                create_backend_app,
+            )
+            from werkzeug.serving import make_server
+
+            try:
+                self._server = make_server(
+                    self._ip_address,
+                    self._port,
+                    DomainDispatcherApplication(create_backend_app),
+                    True,
+                    request_handler=MotoRequestHandler,
+                )
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortInUse(self._port, "moto") from None
+                raise
+            except SystemExit:  # werkzeug exits instead of raising on some bind failures
+                raise PortInUse(self._port, "moto") from None
+            self._server_ready_event.set()
+            self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+            self._thread.start()
+
+    return MotoServer
 
 
 class BackgroundStack:

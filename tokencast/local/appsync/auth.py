@@ -319,6 +319,10 @@ class Authenticator:
             raise ValueError("path must not contain a query string")
         normalized = _normalize_headers(headers)
         enabled = self.config.enabled_modes
+        if not all(_is_text(name) and all(_is_text(v) for v in values) for name, values in normalized.items()):
+            # bytes that are not UTF-8 (aiohttp keeps them as lone surrogates), or a JSON
+            # "\ud800" in the real-time header parameter: no credential looks like that
+            raise _no_valid_header()
 
         api_key = _first(normalized, "x-api-key")
         if api_key is not None:
@@ -597,3 +601,11 @@ def _sigv4_signature(
     request.context["timestamp"] = amz_date
     string_to_sign = signer.string_to_sign(request, canonical_request)
     return signer.signature(string_to_sign, request)
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -7,16 +7,27 @@ the local model. Nothing is global: two emulators can run in one process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from tokencast.local import bounded_json
+from tokencast.local.admin import refuse
 from tokencast.local.appsync.auth import Authenticator
+from tokencast.local.appsync.cost import ExecutionLimits
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.http import graphql_handler
-from tokencast.local.appsync.realtime import CONNECTIONS, RealtimeConfig, RealtimeConnection, realtime_handler
+from tokencast.local.appsync.realtime import (
+    CONNECTIONS,
+    STATS,
+    RealtimeConfig,
+    RealtimeConnection,
+    RealtimeStats,
+    realtime_handler,
+)
 from tokencast.local.appsync.schema import AppSyncSchema
 from tokencast.local.appsync.subscriptions import DeliveryFaults, SubscriptionHub
 from tokencast.local.jwt_issuer import JWKS_PATH
@@ -26,11 +37,38 @@ from tokencast.resolvers import DECLARATION_PATH, SCHEMA_PATH, ResolverMap
 MAX_BODY_BYTES = 1024 * 1024
 
 
+def _fraction(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _latency_ms(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 60_000
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: the fields of POST /_local/appsync/faults and the check each value must pass
+_FAULT_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "drop_rate": _fraction,
+    "reorder_rate": _fraction,
+    "match": _text,
+    "seed": _integer,
+    "mutation_latency_ms": _latency_ms,
+}
+
+
 @dataclass(frozen=True)
 class EmulatorConfig:
     schema_path: Path = SCHEMA_PATH
     declaration_path: Path = DECLARATION_PATH
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
+    limits: ExecutionLimits = field(default_factory=ExecutionLimits)
     max_body_bytes: int = MAX_BODY_BYTES
     function_timeout_s: float = 30.0
     function_concurrency: int = 16
@@ -63,13 +101,18 @@ class AppSyncEmulator:
             }
         )
         self.engine = GraphQLEngine(
-            self.schema, self.declaration, self.functions, default_mode=authenticator.config.default_mode
+            self.schema,
+            self.declaration,
+            self.functions,
+            default_mode=authenticator.config.default_mode,
+            limits=config.limits,
         )
         self.hub = SubscriptionHub(self.engine)
         self.engine.on_mutation = self.hub.publish
 
     def add_routes(self, app: web.Application) -> None:
         app[CONNECTIONS] = set()
+        app[STATS] = RealtimeStats()
         app.router.add_post(
             "/graphql",
             graphql_handler(
@@ -95,9 +138,17 @@ class AppSyncEmulator:
 
         Body: ``{"drop_rate", "reorder_rate", "match", "seed", "mutation_latency_ms"}``; ``{}`` resets.
         """
-        body = await request.json()
-        self.engine.mutation_latency_s = float(body.pop("mutation_latency_ms", 0)) / 1000
-        delivery = {k: body[k] for k in ("drop_rate", "reorder_rate", "match", "seed") if k in body}
+        try:
+            body = bounded_json.loads(await request.read())
+            if not isinstance(body, dict) or set(body) - set(_FAULT_FIELDS):
+                raise ValueError(f"expected an object with some of {', '.join(_FAULT_FIELDS)}")
+            for name, value in body.items():
+                if value is not None and not _FAULT_FIELDS[name](value):
+                    raise ValueError(f"{name}: has the wrong type")
+        except ValueError as error:
+            return refuse(400, "BadRequestException", str(error))
+        self.engine.mutation_latency_s = float(body.pop("mutation_latency_ms", None) or 0) / 1000
+        delivery = {k: body[k] for k in ("drop_rate", "reorder_rate", "match", "seed") if body.get(k) is not None}
         self.hub.faults = DeliveryFaults(**delivery) if delivery else None
         return web.json_response({"ok": True})
 
@@ -111,6 +162,8 @@ class AppSyncEmulator:
                 "droppedOversized": self.hub.dropped_oversized,
                 "droppedByFaults": faults.dropped if faults else 0,
                 "reorderedByFaults": faults.reordered if faults else 0,
+                "slowConsumersDisconnected": request.app[STATS].slow_consumers_disconnected,
+                "outboxHighWaterBytes": request.app[STATS].outbox_high_water_bytes,
             }
         )
 
@@ -120,8 +173,9 @@ class AppSyncEmulator:
     async def _close_connections(self, app: web.Application) -> None:
         connections: set[RealtimeConnection] = app[CONNECTIONS]
         for connection in list(connections):
-            await connection.ws.close()
+            await connection.close()
 
     async def _close_functions(self, app: web.Application) -> None:
         for function in self.functions.values():
             function.close()
+        self.engine.close()

@@ -24,6 +24,8 @@ PAYLOAD_TOO_LARGE = "PayloadTooLargeException"
 #: AppSync's message for a body that holds no GraphQL request (bad JSON, no query, "[]")
 UNPARSABLE_QUERY = "Unable to parse GraphQL query."
 UNSUPPORTED_OPERATION = "UnsupportedOperation"
+#: a query or mutation whose response exceeds the emulator's response size limit
+RESPONSE_TOO_LARGE = "ResponseTooLarge"
 
 
 class RequestError(Exception):
@@ -96,6 +98,7 @@ def validation_errors(errors: list[GraphQLError]) -> list[dict[str, Any]]:
     shaped = []
     for error in errors:
         syntax = error.message.startswith("Syntax Error: ")
+        kind = (error.extensions or {}).get("validationErrorType")
         shaped.append(
             {
                 "path": None,
@@ -104,6 +107,8 @@ def validation_errors(errors: list[GraphQLError]) -> list[dict[str, Any]]:
                 else None,
                 "message": f"Invalid Syntax : {error.message.removeprefix('Syntax Error: ')}"
                 if syntax
+                else f"Validation error of type {kind}: {error.message}"
+                if kind
                 else f"Validation error: {error.message}",
             }
         )

@@ -5,15 +5,27 @@ resolvers receive AppSync's event (arguments, identity, source, request, info, p
 NONE data sources run the Python twin of their APPSYNC_JS code. Every field checks the auth
 modes its directives (or its type's, or the API default) allow, so an API-key caller meets
 ``Not Authorized to access publishToken on type Mutation`` exactly where AppSync would.
+
+One request must not stall the others (or the real-time streams the same event loop
+serves). :mod:`~tokencast.local.appsync.cost` bounds a document's size, depth and resolver
+count before it is validated, as AppSync's API settings do; within those bounds, a *heavy*
+operation (a large document, or more than a few resolvers) is parsed, validated
+(:meth:`GraphQLEngine.prepare_off_loop`) and executed (:meth:`GraphQLEngine.execute`, on a
+private event loop, with the mutation fan-out back on the caller's loop) on the engine's
+worker threads. Light ones -- publishToken, getSession, startStream -- run on the loop: they
+cost less than the thread hop, and their resolvers await Lambda invocations without holding
+a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
@@ -33,13 +45,22 @@ from graphql import (
     get_operation_ast,
     parse,
     print_ast,
-    validate,
 )
 from tokencast.local.appsync.auth import AuthMode, Caller
 from tokencast.local.appsync.builtins import BUILTINS, ResolverContext
+from tokencast.local.appsync.cost import (
+    DEFAULT_LIMITS,
+    NO_COST,
+    Cost,
+    ExecutionLimits,
+    is_heavy,
+    measure,
+    violations,
+)
 from tokencast.local.appsync.errors import (
     LAMBDA_UNHANDLED,
     MALFORMED_REQUEST,
+    RESPONSE_TOO_LARGE,
     UNAUTHORIZED,
     UNPARSABLE_QUERY,
     UNSUPPORTED_OPERATION,
@@ -50,8 +71,11 @@ from tokencast.local.appsync.errors import (
     validation_errors,
 )
 from tokencast.local.appsync.schema import AppSyncSchema
+from tokencast.local.appsync.validation import validate_document
 from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
 from tokencast.resolvers import DataSourceType, ResolverMap
+
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +91,13 @@ class Operation:
     operation: OperationDefinitionNode
     variables: VariableValues
     raw_variables: dict[str, Any]
+    #: what the limits measured, and the query's size: which worker lane runs it
+    cost: Cost = NO_COST
+    document_bytes: int = 0
+
+    @property
+    def heavy(self) -> bool:
+        return is_heavy(self.document_bytes, self.cost.resolvers)
 
     @property
     def kind(self) -> OperationType:
@@ -100,8 +131,13 @@ class GraphQLEngine:
         *,
         default_mode: AuthMode,
         on_mutation: MutationListener | None = None,
+        limits: ExecutionLimits = DEFAULT_LIMITS,
     ) -> None:
         self.schema = schema
+        self.limits = limits
+        # Heavy work only: a flood of it queues here, never in front of the light operations
+        # a stream is made of (publishToken, getEvents), which run on the loop.
+        self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graphql-heavy")
         self.resolvers = resolvers
         self.functions = functions
         self.default_mode = default_mode
@@ -112,20 +148,46 @@ class GraphQLEngine:
 
     # -- parsing -------------------------------------------------------------------------
 
+    async def prepare_off_loop(self, request: Mapping[str, Any]) -> Operation:
+        """:meth:`prepare`; on a worker thread when the document is large enough to cost."""
+        query = request.get("query")
+        if not is_heavy(len(query) if isinstance(query, str) else 0):
+            return self.prepare(request)
+        return await self.off_loop(self.prepare, request)
+
+    async def off_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on one of the engine's worker threads (heavy, CPU-bound GraphQL work)."""
+        return await asyncio.get_running_loop().run_in_executor(self._workers, fn, *args)
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
     def prepare(self, request: Mapping[str, Any]) -> Operation:
-        """Parse and validate a ``{"query", "variables", "operationName"}`` request."""
+        """Parse, bound and validate a ``{"query", "variables", "operationName"}`` request."""
         query = request.get("query")
         raw_variables = request.get("variables") or {}
         if not isinstance(query, str) or not query.strip() or not isinstance(raw_variables, dict):
             raise RequestError(MALFORMED_REQUEST, UNPARSABLE_QUERY)
+        size = len(query.encode("utf-8", "surrogatepass"))
+        if self.limits.max_document_bytes and size > self.limits.max_document_bytes:
+            raise _ValidationFailure(
+                [
+                    GraphQLError(
+                        f"the query is {size} bytes; the document size limit is {self.limits.max_document_bytes}"
+                    )
+                ]
+            )
         try:
             document = parse(query)
         except GraphQLError as error:
             raise _ValidationFailure([error]) from None
-        errors = validate(self.schema.schema, document)
+        except RecursionError:
+            raise _ValidationFailure([GraphQLError("Syntax Error: the document is nested too deeply.")]) from None
+        operation = get_operation_ast(document, request.get("operationName"))
+        cost = self._check_limits(document, operation) if operation is not None else NO_COST
+        errors = validate_document(self.schema.schema, document)
         if errors:
             raise _ValidationFailure(errors)
-        operation = get_operation_ast(document, request.get("operationName"))
         if operation is None:
             name = request.get("operationName")
             raise _ValidationFailure(
@@ -140,7 +202,23 @@ class GraphQLEngine:
         coerced = get_variable_values(self.schema.schema, operation.variable_definitions or (), raw_variables)
         if isinstance(coerced, list):
             raise _ValidationFailure(coerced)
-        return Operation(document, operation, coerced, raw_variables)
+        return Operation(document, operation, coerced, raw_variables, cost, size)
+
+    def _check_limits(self, document: DocumentNode, operation: OperationDefinitionNode) -> Cost:
+        try:
+            cost = measure(
+                self.schema.schema,
+                document,
+                operation,
+                lambda type_name, field_name: self.resolvers.resolver_for(type_name, field_name) is not None,
+            )
+        except RecursionError:
+            problems = [f"Query depth exceeds the API's queryDepthLimit of {self.limits.max_depth}."]
+        else:
+            problems = violations(cost, self.limits)
+        if problems:
+            raise _ValidationFailure([GraphQLError(problem) for problem in problems])
+        return cost
 
     # -- execution -----------------------------------------------------------------------
 
@@ -151,6 +229,47 @@ class GraphQLEngine:
         if operation.kind is OperationType.MUTATION and self.mutation_latency_s > 0:
             await asyncio.sleep(self.mutation_latency_s)
         context = RequestContext(caller=caller, headers=headers, operation=operation)
+        if operation.heavy:
+            response, data = await self.off_loop(self._execute_on_own_loop, operation, context)
+        else:
+            result = await self._run(operation, context)
+            response, data = self._response(result), result.data
+        if operation.kind is OperationType.MUTATION and self.on_mutation is not None and data:
+            await self._fan_out(operation, data, self.on_mutation)
+        return response
+
+    def _execute_on_own_loop(
+        self, operation: Operation, context: RequestContext
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """On a worker thread: run the operation to completion and shape the response.
+
+        Returns the response (an error in place of data when it exceeds the response size
+        limit) and the raw data, which mutation fan-out needs even then.
+        """
+        result = asyncio.run(self._run(operation, context))
+        return self._response(result), result.data
+
+    def _response(self, result: ExecutionResult) -> dict[str, Any]:
+        """AppSync's response body; one error in place of it when over the response size limit."""
+        response: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            response["errors"] = [format_error(error, self.schema.schema) for error in result.errors]
+        limit = self.limits.max_response_bytes
+        if limit:
+            size = len(json.dumps(response, separators=(",", ":")).encode())
+            if size > limit:
+                response = {
+                    "data": None,
+                    "errors": [
+                        {
+                            "errorType": RESPONSE_TOO_LARGE,
+                            "message": f"the response is {size} bytes; the response size limit is {limit}",
+                        }
+                    ],
+                }
+        return response
+
+    async def _run(self, operation: Operation, context: RequestContext) -> ExecutionResult:
         result = execute(
             self.schema.schema,
             operation.document,
@@ -161,12 +280,7 @@ class GraphQLEngine:
         )
         if not isinstance(result, ExecutionResult):
             result = await result
-        if operation.kind is OperationType.MUTATION and self.on_mutation is not None and result.data:
-            await self._fan_out(operation, result.data, self.on_mutation)
-        response: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            response["errors"] = [format_error(error, self.schema.schema) for error in result.errors]
-        return response
+        return result
 
     async def _fan_out(self, operation: Operation, data: Mapping[str, Any], listener: MutationListener) -> None:
         for node in operation.root_fields():
@@ -266,16 +380,28 @@ def _project(source: Any, info: GraphQLResolveInfo[Any], **_: Any) -> Any:
     return source.get(info.field_name) if isinstance(source, Mapping) else None
 
 
-def _fields(selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]) -> list[FieldNode]:
-    """Field nodes of a selection set, with fragments flattened."""
+def _fields(
+    selection_set: SelectionSetNode | None,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    visited: set[str] | None = None,
+) -> list[FieldNode]:
+    """Field nodes of a selection set, with fragments flattened.
+
+    Each named fragment is expanded once per call, as graphql-core's field collection does,
+    so fragments spread into each other many times cannot multiply the work.
+    """
+    visited = set() if visited is None else visited
     found: list[FieldNode] = []
     for selection in selection_set.selections if selection_set else ():
         if isinstance(selection, FieldNode):
             found.append(selection)
         elif isinstance(selection, InlineFragmentNode):
-            found.extend(_fields(selection.selection_set, fragments))
+            found.extend(_fields(selection.selection_set, fragments, visited))
         elif isinstance(selection, FragmentSpreadNode) and selection.name.value in fragments:
-            found.extend(_fields(fragments[selection.name.value].selection_set, fragments))
+            if selection.name.value in visited:
+                continue
+            visited.add(selection.name.value)
+            found.extend(_fields(fragments[selection.name.value].selection_set, fragments, visited))
     return found
 
 

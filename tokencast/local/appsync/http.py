@@ -9,12 +9,12 @@ cases). No input, however malformed, takes the server down.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from tokencast.local import bounded_json
 from tokencast.local.appsync.auth import Authenticator, AuthError
 from tokencast.local.appsync.errors import MALFORMED_REQUEST, PAYLOAD_TOO_LARGE, UNPARSABLE_QUERY, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
@@ -61,13 +61,15 @@ def graphql_handler(
         if not body.strip():
             return _errors(400, MALFORMED_REQUEST, "Request body is empty.")
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            payload = bounded_json.loads(body)
+        except bounded_json.JsonTooDeep as error:
+            return _errors(400, MALFORMED_REQUEST, f"{UNPARSABLE_QUERY} The request body {error}.")
+        except ValueError:  # includes UnicodeDecodeError
             payload = None
         if not isinstance(payload, dict):
             return _errors(400, MALFORMED_REQUEST, UNPARSABLE_QUERY)
         try:
-            operation = engine.prepare(payload)
+            operation = await engine.prepare_off_loop(payload)
             response = await engine.execute(operation, caller, headers)
         except RequestError as error:
             if error.status >= 400:  # the request never became an operation: no data key

@@ -14,10 +14,20 @@ The conversation, as AppSync speaks it::
     stop {id}                        ──▶
                                      ◀──    complete {id}
 
-Bad connection auth gets ``connection_error`` and a close. Subscriptions are authorized
-per ``start`` message with the headers in ``extensions.authorization``; for IAM they are
-signed over the ``payload.data`` string at ``/graphql`` (the connect signature covers
+Bad connection auth gets ``connection_error`` and a close. Subscriptions are authorized per
+``start`` message with the headers in ``extensions.authorization``; for IAM they are signed
+over the ``payload.data`` string at ``/graphql`` (the connect signature covers
 ``/graphql/connect`` with body ``{}``).
+
+A message the server cannot read (bad JSON, JSON nested deeper than
+:data:`~tokencast.local.bounded_json.MAX_JSON_DEPTH`, a bad ``payload.data``) gets an ``error``
+and leaves the connection and its other subscriptions as they were.
+
+What the server holds for a connection is bounded: messages wait in an outbox of at most
+``RealtimeConfig.max_outbox_bytes``. A client that reads too slowly to keep it below that (or
+not at all) gets ``connection_error`` ``SlowConsumerError`` and is disconnected (close code
+1008; the TCP connection is dropped if even the close cannot be written), so one stalled
+reader cannot make the server's memory grow.
 """
 
 from __future__ import annotations
@@ -28,13 +38,15 @@ import binascii
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from graphql import GraphQLError
 from tokencast.appsync_limits import MAX_SUBSCRIPTIONS_PER_CONNECTION
+from tokencast.local import bounded_json
 from tokencast.local.appsync.auth import Authenticator, AuthError, Caller
 from tokencast.local.appsync.errors import UNSUPPORTED_OPERATION, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
@@ -53,11 +65,27 @@ class RealtimeConfig:
     #: how long a new connection may stay silent before its first message
     init_timeout_s: float = 10.0
     max_subscriptions: int = MAX_SUBSCRIPTIONS_PER_CONNECTION
+    #: bytes of messages waiting for one slow client before it is disconnected
+    max_outbox_bytes: int = 4 * 1024 * 1024
+    #: how long a disconnected slow client's close may take before the TCP connection is dropped
+    slow_close_timeout_s: float = 2.0
+
+
+SLOW_CONSUMER_CLOSE_CODE = 1008  # policy violation
+
+
+@dataclass
+class RealtimeStats:
+    """Across the API's connections, for ``/_local/appsync/stats``."""
+
+    slow_consumers_disconnected: int = 0
+    #: the most bytes any one connection's outbox held
+    outbox_high_water_bytes: int = 0
 
 
 def _b64_json(value: str) -> dict[str, Any]:
     padded = value + "=" * (-len(value) % 4)
-    decoded = json.loads(base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_")))
+    decoded = bounded_json.loads(base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_")))
     if not isinstance(decoded, dict):
         raise ValueError("not a JSON object")
     return decoded
@@ -77,7 +105,7 @@ def connection_headers(request: web.Request) -> dict[str, str]:
 
 def _message_type(raw: str) -> Any:
     try:
-        message = json.loads(raw)
+        message = bounded_json.loads(raw)
     except ValueError:
         return None
     return message.get("type") if isinstance(message, dict) else None
@@ -95,6 +123,7 @@ class RealtimeConnection:
         hub: SubscriptionHub,
         authenticator: Authenticator,
         config: RealtimeConfig,
+        stats: RealtimeStats | None = None,
     ) -> None:
         self.ws = ws
         self.request = request
@@ -104,12 +133,72 @@ class RealtimeConnection:
         self.config = config
         self.caller: Caller | None = None
         self.subscriptions: dict[str, Subscription] = {}
-        self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.stats = stats or RealtimeStats()
+        #: serialized messages, in order; None ends the writer
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self.outbox_bytes = 0
+        self._overflowed = False
         self._writer: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._transport = request.transport
 
     # Subscriber protocol: the hub calls this from the event loop; the writer task sends in order.
     def deliver(self, message: dict[str, Any]) -> None:
-        self._outbox.put_nowait(message)
+        if self._overflowed:
+            return
+        text = json.dumps(message, separators=(",", ":"))
+        if self.outbox_bytes + len(text) > self.config.max_outbox_bytes:
+            self._disconnect_slow_consumer()
+            return
+        self.outbox_bytes += len(text)
+        self.stats.outbox_high_water_bytes = max(self.stats.outbox_high_water_bytes, self.outbox_bytes)
+        self._outbox.put_nowait(text)
+
+    def _disconnect_slow_consumer(self) -> None:
+        """Drop what is queued, tell the client why, close; abort the TCP connection if even that stalls."""
+        self._overflowed = True
+        self.stats.slow_consumers_disconnected += 1
+        log.warning(
+            "disconnecting a real-time client that fell behind by more than %d bytes", self.config.max_outbox_bytes
+        )
+        while not self._outbox.empty():
+            self._outbox.get_nowait()
+        self.outbox_bytes = 0
+        error = {
+            "type": "connection_error",
+            "payload": {
+                "errors": [
+                    {
+                        "errorType": "SlowConsumerError",
+                        "message": f"the client fell more than {self.config.max_outbox_bytes} bytes behind",
+                        "errorCode": SLOW_CONSUMER_CLOSE_CODE,
+                    }
+                ]
+            },
+        }
+        self._outbox.put_nowait(json.dumps(error, separators=(",", ":")))
+        self._outbox.put_nowait(None)
+        self._closing = asyncio.ensure_future(self._close_slow())
+
+    async def _close_slow(self) -> None:
+        async def flush_and_close() -> None:
+            if self._writer is not None:
+                await self._writer
+            await self.ws.close(code=SLOW_CONSUMER_CLOSE_CODE, message=b"slow consumer")
+
+        await self._close_within(flush_and_close(), self.config.slow_close_timeout_s)
+
+    async def close(self, timeout_s: float = 1.0) -> None:
+        """Close from the server's side (shutdown); a client that does not read is dropped."""
+        await self._close_within(self.ws.close(), timeout_s)
+
+    async def _close_within(self, closing: Coroutine[Any, Any, Any], timeout_s: float) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await closing
+        except (TimeoutError, ConnectionError):
+            if self._transport is not None:
+                self._transport.abort()
 
     async def serve(self, connect_headers: Mapping[str, str]) -> None:
         self._writer = writer = asyncio.create_task(self._write())
@@ -181,13 +270,14 @@ class RealtimeConnection:
         await self.ws.close()
 
     async def _write(self) -> None:
-        while (message := await self._outbox.get()) is not None:
-            if self.ws.closed:
-                continue
-            try:
-                await self.ws.send_str(json.dumps(message, separators=(",", ":")))
-            except ConnectionError:
-                break
+        while (text := await self._outbox.get()) is not None:
+            if not self.ws.closed:
+                try:
+                    await self.ws.send_str(text)
+                except (ConnectionError, RuntimeError):  # the peer went away mid-send
+                    break
+            if not self._overflowed:
+                self.outbox_bytes -= len(text)
 
     async def _keep_alive(self) -> None:
         while True:
@@ -201,15 +291,18 @@ class RealtimeConnection:
 
     async def _handle(self, raw: str) -> None:
         try:
-            message = json.loads(raw)
+            message = bounded_json.loads(raw)
             if not isinstance(message, dict):
                 raise ValueError
+        except bounded_json.JsonTooDeep as error:
+            self._error(None, "MalformedMessage", f"message {error}")
+            return
         except ValueError:
             self._error(None, "MalformedMessage", "message is not a JSON object")
             return
         kind, sub_id, payload = message.get("type"), message.get("id"), message.get("payload")
         if kind == "start" and isinstance(payload, dict) and isinstance(payload.get("data"), str):
-            self._start(sub_id, payload)
+            await self._start(sub_id, payload)
         elif kind == "stop":
             self._stop(sub_id)
         elif kind in ("connection_init", "ka"):
@@ -229,7 +322,7 @@ class RealtimeConnection:
             body["id"] = sub_id
         self.deliver(body)
 
-    def _start(self, sub_id: Any, payload: Mapping[str, Any]) -> None:
+    async def _start(self, sub_id: Any, payload: Mapping[str, Any]) -> None:
         if not isinstance(sub_id, str) or not sub_id:
             self._error(None, "MalformedMessage", "start needs an id")
             return
@@ -257,10 +350,10 @@ class RealtimeConnection:
                 )
             if caller is None:  # a start before connection_init was acknowledged
                 raise AuthError("UnauthorizedException", "Valid authorization header not provided.", 401)
-            request = json.loads(data)
+            request = bounded_json.loads(data)
             if not isinstance(request, dict):
                 raise RequestError("MalformedMessage", "payload.data must encode a JSON object")
-            operation = self.engine.prepare(request)
+            operation = await self.engine.prepare_off_loop(request)
             field_name, arguments = self.engine.subscription_field(operation)
             subscription_filter = self.engine.subscribe(field_name, arguments, caller)
         except AuthError as error:
@@ -270,12 +363,19 @@ class RealtimeConnection:
             for item in error.as_errors():  # validation errors carry no errorType over HTTP
                 self._error(sub_id, item.get("errorType", error.error_type), item["message"])
             return
+        except bounded_json.JsonTooDeep as error:
+            self._error(sub_id, "MalformedMessage", f"payload.data {error}")
+            return
         except ValueError:
             self._error(sub_id, "MalformedMessage", "payload.data is not valid JSON")
             return
-        except Exception as error:  # a GraphQLError from the resolver (e.g. Unauthorized)
-            extensions = getattr(error, "extensions", None) or {}
-            self._error(sub_id, extensions.get("errorType", "Unknown"), getattr(error, "message", str(error)))
+        except GraphQLError as error:  # from the resolver (e.g. Unauthorized) or argument coercion
+            extensions = error.extensions or {}
+            self._error(sub_id, extensions.get("errorType", "Unknown"), error.message)
+            return
+        except Exception:  # a bug, not bad input: say so in the log, keep the connection
+            log.exception("could not start subscription %s", sub_id)
+            self._error(sub_id, "InternalFailure", "the subscription could not be started")
             return
         subscription = Subscription(sub_id, field_name, arguments, subscription_filter, operation, self)
         self.subscriptions[sub_id] = subscription
@@ -328,7 +428,9 @@ def realtime_handler(
             ) from None
         ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), heartbeat=None, autoping=True, max_msg_size=1024 * 1024)
         await ws.prepare(request)
-        connection = RealtimeConnection(ws, request, engine=engine, hub=hub, authenticator=authenticator, config=config)
+        connection = RealtimeConnection(
+            ws, request, engine=engine, hub=hub, authenticator=authenticator, config=config, stats=request.app[STATS]
+        )
         request.app[CONNECTIONS].add(connection)
         try:
             await connection.serve(headers)
@@ -340,3 +442,4 @@ def realtime_handler(
 
 
 CONNECTIONS: web.AppKey[set[RealtimeConnection]] = web.AppKey("realtime_connections", set[RealtimeConnection])
+STATS: web.AppKey[RealtimeStats] = web.AppKey("realtime_stats", RealtimeStats)

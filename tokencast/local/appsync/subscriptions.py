@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tokencast.appsync_limits import MAX_SUBSCRIPTION_PAYLOAD_BYTES
+from tokencast.local.appsync.cost import is_heavy
 from tokencast.local.appsync.filters import matches_arguments, matches_filter
 
 if TYPE_CHECKING:
@@ -124,40 +125,43 @@ class SubscriptionHub:
             return self._changed.wait_for(lambda: predicate(self), timeout)
 
     async def publish(self, mutation_field: str, payload: dict[str, Any]) -> None:
+        """Render the payload for each matching subscription, then deliver in order on this loop.
+
+        Rendering moves to a worker thread when the selections are large (thousands of aliased
+        fields), so one subscriber's selection cannot hold up everyone else's deliveries."""
+        targets = [
+            subscription
+            for field_name in self.engine.schema.triggers.get(mutation_field, ())
+            for subscription in list(self._by_field.get(field_name, ()))
+            if matches_arguments(subscription.arguments, payload) and matches_filter(subscription.filter, payload)
+        ]
+        if not targets:
+            return
+        if is_heavy(sum(subscription.operation.document_bytes for subscription in targets)):
+            rendered = await self.engine.off_loop(self._render_all, targets, payload)
+        else:
+            rendered = self._render_all(targets, payload)
+        for subscription, message, size in rendered:
+            if subscription in self._by_field.get(subscription.field_name, ()):  # not stopped meanwhile
+                self._send(subscription, payload, message, size)
+
+    def _render_all(
+        self, targets: list[Subscription], payload: dict[str, Any]
+    ) -> list[tuple[Subscription, dict[str, Any], int]]:
         # Subscribers with the same operation and variables see the same rendering: render
         # (a GraphQL execution) and measure it once per publish, not once per subscriber.
-        rendered_once: dict[Any, tuple[dict[str, Any], int]] = {}
-        for field_name in self.engine.schema.triggers.get(mutation_field, ()):
-            for subscription in list(self._by_field.get(field_name, ())):
-                if not matches_arguments(subscription.arguments, payload):
-                    continue
-                if not matches_filter(subscription.filter, payload):
-                    continue
-                self._send(subscription, payload, rendered_once)
+        once: dict[Any, tuple[dict[str, Any], int]] = {}
+        out = []
+        for subscription in targets:
+            key = _rendering_key(subscription)
+            if key not in once:
+                rendered = self.engine.render(subscription.operation, subscription.field_name, payload)
+                once[key] = (rendered, len(json.dumps(rendered, separators=(",", ":")).encode()))
+            rendered, size = once[key]
+            out.append((subscription, {"id": subscription.id, "type": "data", "payload": rendered}, size))
+        return out
 
-    def _render(
-        self, subscription: Subscription, payload: dict[str, Any], cache: dict[Any, tuple[dict[str, Any], int]]
-    ) -> tuple[dict[str, Any], int]:
-        operation = subscription.operation
-        source = operation.document.loc.source.body if operation.document.loc else None
-        key = (
-            (source, subscription.field_name, json.dumps(operation.raw_variables, sort_keys=True, default=str))
-            if source is not None
-            else id(operation)
-        )
-        if key not in cache:
-            rendered = self.engine.render(operation, subscription.field_name, payload)
-            cache[key] = (rendered, len(json.dumps(rendered, separators=(",", ":")).encode()))
-        return cache[key]
-
-    def _send(
-        self,
-        subscription: Subscription,
-        payload: dict[str, Any],
-        cache: dict[Any, tuple[dict[str, Any], int]] | None = None,
-    ) -> None:
-        rendered, size = self._render(subscription, payload, {} if cache is None else cache)
-        message = {"id": subscription.id, "type": "data", "payload": rendered}
+    def _send(self, subscription: Subscription, payload: dict[str, Any], message: dict[str, Any], size: int) -> None:
         if size > MAX_SUBSCRIPTION_PAYLOAD_BYTES:
             # AppSync drops these silently; we say so, without the payload itself.
             self.dropped_oversized += 1
@@ -174,3 +178,12 @@ class SubscriptionHub:
         for item in messages:
             self.delivered += 1
             subscription.subscriber.deliver(item)
+
+
+def _rendering_key(subscription: Subscription) -> Any:
+    """Equal for subscriptions whose rendering of any payload is equal: same text, field, variables."""
+    operation = subscription.operation
+    if operation.document.loc is None:
+        return id(operation)
+    variables = json.dumps(operation.raw_variables, sort_keys=True, default=str)
+    return (operation.document.loc.source.body, subscription.field_name, variables)

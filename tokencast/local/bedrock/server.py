@@ -46,6 +46,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tokencast.config import LOCAL_MODEL_ID
+from tokencast.local import DEFAULT_API_KEY, bounded_json
+from tokencast.local.admin import guard_admin_routes, refuse
 from tokencast.local.bedrock import text
 from tokencast.local.bedrock.eventstream import encode_event, encode_exception
 
@@ -376,10 +378,11 @@ class LocalBedrock:
         app.add_routes(self.routes())
         app.on_shutdown.append(self._on_shutdown)
 
-    def build_app(self) -> web.Application:
-        """An application serving only the local model."""
+    def build_app(self, api_key: str = DEFAULT_API_KEY, bind_host: str = "127.0.0.1") -> web.Application:
+        """An application serving only the local model; ``/_local/*`` needs ``api_key`` (see tokencast.local.admin)."""
         app = web.Application()
         self.add_to(app)
+        guard_admin_routes(app, [api_key], bind_host=bind_host)
         return app
 
     def shutdown(self) -> None:
@@ -397,7 +400,7 @@ class LocalBedrock:
     async def handle_post_faults(self, request: web.Request) -> web.Response:
         """Body: ``{"rules": [rule, ...], "replace": false}`` or a single rule object."""
         try:
-            body = await request.json()
+            body = bounded_json.loads(await request.read())
             if isinstance(body, dict) and "kind" in body:
                 body = {"rules": [body]}
             if (
@@ -408,7 +411,7 @@ class LocalBedrock:
                 raise ValueError('expected {"rules": [...], "replace": bool} or one rule')
             rules = [FaultRule.model_validate(r) for r in body["rules"]]
         except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
-            return web.json_response({"message": str(exc)}, status=400)
+            return refuse(400, "BadRequestException", str(exc))
         ids = self.set_faults(rules) if body.get("replace") else [self.add_fault(r) for r in rules]
         return web.json_response({"ids": ids, "rules": self.faults()})
 
@@ -557,8 +560,8 @@ class LocalBedrock:
                 "The requested model was not found. Check the model identifier and try again.",
             )
         try:
-            body = await request.json()
-        except ValueError:
+            body = bounded_json.loads(await request.read())
+        except ValueError:  # bad JSON, bad UTF-8, or nested too deeply
             raise _BedrockError(
                 "ValidationException", "Malformed input request, please reformat your input and try again."
             ) from None
@@ -748,8 +751,12 @@ class ThreadedServer:
     The local stack does not need this: it mounts the model on its own application.
     """
 
-    def __init__(self, model: LocalBedrock, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, model: LocalBedrock, host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_API_KEY
+    ) -> None:
         self.model, self._host, self._port = model, host, port
+        #: what ``/_local/*`` requests must send in ``x-api-key``
+        self.api_key = api_key
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="local-bedrock", daemon=True)
         self._runner: web.AppRunner | None = None
@@ -761,7 +768,8 @@ class ThreadedServer:
         return self
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(self.model.build_app(), access_log=None, shutdown_timeout=2.0)
+        app = self.model.build_app(self.api_key, bind_host=self._host)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
