@@ -348,6 +348,9 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         "### Fan-out and concurrency (local profile, 150 tok/s, coalesced)",
         "",
+        "Emulator CPU = CPU time of the stack's event-loop thread (the emulator's HTTP, GraphQL and "
+        "WebSocket work, and the local model's streaming, which shares it) per delivered event.",
+        "",
         "| shape | subscribers exact | delay p50 | delay p99 | emulator CPU per delivered event | startStream p50 | startStream p99 |",
         "|---|---|---|---|---|---|---|",
     ]
