@@ -8,6 +8,8 @@ VENV       := .venv
 BIN        := $(VENV)/bin
 PY_STAMP   := $(VENV)/.synced-from-uv.lock
 JS_STAMP   := node_modules/.installed-from-package-lock
+CONSOLE    := clients/console/dist/index.html
+CONSOLE_SRC := $(shell find clients/js/src clients/console/src -type f) clients/console/index.html clients/console/build.mjs
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
@@ -28,12 +30,18 @@ $(JS_STAMP): package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(PY_STAMP) $(JS_STAMP)  ## install everything from the lock files
+# The web console bundles the TypeScript client's build (clients/js/dist) with esbuild.
+$(CONSOLE): $(JS_STAMP) $(CONSOLE_SRC)
+	@echo "==> building the TypeScript client and the web console (clients/console/dist)"
+	@npm run build --silent -w clients/js
+	@npm run build --silent -w clients/console
+
+setup: $(PY_STAMP) $(JS_STAMP) $(CONSOLE)  ## install everything from the lock files, build the console
 
 demo: $(PY_STAMP)  ## start the local stack, stream one answer live, stop
 	$(BIN)/tokencast demo
 
-up: $(PY_STAMP)    ## run the local stack until Ctrl-C
+up: setup          ## run the local stack (and its web console) until Ctrl-C
 	$(BIN)/tokencast up $(ARGS)
 
 test: lint pytest  ## what CI runs: lint and types, then the whole suite
@@ -42,14 +50,18 @@ pytest: setup      ## the suite: unit, end-to-end on the local stack, infrastruc
 	@echo "==> pytest"
 	$(BIN)/pytest -q $(ARGS)
 
-lint: setup        ## ruff (lint + format check), mypy, AppSync's ESLint rules
+lint: setup        ## ruff (lint + format check), mypy, AppSync's ESLint rules, tsc on the TypeScript client and console
 	@echo "==> ruff"
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@echo "==> mypy"
 	@$(BIN)/mypy
 	@echo "==> eslint (@aws-appsync/eslint-plugin)"
-	@npx --no-install eslint graphql/resolvers
+	@npx --no-install eslint graphql/resolvers examples
+	@echo "==> tsc --noEmit (clients/js, strict)"
+	@npx --no-install tsc -p clients/js --noEmit
+	@echo "==> tsc --noEmit (clients/console, strict)"
+	@npx --no-install tsc -p clients/console --noEmit
 
 format: setup      ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -69,4 +81,4 @@ lock: $(UV)        ## move every pin to the newest allowed version; then `make t
 	@echo "==> locks refreshed; run make test before committing"
 
 clean:
-	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache clients/console/dist

@@ -1,13 +1,16 @@
 // AppSync's own lint rules (the APPSYNC_JS runtime's restrictions) on the resolver code that
-// cdk/ deploys. The recommended set needs type information, hence the project service.
+// cdk/ deploys, and on the examples' resolvers. The recommended set needs type information,
+// hence the project service.
 import appsync from '@aws-appsync/eslint-plugin';
+
+const resolvers = ['graphql/resolvers/**/*.js', 'examples/*/*.js'];
 
 export default [
   {
-    files: ['graphql/resolvers/**/*.js'],
+    files: resolvers,
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['graphql/resolvers/*.js'] } },
+      parserOptions: { projectService: { allowDefaultProject: ['graphql/resolvers/*.js', 'examples/*/*.js'] } },
     },
   },
-  { ...appsync.configs.recommended, files: ['graphql/resolvers/**/*.js'] },
+  { ...appsync.configs.recommended, files: resolvers },
 ];

@@ -14,6 +14,8 @@ class AuthProps:
     #: Use this existing pool (in the stack's region) instead of creating one; its users, MFA and
     #: password policies apply, and the stack only adds an app client to it.
     existing_user_pool_id: str | None = None
+    #: Or the pool itself, when the app that instantiates tokencast owns one (it wins over the id).
+    user_pool: cognito.IUserPool | None = None
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
 
 
@@ -30,10 +32,10 @@ class Auth(Construct):
     def __init__(self, scope: Construct, id: str, props: AuthProps | None = None) -> None:
         super().__init__(scope, id)
         props = props or AuthProps()
-        if props.existing_user_pool_id:
-            self.user_pool: cognito.IUserPool = cognito.UserPool.from_user_pool_id(
-                self, "UserPool", props.existing_user_pool_id
-            )
+        if props.user_pool is not None:
+            self.user_pool: cognito.IUserPool = props.user_pool
+        elif props.existing_user_pool_id:
+            self.user_pool = cognito.UserPool.from_user_pool_id(self, "UserPool", props.existing_user_pool_id)
         else:
             pool = cognito.UserPool(
                 self,

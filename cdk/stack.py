@@ -1,157 +1,27 @@
-"""The tokencast stack, read top to bottom like the diagram in DESIGN.md:
+"""The tokencast stack: a thin wrapper of the :class:`~cdk.construct.Tokencast` construct.
 
-client ─startStream─▶ AppSync ─Lambda resolver─▶ start ─▶ DynamoDB session (QUEUED)
-                                                    └──▶ SQS jobs queue (DLQ after N receives)
-SQS ─event source─▶ process ─ConverseStream─▶ Bedrock
-    process ─publishToken (SigV4, IAM only)─▶ AppSync ─▶ onTokenReceived subscribers
-    process ─append events─▶ DynamoDB
+The construct's id is ``Default``, which CDK leaves out of logical ids: the stack's
+resources keep the ids they had before the construct existed, so a deployed stack updates
+in place.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_logs as logs
+from aws_cdk import Stack
 from constructs import Construct
 
-from cdk.alarms import Alarms, AlarmsProps
-from cdk.api import TokencastApi, TokencastApiProps
-from cdk.auth import Auth, AuthProps
 from cdk.config import TokencastConfig
-from cdk.functions import FunctionSizing, TokencastFunctions, TokencastFunctionsProps
-from cdk.queues import JobQueues, JobQueuesProps
-from cdk.storage import SessionStore, SessionStoreProps
-from cdk.worker import Worker, WorkerProps
-from tokencast.resolvers import ResolverMap
+from cdk.construct import Tokencast, TokencastProps, log_retention
 
-#: CloudWatch Logs accepts only these retention periods (days), in RetentionDays order.
-_LOG_RETENTION = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
-    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
-    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
-    3653: "TEN_YEARS",
-}  # fmt: skip
-
-
-def log_retention(days: int) -> logs.RetentionDays:
-    """The shortest CloudWatch retention that keeps logs at least ``days`` days."""
-    chosen = next((d for d in _LOG_RETENTION if d >= days), max(_LOG_RETENTION))
-    return logs.RetentionDays[_LOG_RETENTION[chosen]]
+__all__ = ["TokencastStack", "log_retention"]
 
 
 class TokencastStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: TokencastConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, description="tokencast: stream LLM output to AppSync subscribers", **kwargs)
-        declaration = ResolverMap.load()
-        removal = RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
-        retention = log_retention(config.retention_days)
-
-        # Storage and the queue between the API and the model.
-        store = SessionStore(self, "Sessions", SessionStoreProps(removal_policy=removal))
-        queues = JobQueues(
-            self,
-            "Jobs",
-            JobQueuesProps(
-                max_receive_count=config.max_attempts,
-                visibility_timeout=Duration.seconds(config.queue_visibility_timeout_seconds),
-            ),
-        )
-
-        # Who may call, and the API they call.
-        auth = Auth(self, "Auth", AuthProps(existing_user_pool_id=config.user_pool_id, removal_policy=removal))
-        api = TokencastApi(
-            self,
-            "Api",
-            TokencastApiProps(
-                auth=auth, enable_api_key=config.enable_api_key, log_retention=retention, removal_policy=removal
-            ),
-        )
-
-        # The handlers, configured exactly as `tokencast up` configures them locally.
-        settings = config.settings(
-            table_name=store.table_name,
-            jobs_queue_url=queues.jobs_queue.queue_url,
-            dead_letter_queue_url=queues.dead_letter_queue.queue_url,
-            graphql_url=api.graphql_url,
-            region=self.region,
-        )
-        environment = {
-            **settings.to_env(),
-            **config.limits.to_env(),
-            "POWERTOOLS_METRICS_NAMESPACE": "tokencast",
-            "POWERTOOLS_LOG_LEVEL": config.log_level,
-            "POWERTOOLS_LOGGER_LOG_EVENT": "false",  # events carry prompts: never log them
-        }
-        functions = TokencastFunctions(
-            self,
-            "Functions",
-            TokencastFunctionsProps(
-                declaration=declaration,
-                environment=environment,
-                sizing={
-                    "process": FunctionSizing(memory_mb=512, timeout=Duration.seconds(config.worker_timeout_seconds))
-                },
-                log_retention=retention,
-                removal_policy=removal,
-                bundle_dependencies=config.bundle_dependencies,
-            ),
-        )
-        api.add_resolvers(declaration, functions.functions)
-
-        # client ─startStream─▶ start: store the session (QUEUED, idempotent), enqueue the job.
-        store.grant(functions["start"], "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
-        JobQueues.grant(queues.jobs_queue, functions["start"], "sqs:SendMessage")
-        # getSession / getEvents / cancelStream: read the session and its events, mark it cancelled.
-        store.grant(functions["sessions"], "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
-
-        # SQS ─▶ process ─▶ Bedrock ─▶ publishToken ─▶ subscribers; events ─▶ DynamoDB.
-        Worker(
-            self,
-            "Worker",
-            WorkerProps(
-                function=functions["process"],
-                queues=queues,
-                store=store,
-                api=api,
-                allowed_models=config.limits.allowed_models,
-                max_concurrency=config.max_concurrency,
-            ),
-        )
-        alarms = Alarms(
-            self,
-            "Alarms",
-            AlarmsProps(
-                dead_letter_queue=queues.dead_letter_queue,
-                worker=functions["process"],
-                email=config.alarm_email,
-                removal_policy=removal,
-            ),
-        )
-
-        # What `tokencast ... --stack NAME` reads (CloudFormation DescribeStacks → Outputs).
-        api.add_outputs(self)
-        CfnOutput(self, "Region", value=self.region, description="Region of the stack")
-        CfnOutput(self, "UserPoolId", value=auth.user_pool.user_pool_id, description="Cognito user pool id")
-        CfnOutput(
-            self,
-            "UserPoolClientId",
-            value=auth.client.user_pool_client_id,
-            description="Cognito app client id (public, no secret)",
-        )
-        CfnOutput(self, "JobsQueueUrl", value=queues.jobs_queue.queue_url, description="SQS jobs queue URL")
-        CfnOutput(
-            self,
-            "DeadLetterQueueUrl",
-            value=queues.dead_letter_queue.queue_url,
-            description="SQS dead-letter queue URL (tokencast dlq)",
-        )
-        CfnOutput(self, "TableName", value=store.table_name, description="DynamoDB sessions table")
-        CfnOutput(
-            self,
-            "AlarmTopicArn",
-            value=alarms.topic.topic_arn,
-            description="SNS topic of the DLQ and worker-error alarms",
-        )
-        self.store, self.queues, self.auth, self.api, self.functions = store, queues, auth, api, functions
+        self.tokencast = Tokencast(self, "Default", TokencastProps(config=config))
+        self.tokencast.add_outputs(self)
+        t = self.tokencast
+        self.store, self.queues, self.auth, self.api, self.functions = t.store, t.queues, t.auth, t.api, t.functions

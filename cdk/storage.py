@@ -9,10 +9,13 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-#: The table contract shared with tokencast.core (fixed; see the issue).
-PARTITION_KEY = "pk"
-SORT_KEY = "sk"
-TTL_ATTRIBUTE = "expiresAt"
+from tokencast.core import store as contract
+
+#: The table contract, defined once in tokencast.core.store (the local stack creates the same table).
+PARTITION_KEY = contract.PK
+SORT_KEY = contract.SK
+TTL_ATTRIBUTE = contract.TTL_ATTRIBUTE
+OWNER_INDEX = contract.OWNER_INDEX
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,29 @@ class SessionStore(Construct):
             deletion_protection=props.removal_policy == RemovalPolicy.RETAIN,
             removal_policy=props.removal_policy,
         )
+        # listSessions: an owner's sessions by creation time. INCLUDE, not ALL: the projected
+        # fields change only with the status, so a streamed token never writes the index.
+        self.table.add_global_secondary_index(
+            index_name=contract.OWNER_INDEX,
+            partition_key=dynamodb.Attribute(name=contract.OWNER_INDEX_PK, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=contract.OWNER_INDEX_SK, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(contract.OWNER_INDEX_PROJECTION),
+        )
 
     @property
     def table_name(self) -> str:
         return self.table.table_name
+
+    @property
+    def owner_index_arn(self) -> str:
+        return f"{self.table.table_arn}/index/{contract.OWNER_INDEX}"
+
+    def grant_owner_index_query(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``dynamodb:Query`` on the owner index only (listSessions), not on other indexes."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["dynamodb:Query"], resource_arns=[self.owner_index_arn]
+        )
 
     def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
         """Allow exactly ``actions`` (e.g. ``dynamodb:PutItem``) on the table, and nothing on indexes."""

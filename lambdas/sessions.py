@@ -1,6 +1,6 @@
-"""``Query.getSession``/``getStreamStatus``/``getEvents`` and ``Mutation.cancelStream``.
+"""``Query.getSession``/``getStreamStatus``/``getEvents``/``listSessions`` and ``Mutation.cancelStream``.
 
-One AppSync direct Lambda resolver for all four: they share the access rule and the table.
+One AppSync direct Lambda resolver for all five: they share the access rule and the table.
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ router = Router()
 def service() -> SessionService:
     settings = Settings.from_env()
     store = SessionStore(client("dynamodb", settings), settings.table_name, ttl_days=settings.session_ttl_days)
-    return SessionService(store=store, events_page_limit=settings.events_page_limit)
+    return SessionService(
+        store=store,
+        events_page_limit=settings.events_page_limit,
+        sessions_page_limit=settings.sessions_page_limit,
+    )
 
 
 def init() -> None:
@@ -56,6 +60,12 @@ def get_events(
 ) -> dict[str, Any]:
     metrics.add_metric(name="EventPages", unit=MetricUnit.Count, value=1)
     return service().events(sessionId, caller(), after_attempt=afterAttempt, after_seq=afterSeq, limit=limit)
+
+
+@router.resolver(type_name="Query", field_name="listSessions")
+def list_sessions(limit: int | None = None, nextToken: str | None = None) -> dict[str, Any]:
+    metrics.add_metric(name="SessionLists", unit=MetricUnit.Count, value=1)
+    return service().list(caller(), limit=limit, next_token=nextToken)
 
 
 @router.resolver(type_name="Mutation", field_name="cancelStream")

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -38,7 +43,7 @@ def soak_seed(request: pytest.FixtureRequest) -> int:
 
 
 @pytest.fixture(scope="session")
-def local_stack():
+def local_stack(tmp_path_factory: pytest.TempPathFactory):
     """The whole pipeline (emulator, moto, local model, SQS poller) on ephemeral ports.
 
     Fast model pacing keeps the suite quick; tests that need other pacing or faults use the
@@ -51,6 +56,8 @@ def local_stack():
         StackConfig(
             port=0,
             moto_port=0,
+            tls_port=0,  # HTTPS/WSS too, as `tokencast up` serves it (Amplify v6 dials wss:// only)
+            tls_dir=tmp_path_factory.mktemp("tls"),
             prefix="tokencast-test",
             keep_alive_interval_s=5.0,
             # Execution environments are processes, so crash tests can kill one mid-stream.
@@ -69,3 +76,23 @@ def local_stack():
     stack.start()
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="session")
+def js_client() -> Path:
+    """clients/js built with tsc (incremental), for Node tests that import @tokencast/client.
+
+    Skips with a reason where Node or node_modules is missing; `make test` installs both, so
+    CI always runs these tests.
+    """
+    if shutil.which("node") is None or not (ROOT / "node_modules" / "typescript").is_dir():
+        pytest.skip("Node and node_modules are needed: run `make setup`")
+    done = subprocess.run(
+        ["npm", "run", "build", "--workspace", "clients/js", "--silent"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return ROOT / "clients" / "js"

@@ -97,5 +97,6 @@ class Settings(_FromEnv):
     )
     session_ttl_days: int = Field(7, gt=0)
     events_page_limit: int = Field(500, gt=0, description="max items getEvents returns in one page")
+    sessions_page_limit: int = Field(50, gt=0, description="max items listSessions returns in one page")
     cancel_poll_interval_ms: int = Field(500, gt=0, description="how often an idle worker checks for cancellation")
     publish_timeout_s: float = Field(5.0, gt=0)

@@ -69,12 +69,21 @@ def test_start_may_store_a_session_and_enqueue_nothing_else(stack):
     assert grants(role_statements(t, ids.role(ids.start))) == expected
 
 
-def test_sessions_may_read_and_cancel_nothing_else(stack):
+def test_sessions_may_read_list_and_cancel_nothing_else(stack):
     _, t, ids = stack
-    expected = triples(LOG_ACTIONS, f"<{ids.log_group(ids.sessions)}.Arn>") | triples(
-        ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"), f"<{ids.table}.Arn>"
+    expected = (
+        triples(LOG_ACTIONS, f"<{ids.log_group(ids.sessions)}.Arn>")
+        | triples(("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"), f"<{ids.table}.Arn>")
+        # listSessions: Query, on the owner index by name (not index/*), and nothing else there.
+        | triples(("dynamodb:Query",), f"<{ids.table}.Arn>/index/byOwner")
     )
     assert grants(role_statements(t, ids.role(ids.sessions))) == expected
+
+
+def test_only_the_sessions_function_may_read_the_owner_index(stack):
+    _, t, ids = stack
+    for fn in (ids.start, ids.process):
+        assert not [g for g in grants(role_statements(t, ids.role(fn))) if "/index/" in g[1]]
 
 
 def _bedrock_grants(ids, profiles, direct_models):

@@ -24,21 +24,40 @@ def test_table_contract_on_demand_ttl_and_pitr(default_template):
                     {"AttributeName": "pk", "KeyType": "HASH"},
                     {"AttributeName": "sk", "KeyType": "RANGE"},
                 ],
-                "AttributeDefinitions": [
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
+                "AttributeDefinitions": Match.array_with(
+                    [
+                        {"AttributeName": "pk", "AttributeType": "S"},
+                        {"AttributeName": "sk", "AttributeType": "S"},
+                    ]
+                ),
                 "BillingMode": "PAY_PER_REQUEST",
                 "TimeToLiveSpecification": {"AttributeName": "expiresAt", "Enabled": True},
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                 "DeletionProtectionEnabled": True,
-                "GlobalSecondaryIndexes": Match.absent(),
                 "ProvisionedThroughput": Match.absent(),
             },
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
         },
     )
+
+
+def test_owner_index_is_the_one_the_local_stack_creates(default_template):
+    """listSessions' index: one definition (tokencast.core.store) for the cloud and moto."""
+    from tokencast.core.store import table_definition
+
+    local = table_definition("t")
+    table = default_template.to_json()["Resources"][one(default_template.to_json(), "AWS::DynamoDB::Table")]
+    cloud = table["Properties"]
+    assert cloud["GlobalSecondaryIndexes"] == local["GlobalSecondaryIndexes"]
+    assert sorted(cloud["AttributeDefinitions"], key=str) == sorted(local["AttributeDefinitions"], key=str)
+    (index,) = cloud["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "byOwner"
+    assert index["KeySchema"] == [
+        {"AttributeName": "owner", "KeyType": "HASH"},
+        {"AttributeName": "createdAt", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
 
 
 def test_table_key_names_match_the_core_store():

@@ -152,3 +152,67 @@ def test_a_live_attempt_reads_its_text_from_the_log_and_the_session_item_gets_it
 
     log.append("COMPLETED", stop_reason="end_turn")
     assert store.get(SID_LIVE).text == "Hello streaming world" == service.get(SID_LIVE, None)["text"]
+
+
+def stepping_clock(start="2026-03-01T10:00:00+00:00"):
+    """Each call is one second later than the last: creation order is time order."""
+    from datetime import datetime, timedelta
+
+    moment = [datetime.fromisoformat(start)]
+
+    def now():
+        moment[0] += timedelta(seconds=1)
+        return moment[0]
+
+    return now
+
+
+def test_sessions_of_pages_one_owners_sessions_newest_first(core_aws):
+    from tokencast.core.store import SessionStore
+
+    store = SessionStore(core_aws.ddb, core_aws.settings.table_name, clock=stepping_clock())
+    for n in range(5):
+        store.create(session_id=f"a{n}", owner="alice", visibility="PRIVATE", model_id="m")
+        store.create(session_id=f"b{n}", owner="bob", visibility="SHARED", model_id="m")
+    first = store.sessions_of("alice", limit=2)
+    assert [s["sessionId"] for s in first.items] == ["a4", "a3"]
+    second = store.sessions_of("alice", limit=2, after=first.after)
+    third = store.sessions_of("alice", limit=2, after=second.after)
+    assert [s["sessionId"] for s in second.items + third.items] == ["a2", "a1", "a0"]
+    assert third.after is None  # the last page says so; no empty page follows
+    exact = store.sessions_of("alice", limit=5)
+    assert len(exact.items) == 5 and exact.after is None
+    assert store.sessions_of("carol", limit=5).items == []
+
+
+def test_session_summaries_are_the_index_projection_without_text(core_aws):
+    from tokencast.core.store import SUMMARY_FIELDS
+
+    store = core_aws.store
+    store.create(session_id="s1", owner="alice", visibility="SHARED", model_id="m")
+    store.begin_attempt("s1")
+    store.append(event("s1", 1, 1, "", "STARTED"), {"status": "STREAMING"})
+    store.append(event("s1", 1, 2, "hello"), {})
+    (summary,) = store.sessions_of("alice", limit=10).items
+    assert tuple(summary) == SUMMARY_FIELDS and "text" not in summary
+    assert (summary["sessionId"], summary["status"], summary["attempt"], summary["visibility"]) == (
+        "s1",
+        "STREAMING",
+        1,
+        "SHARED",
+    )
+
+
+def test_the_owner_index_holds_session_items_only_and_projects_no_per_token_field(core_aws):
+    from tokencast.core.store import OWNER_INDEX, OWNER_INDEX_PROJECTION, table_definition
+
+    (index,) = table_definition("t")["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == OWNER_INDEX
+    # A TOKEN event changes only these on the session item: projecting none keeps streams off the index.
+    assert not {"text", "lastSeq", "updatedAt", "expiresAt"} & set(OWNER_INDEX_PROJECTION)
+    store = core_aws.store
+    store.create(session_id="s1", owner="alice", visibility="PRIVATE", model_id="m")
+    store.begin_attempt("s1")
+    store.append(event("s1", 1, 1, "", "STARTED"), {})
+    indexed = core_aws.ddb.scan(TableName=core_aws.settings.table_name, IndexName=OWNER_INDEX)["Items"]
+    assert [i["sk"]["S"] for i in indexed] == ["SESSION"]  # events carry owner but no createdAt

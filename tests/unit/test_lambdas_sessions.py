@@ -81,3 +81,39 @@ def test_cancel_is_for_the_owner_and_depends_on_the_status(core_aws, start_job, 
     flagged = call("cancelStream", parent="Mutation", sessionId=shared.session_id)
     assert (flagged["status"], flagged["message"]) == ("STREAMING", "cancel requested")
     assert core_aws.store.get(shared.session_id).cancel_requested
+
+
+def test_list_sessions_is_owner_only_newest_first_and_paginated(start_job, call):
+    mine = [start_job(f"p{n}", {"sub": "alice-sub"}).session_id for n in range(3)]
+    start_job("bob's", {"sub": "bob-sub"}, visibility="SHARED")
+    everything = call("listSessions")
+    assert {s["sessionId"] for s in everything["items"]} == set(mine) and everything["nextToken"] is None
+    created = [s["createdAt"] for s in everything["items"]]
+    assert created == sorted(created, reverse=True)
+
+    pages, token = [], None
+    while True:
+        page = call("listSessions", limit=2, **({"nextToken": token} if token else {}))
+        pages.append([s["sessionId"] for s in page["items"]])
+        token = page["nextToken"]
+        if token is None:
+            break
+    assert [len(p) for p in pages] == [2, 1]
+    assert [s for page in pages for s in page] == [s["sessionId"] for s in everything["items"]]
+
+    assert [s["status"] for s in call("listSessions", BOB)["items"]] == ["QUEUED"]  # bob sees only his own
+    assert call("listSessions", None)["items"] == []  # API-key callers own only API-key sessions
+
+
+def test_list_sessions_refuses_bad_limits_and_tampered_tokens(start_job, call):
+    for n in range(2):
+        start_job(f"p{n}", {"sub": "alice-sub"})
+    with pytest.raises(InvalidInput, match="^limit: must be between 1 and 50$"):
+        call("listSessions", limit=0)
+    with pytest.raises(InvalidInput, match="^limit: must be between 1 and 50$"):
+        call("listSessions", limit=51)
+    token = call("listSessions", limit=1)["nextToken"]
+    with pytest.raises(InvalidInput, match="^nextToken: must be a nextToken returned by listSessions$"):
+        call("listSessions", nextToken=token[:-3] + "AAA")
+    # A genuine token used by someone else only moves them within their own (empty) list.
+    assert call("listSessions", BOB, nextToken=token)["items"] == []

@@ -34,10 +34,21 @@ def invocation(argv0: str | None = None) -> str:
 
 
 def describe(endpoints: Endpoints, *, command: str = "tokencast", state_file: str | None = None) -> str:
-    lines = [
-        "tokencast local stack is up",
-        f"  GraphQL (HTTP)     {endpoints.graphql_url}",
-        f"  GraphQL real-time  {endpoints.realtime_url}  (also ws://…/graphql)",
+    lines = ["tokencast local stack is up", f"  web console        {endpoints.console_url}"]
+    if endpoints.https_console_url:
+        lines.append(f"                     {endpoints.https_console_url}  (once the local CA below is trusted)")
+    if endpoints.https_graphql_url and endpoints.ca_cert:
+        ca = endpoints.ca_cert.resolve()
+        lines += [
+            f"  GraphQL endpoint   {endpoints.https_graphql_url}   <- Amplify, Apollo, browsers",
+            f"  real-time          {endpoints.wss_realtime_url}",
+            f"  local CA           {ca}",
+            f"                     Node: NODE_EXTRA_CA_CERTS={ca}",
+            "                     browsers: import it as a trusted authority (docs/frontends.md)",
+        ]
+    lines += [
+        f"  GraphQL (HTTP)     {endpoints.graphql_url}   <- {command} CLI and Python SDK",
+        f"  real-time (HTTP)   {endpoints.realtime_url}  (also ws://…/graphql)",
         f"  API key            {endpoints.api_key}",
         "  IAM                access key test / secret test, region " + endpoints.region,
         f"  JWT                {command} token --user alice",

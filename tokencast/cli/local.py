@@ -85,6 +85,9 @@ def stack_config(args: argparse.Namespace) -> StackConfig:
         openai=openai,
         settings=settings,
         worker_isolation=args.worker_isolation,
+        tls_port=None
+        if args.no_tls
+        else (args.tls_port if args.tls_port is not None else (args.port + 2 if args.port else 0)),
     )
 
 
@@ -117,11 +120,19 @@ def as_target(endpoints: Endpoints) -> Target:
         table_name=endpoints.table_name,
         aws_endpoint_url=endpoints.moto_url,
         local=True,
+        https_graphql_url=endpoints.https_graphql_url,
+        ca_cert=str(endpoints.ca_cert.resolve()) if endpoints.ca_cert else None,
     )
 
 
 def port_in_use(error: PortInUse, config: StackConfig) -> CliError:
     """``up`` on a busy port: which port, what it was for, and how to pick another."""
+    if error.role == "tls":
+        return CliError(
+            f"port {error.port} (HTTPS/WSS for Amplify and browsers) is in use",
+            f"pick another with --tls-port N, or --no-tls; `lsof -i :{error.port}` shows who holds it",
+            EXIT_USAGE,
+        )
     if error.role == "moto":
         hint = (
             f"pick another with --moto-port N, or move both with --port N (moto takes N+1); "
@@ -181,7 +192,7 @@ async def _demo(prompt: str) -> int:
     from tokencast.cli.streaming import follow
     from tokencast.client import ApiKeyAuth, TokencastClient
 
-    async with LocalStack(StackConfig(port=0, log_level="WARNING")) as stack:
+    async with LocalStack(StackConfig(port=0, tls_port=None, log_level="WARNING")) as stack:
         endpoints = stack.endpoints
         assert endpoints is not None  # set by start(), which entering the stack ran
         print(f"local stack on {endpoints.graphql_url}; streaming an answer to: {prompt!r}\n", flush=True)

@@ -49,6 +49,10 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--port", type=int, default=DEFAULT_PORT, help=f"emulator + local model port (default {DEFAULT_PORT}; 0: any)"
     )
     up.add_argument("--moto-port", type=int, default=None, help="moto server port (default: --port + 1)")
+    up.add_argument(
+        "--tls-port", type=int, default=None, help="HTTPS/WSS port for Amplify and browsers (default: --port + 2)"
+    )
+    up.add_argument("--no-tls", action="store_true", help="serve plain HTTP only (Amplify JS v6 then cannot subscribe)")
     up.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"API key clients use (default {DEFAULT_API_KEY})")
     up.add_argument(
         "--model",
@@ -132,6 +136,10 @@ def _add_streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     cancel.add_argument("session_id", help="the session's id")
     _add_target_options(cancel)
     _add_debug(cancel)
+
+    from tokencast.cli import sessions
+
+    _add_debug(sessions.add_parser(commands, _add_target_options))
 
 
 def _add_dlq(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -249,6 +257,10 @@ def _dispatch(args: argparse.Namespace, report: Report) -> int:
         from tokencast.cli import streaming
 
         return streaming.run(args, report)
+    if args.command == "sessions":
+        from tokencast.cli import sessions
+
+        return sessions.run(args)
     if args.command == "token":
         from tokencast.local.jwt_issuer import LocalJwtIssuer
 

@@ -9,12 +9,12 @@ commands work against the cloud.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tokencast.cli.errors import EXIT_USAGE, CliError
+from tokencast.local import state_dir
 
 #: CloudFormation output keys of the CDK stack (cdk/stack.py names them).
 OUTPUT_GRAPHQL_URL = "GraphQLUrl"
@@ -41,6 +41,9 @@ class Target:
     user_pool_id: str | None = None
     user_pool_client_id: str | None = None
     local: bool = False
+    #: local only: the API over TLS, and the CA that signed its certificate
+    https_graphql_url: str | None = None
+    ca_cert: str | None = None
 
     def boto3_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"region_name": self.region}
@@ -50,7 +53,7 @@ class Target:
 
 
 def state_file() -> Path:
-    return Path(os.environ.get("TOKENCAST_STATE_DIR", ".tokencast")) / "local.json"
+    return state_dir() / "local.json"
 
 
 def save_local(target: Target) -> Path:

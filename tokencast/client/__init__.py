@@ -35,7 +35,15 @@ from tokencast.client.errors import (
     TokencastError,
 )
 from tokencast.client.stream import StreamOptions, TokenStream
-from tokencast.client.types import Delta, EventPage, SessionInfo, StreamResult, TokenEvent
+from tokencast.client.types import (
+    Delta,
+    EventPage,
+    SessionInfo,
+    SessionPage,
+    SessionSummary,
+    StreamResult,
+    TokenEvent,
+)
 
 __all__ = [
     "ApiKeyAuth",
@@ -56,6 +64,8 @@ __all__ = [
     "RequestError",
     "SessionInfo",
     "SessionNotFound",
+    "SessionPage",
+    "SessionSummary",
     "StreamAssembler",
     "StreamFailed",
     "StreamOptions",

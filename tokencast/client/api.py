@@ -38,7 +38,7 @@ from tokencast.client.errors import (
     error_from_graphql,
     is_transient,
 )
-from tokencast.client.types import EventPage, SessionInfo
+from tokencast.client.types import EventPage, SessionInfo, SessionPage
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ SESSION_FIELDS = (
     "sessionId status message timestamp error attempt text lastSeq stopReason modelId visibility owner "
     f"createdAt updatedAt {USAGE_FIELDS}"
 )
+SUMMARY_FIELDS = f"sessionId status message createdAt attempt modelId visibility stopReason error {USAGE_FIELDS}"
 EVENT_FIELDS = f"sessionId attempt seq type token isComplete stopReason error timestamp {USAGE_FIELDS}"
 
 START_STREAM = GraphQLRequest(
@@ -67,6 +68,12 @@ GET_EVENTS = GraphQLRequest(
     "{ getEvents(sessionId: $sessionId, afterAttempt: $afterAttempt, afterSeq: $afterSeq, limit: $limit) "
     f"{{ items {{ {EVENT_FIELDS} }} nextAttempt nextSeq }} }}",
     operation_name="GetEvents",
+)
+
+LIST_SESSIONS = GraphQLRequest(
+    "query ListSessions($limit: Int, $nextToken: String) "
+    f"{{ listSessions(limit: $limit, nextToken: $nextToken) {{ items {{ {SUMMARY_FIELDS} }} nextToken }} }}",
+    operation_name="ListSessions",
 )
 
 
@@ -219,3 +226,12 @@ class GraphQLApi:
             variables["limit"] = limit
         data = await self.execute(GET_EVENTS, variables, session_id=session_id)
         return EventPage.from_graphql(data["getEvents"])
+
+    async def list_sessions(self, limit: int | None = None, next_token: str | None = None) -> SessionPage:
+        variables: dict[str, Any] = {}
+        if limit is not None:
+            variables["limit"] = limit
+        if next_token is not None:
+            variables["nextToken"] = next_token
+        data = await self.execute(LIST_SESSIONS, variables)
+        return SessionPage.from_graphql(data["listSessions"])

@@ -16,7 +16,7 @@ real-time WebSocket(s) its streams share.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -28,7 +28,7 @@ from tokencast.client.endpoints import Endpoints
 from tokencast.client.errors import ClientClosed, SessionNotFound
 from tokencast.client.realtime import RealtimeChannel
 from tokencast.client.stream import StreamOptions, TokenStream
-from tokencast.client.types import EventPage, SessionInfo
+from tokencast.client.types import EventPage, SessionInfo, SessionPage, SessionSummary
 
 Message = Mapping[str, str] | tuple[str, str]
 
@@ -252,6 +252,24 @@ class TokencastClient:
     ) -> EventPage:
         """One page of the stored events strictly after ``(after_attempt, after_seq)``."""
         return await self.api.get_events(session_id, after_attempt, after_seq, limit)
+
+    async def list_sessions(self, limit: int | None = None, next_token: str | None = None) -> SessionPage:
+        """``listSessions``: one page of your own sessions, newest first.
+
+        Pass the page's ``next_token`` to get the next one; it is None on the last page.
+        """
+        return await self.api.list_sessions(limit, next_token)
+
+    async def sessions(self, *, page_size: int | None = None) -> AsyncIterator[SessionSummary]:
+        """Every one of your sessions, newest first, fetching pages as the loop goes."""
+        token: str | None = None
+        while True:
+            page = await self.api.list_sessions(page_size, token)
+            for item in page.items:
+                yield item
+            if page.next_token is None:
+                return
+            token = page.next_token
 
 
 __all__ = ["ClientOptions", "TokencastClient"]

@@ -139,6 +139,58 @@ class SessionInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """The ``SessionSummary`` GraphQL type: one row of ``listSessions`` (no text; see getSession)."""
+
+    session_id: str
+    status: SessionStatus | str
+    created_at: str | None = None
+    attempt: int = 0
+    message: str | None = None
+    model_id: str | None = None
+    visibility: str | None = None
+    usage: dict[str, int] | None = None
+    stop_reason: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_graphql(cls, data: Mapping[str, Any]) -> SessionSummary:
+        status: SessionStatus | str
+        try:
+            status = SessionStatus(str(data.get("status")))
+        except ValueError:
+            status = str(data.get("status"))
+        return cls(
+            session_id=str(data["sessionId"]),
+            status=status,
+            created_at=data.get("createdAt"),
+            attempt=int(data.get("attempt") or 0),
+            message=data.get("message"),
+            model_id=data.get("modelId"),
+            visibility=data.get("visibility"),
+            usage=_usage(data.get("usage")),
+            stop_reason=data.get("stopReason"),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    """One page of ``listSessions``: the caller's sessions, newest first."""
+
+    items: tuple[SessionSummary, ...]
+    #: pass to the next ``list_sessions`` call; None on the last page
+    next_token: str | None = None
+
+    @classmethod
+    def from_graphql(cls, data: Mapping[str, Any]) -> SessionPage:
+        return cls(
+            items=tuple(SessionSummary.from_graphql(item) for item in data.get("items") or ()),
+            next_token=data.get("nextToken"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class EventPage:
     """One page of ``getEvents``: items in ``(attempt, seq)`` order, and where to go on."""
 

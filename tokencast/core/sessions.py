@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tokencast.access import can_cancel, can_read
+from tokencast.access import can_cancel, can_read, principal_of
+from tokencast.core.cursor import decode_cursor, encode_cursor
 from tokencast.core.errors import Forbidden, InvalidInput, NotFound
 from tokencast.core.requests import parse_session_id
 from tokencast.core.store import SessionRecord, SessionStore
@@ -19,9 +20,10 @@ from tokencast.events import SessionStatus
 
 
 class SessionService:
-    def __init__(self, *, store: SessionStore, events_page_limit: int = 500):
+    def __init__(self, *, store: SessionStore, events_page_limit: int = 500, sessions_page_limit: int = 50):
         self._store = store
         self._page_limit = events_page_limit
+        self._sessions_limit = sessions_page_limit
 
     def _readable(self, session_id: str, identity: Mapping[str, Any] | None) -> SessionRecord | None:
         record = self._store.get(session_id)
@@ -71,6 +73,21 @@ class SessionService:
             session_id, after_attempt=after_attempt or 0, after_seq=after_seq or 0, limit=limit or self._page_limit
         )
         return page.to_graphql()
+
+    def list(
+        self, identity: Mapping[str, Any] | None, *, limit: int | None = None, next_token: str | None = None
+    ) -> dict[str, Any]:
+        """``listSessions``: the caller's own sessions, newest first, one page.
+
+        Owner-only by construction: the index is queried with the caller's principal and
+        nothing else, whatever the token says. API-key callers share the principal
+        ``anonymous``, exactly as they share read access to API-key sessions.
+        """
+        if limit is not None and not 1 <= limit <= self._sessions_limit:
+            raise InvalidInput(f"limit: must be between 1 and {self._sessions_limit}")
+        after = decode_cursor(next_token) if next_token is not None else None
+        page = self._store.sessions_of(principal_of(identity), limit=limit or self._sessions_limit, after=after)
+        return {"items": page.items, "nextToken": encode_cursor(*page.after) if page.after else None}
 
     def cancel(self, session_id: str, identity: Mapping[str, Any] | None) -> dict[str, Any]:
         """``cancelStream``: QUEUED → CANCELLED now; STREAMING/RETRYING → flagged for the worker."""

@@ -5,6 +5,8 @@ Layout (shared with ``cdk/`` and the local stack, which create the table from th
     pk = SESSION  # <sessionId>   sk = SESSION                     the session record
     pk = SESSION  # <sessionId>   sk = EVENT#<attempt:06d>#<seq:09d> one TokenEvent
 
+    index byOwner: owner (HASH), createdAt (RANGE)   session items only (events have no createdAt)
+
 Sort keys order events by ``(attempt, seq)``, so ``getEvents`` is one Query. Every event is
 written in a transaction with the session update, conditioned on the writer's attempt still
 being current and no cancel pending: fencing and cancel detection cost no extra round trip.
@@ -51,6 +53,29 @@ EVENT_FIELDS = (
     "visibility",
 )
 
+#: The global secondary index ``listSessions`` reads: one owner's sessions by creation time.
+#: Event items carry ``owner`` but no ``createdAt``, so the index holds session items only.
+OWNER_INDEX = "byOwner"
+OWNER_INDEX_PK = "owner"
+OWNER_INDEX_SK = "createdAt"
+#: The ``SessionSummary`` GraphQL fields, in schema order: what a session list shows.
+#: The index projects exactly these, none of which a TOKEN event changes (text, lastSeq,
+#: updatedAt and the TTL are left out), so streaming an answer never writes to the index.
+SUMMARY_FIELDS = (
+    "sessionId",
+    "status",
+    "message",
+    "createdAt",
+    "attempt",
+    "modelId",
+    "visibility",
+    "usage",
+    "stopReason",
+    "error",
+)
+#: Non-key attributes the index projects (its keys and the table's are always projected).
+OWNER_INDEX_PROJECTION = tuple(f for f in SUMMARY_FIELDS if f not in (OWNER_INDEX_PK, OWNER_INDEX_SK))
+
 _LAST_EVENT_SK = f"{EVENT_PREFIX}999999#999999999"
 _CONFLICT_RETRIES = 5
 
@@ -69,8 +94,17 @@ def table_definition(table_name: str) -> dict[str, Any]:
         "TableName": table_name,
         "KeySchema": [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
         "AttributeDefinitions": [
-            {"AttributeName": PK, "AttributeType": "S"},
-            {"AttributeName": SK, "AttributeType": "S"},
+            {"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, OWNER_INDEX_PK, OWNER_INDEX_SK)
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": OWNER_INDEX,
+                "KeySchema": [
+                    {"AttributeName": OWNER_INDEX_PK, "KeyType": "HASH"},
+                    {"AttributeName": OWNER_INDEX_SK, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(OWNER_INDEX_PROJECTION)},
+            }
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }
@@ -172,6 +206,15 @@ class EventPage:
 
     def to_graphql(self) -> dict[str, Any]:
         return {"items": self.items, "nextAttempt": self.next_attempt, "nextSeq": self.next_seq}
+
+
+@dataclass(frozen=True)
+class SessionListPage:
+    """One page of an owner's sessions, newest first; ``after`` positions the next page."""
+
+    items: list[dict[str, Any]]
+    #: ``(createdAt, sessionId)`` of the last item when more follow, else None
+    after: tuple[str, str] | None = None
 
 
 @dataclass
@@ -506,6 +549,41 @@ class SessionStore:
         update = expr.update({"deadLettered": True})
         self._conditional_update(session_id, expr, update, f"attribute_exists({expr.n(PK)})")
 
+    def sessions_of(self, owner: str, *, limit: int, after: tuple[str, str] | None = None) -> SessionListPage:
+        """``owner``'s sessions, newest first, at most ``limit``, strictly after ``after``.
+
+        One Query on :data:`OWNER_INDEX` (eventually consistent, as every GSI read is: a
+        session created a moment ago may appear on the next call). One item more than asked
+        is read so the last page says so (``after`` None) instead of leading to an empty one.
+        """
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": OWNER_INDEX,
+            "KeyConditionExpression": "#owner = :owner",
+            "ExpressionAttributeNames": {"#owner": OWNER_INDEX_PK},
+            "ExpressionAttributeValues": {":owner": {"S": owner}},
+            "ScanIndexForward": False,
+        }
+        if after is not None:
+            created_at, session_id = after
+            kwargs["ExclusiveStartKey"] = {
+                OWNER_INDEX_PK: {"S": owner},
+                OWNER_INDEX_SK: {"S": created_at},
+                **self._key(session_id),
+            }
+        items: list[dict[str, Any]] = []
+        while len(items) <= limit:
+            kwargs["Limit"] = limit + 1 - len(items)
+            out = self._db.query(**kwargs)
+            items.extend(summary_from_item(i) for i in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                break
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        if len(items) > limit:
+            page = items[:limit]
+            return SessionListPage(page, (page[-1]["createdAt"], page[-1]["sessionId"]))
+        return SessionListPage(items)
+
     # --- events --------------------------------------------------------------------------
 
     def append(self, event: Mapping[str, Any], session_sets: Mapping[str, Any], *, check_cancel: bool = True) -> None:
@@ -611,6 +689,15 @@ class SessionStore:
             page = items[:limit]
             return EventPage(page, page[-1]["attempt"], page[-1]["seq"])
         return EventPage(items)
+
+
+def summary_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A session item (or its index projection) as the GraphQL ``SessionSummary``."""
+    data = _plain(_deserialize(item))
+    summary = {name: data.get(name) for name in SUMMARY_FIELDS}
+    summary["attempt"] = int(summary["attempt"] or 0)
+    summary["visibility"] = summary["visibility"] or Visibility.PRIVATE.value
+    return summary
 
 
 def event_from_item(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,25 +18,30 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import boto3
 from aiohttp import web
 
 from tokencast.config import LOCAL_MODEL_ID, Limits, Settings
-from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT
+from tokencast.core.dlq import DeadLetterQueue
+from tokencast.core.store import SessionStore
+from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT, state_dir
 from tokencast.local.admin import guard_admin_routes
 from tokencast.local.appsync.auth import AuthConfig, Authenticator
 from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
 from tokencast.local.appsync.realtime import RealtimeConfig
 from tokencast.local.bedrock.openai_bridge import OpenAIBridge, OpenAIBridgeConfig
 from tokencast.local.bedrock.server import LocalBedrock, LocalBedrockConfig
+from tokencast.local.console import Console, ConsoleConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.lambda_runtime import LocalFunction
 from tokencast.local.moto_meter import MotoMeter
 from tokencast.local.moto_process import MotoProcess
 from tokencast.local.resources import QueueSet, create_queues, create_table
 from tokencast.local.sqs_poller import PollerConfig, SqsPoller
+from tokencast.local.tls import TlsFiles, ensure_certificates
 from tokencast.resolvers import ResolverMap
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,11 @@ class StackConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     moto_port: int = 0
+    #: HTTPS/WSS on this port (0: any free port; None: no TLS). Amplify JS v6 always dials
+    #: wss:// for subscriptions, so browsers and Amplify use this one.
+    tls_port: int | None = 0
+    #: where the local CA and server certificate live (default: <state dir>/tls)
+    tls_dir: Path | None = None
     api_key: str = DEFAULT_API_KEY
     region: str = "us-east-1"
     #: "local" serves the local model; "bedrock" sends ConverseStream to real Bedrock;
@@ -76,12 +86,21 @@ class StackConfig:
 class Endpoints:
     graphql_url: str
     realtime_url: str
+    #: the same API over TLS (None without TLS): what Amplify and browsers are configured with
+    https_graphql_url: str | None
+    wss_realtime_url: str | None
+    #: the local CA that signed the TLS certificate: trust it (NODE_EXTRA_CA_CERTS, browsers)
+    ca_cert: Path | None
     model_url: str
     moto_url: str
     api_key: str
     region: str
     queues: QueueSet
     table_name: str
+    #: the web console (clients/console), served by this same server over HTTP, and over
+    #: TLS when there is TLS (there it streams through Amplify; see docs/console.md)
+    console_url: str
+    https_console_url: str | None
 
 
 class PortInUse(Exception):
@@ -99,10 +118,12 @@ class LocalStack:
         self.config = config or StackConfig()
         self.model: LocalBedrock | None = None
         self.emulator: AppSyncEmulator | None = None
+        self.console: Console | None = None
         self.poller: SqsPoller | None = None
         self.endpoints: Endpoints | None = None
         self._moto: Any = None
         self._runner: web.AppRunner | None = None
+        self.tls: TlsFiles | None = None
         self._process: LocalFunction | None = None
 
     @property
@@ -179,13 +200,23 @@ class LocalStack:
         }
         os.environ.update(handler_env)
 
+        auth = self._auth_config()
         self.emulator = AppSyncEmulator(
-            Authenticator(self._auth_config()),
+            Authenticator(auth),
             EmulatorConfig(
                 realtime=RealtimeConfig(keep_alive_interval_s=config.keep_alive_interval_s), region=config.region
             ),
         )
         self.emulator.add_routes(app)
+        self.console = Console(
+            ConsoleConfig(region=config.region, api_key=config.api_key),
+            issuer=auth.jwt,
+            dead_letter_queue=lambda: DeadLetterQueue(
+                sqs, queues.dlq_url, queues.jobs_url, SessionStore(dynamodb, table_name)
+            ),
+            bind_host=config.host,
+        )
+        self.console.add_routes(app)
         if config.model == "local":
             self.model = LocalBedrock(config.model_config)
             self.model.add_to(app)
@@ -198,6 +229,15 @@ class LocalStack:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
+        https_url = wss_url = https_console_url = None
+        if config.tls_port is not None:
+            self.tls = ensure_certificates(config.tls_dir or state_dir() / "tls", (config.host,))
+            tls_sock = _bind(config.host, config.tls_port, "tls")
+            tls_port = tls_sock.getsockname()[1]
+            await web.SockSite(self._runner, tls_sock, ssl_context=self.tls.server_context()).start()
+            https_url = f"https://{config.host}:{tls_port}/graphql"
+            wss_url = f"wss://{config.host}:{tls_port}/graphql/realtime"
+            https_console_url = f"https://{config.host}:{tls_port}/"
 
         declaration = ResolverMap.load()
         self._process = LocalFunction(
@@ -226,12 +266,17 @@ class LocalStack:
         self.endpoints = Endpoints(
             graphql_url=f"{base_url}/graphql",
             realtime_url=f"ws://{config.host}:{port}/graphql/realtime",
+            https_graphql_url=https_url,
+            wss_realtime_url=wss_url,
+            ca_cert=self.tls.ca_cert if self.tls else None,
             model_url=self._model_description(base_url),
             moto_url=moto_url,
             api_key=config.api_key,
             region=config.region,
             queues=queues,
             table_name=table_name,
+            console_url=f"{base_url}/",
+            https_console_url=https_console_url,
         )
         return self.endpoints
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from tokencast.local import bounded_json
 from tokencast.local.admin import refuse
 from tokencast.local.appsync.auth import Authenticator
+from tokencast.local.appsync.cors import appsync_http_headers
 from tokencast.local.appsync.cost import ExecutionLimits
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.http import graphql_handler
@@ -113,6 +114,7 @@ class AppSyncEmulator:
     def add_routes(self, app: web.Application) -> None:
         app[CONNECTIONS] = set()
         app[STATS] = RealtimeStats()
+        app.middlewares.append(appsync_http_headers)  # CORS and x-amzn-* on /graphql only
         app.router.add_post(
             "/graphql",
             graphql_handler(
