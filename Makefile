@@ -13,7 +13,7 @@ CONSOLE_SRC := $(shell find clients/js/src clients/console/src -type f) clients/
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
-.PHONY: demo up test pytest lint format bench lock setup clean
+.PHONY: demo up test pytest lint format bench bench-publish lock setup clean
 
 $(UV):
 	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS)/ (one time)"
@@ -67,7 +67,10 @@ format: setup      ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(PY_STAMP)
+bench: $(PY_STAMP)  ## the pipeline end to end (ARGS=--quick: about a minute)
+	$(BIN)/python bench/pipeline.py $(ARGS)
+
+bench-publish: $(PY_STAMP)  ## publishing alone, per-token vs coalesced, no storage
 	$(BIN)/python bench/publish.py $(ARGS)
 
 lock: $(UV)        ## move every pin to the newest allowed version; then `make test` is the gate

@@ -56,14 +56,14 @@ def build_worker(
     if missing or not settings.graphql_url or not settings.dead_letter_queue_url:
         raise RuntimeError("not set: " + ", ".join("TOKENCAST_" + m.upper() for m in missing))
     sqs = client("sqs", settings)
-    transport: PublishTransport = AppSyncPublisher(
-        settings.graphql_url, settings.region, timeout_s=settings.publish_timeout_s
-    )
-    if wrap_transport is not None:
-        transport = wrap_transport(transport)
+    publisher = AppSyncPublisher(settings.graphql_url, settings.region, timeout_s=settings.publish_timeout_s)
+    publisher.warm()  # open the keep-alive connections now, not on the first token
     dynamodb = client("dynamodb", settings)
+    store = SessionStore(dynamodb, settings.table_name, ttl_days=settings.session_ttl_days)
+    store.warm()
+    transport: PublishTransport = publisher if wrap_transport is None else wrap_transport(publisher)
     return Worker(
-        store=SessionStore(dynamodb, settings.table_name, ttl_days=settings.session_ttl_days),
+        store=store,
         model=BedrockModel(client("bedrock-runtime", settings)),
         transport=transport,
         dead_letters=DeadLetterSender(sqs, settings.dead_letter_queue_url),
@@ -78,6 +78,11 @@ def build_worker(
 def worker() -> Worker:
     """Built once per cold start."""
     return build_worker()
+
+
+def init() -> None:
+    """Cold-start work, done by the runtime before the first invocation: clients and connections."""
+    worker()
 
 
 def record_handler(record: SQSRecord) -> str:

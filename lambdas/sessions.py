@@ -38,6 +38,11 @@ def service() -> SessionService:
     )
 
 
+def init() -> None:
+    """Cold-start work, done by the runtime before the first invocation: clients and connections."""
+    service()
+
+
 @router.resolver(type_name="Query", field_name="getSession")
 def get_session(sessionId: str) -> dict[str, Any] | None:
     metrics.add_metric(name="SessionReads", unit=MetricUnit.Count, value=1)

@@ -46,6 +46,11 @@ def service() -> StartService:
     )
 
 
+def init() -> None:
+    """Cold-start work, done by the runtime before the first invocation: clients and connections."""
+    service()
+
+
 @router.resolver(type_name="Mutation", field_name="startStream")
 def start_stream(prompt: str | None = None, input: dict[str, Any] | None = None) -> dict[str, Any]:
     try:

@@ -94,6 +94,15 @@ class Settings(_FromEnv):
         default_factory=lambda: os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     )
     flush_window_ms: int = Field(50, ge=0, description="coalescing window between publishes")
+    delay_budget_ms: int = Field(
+        0,
+        ge=0,
+        description="if > 0, the coalescing window adapts so a token spends about this long in the worker "
+        "(window + store + publish), with as few events as that allows; 0 = the fixed flush window",
+    )
+    coalesce: bool = Field(
+        True, description="merge deltas into few events; false = one event per model delta (a benchmark baseline)"
+    )
     max_attempts: int = Field(
         3, ge=1, description="processing attempts before the worker fails the session and dead-letters the job"
     )

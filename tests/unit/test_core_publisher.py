@@ -135,6 +135,166 @@ def test_idle_checks_run_when_nothing_is_stored(fakes):
     coalescer.abort()
 
 
+class OrderLog:
+    """One timeline of store and publish calls, from both coalescer threads."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, int]] = []
+        self.cond = threading.Condition()
+
+    def note(self, what: str, seq: int) -> None:
+        with self.cond:
+            self.entries.append((what, seq))
+            self.cond.notify_all()
+
+    def wait_for(self, what: str, seq: int) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: (what, seq) in self.entries, 5)
+
+    def index(self, what: str, seq: int) -> int:
+        return self.entries.index((what, seq))
+
+
+class LoggedSink(Sink):
+    def __init__(self, log: OrderLog, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.log = log
+
+    def __call__(self, type: EventType, token: str = "", **fields: Any) -> dict[str, Any]:
+        seq = len(self.events) + 1
+        self.log.note("store-start", seq)
+        event = super().__call__(type, token, **fields)
+        self.log.note("store-end", seq)
+        return event
+
+
+class LoggedGate(GatedTransport):
+    """Holds each publish until released (one ``release`` per publish), noting start and end."""
+
+    def __init__(self, recording: Any, log: OrderLog):
+        super().__init__(recording)
+        self.log = log
+        self.started = threading.Semaphore(0)
+        self.permits = threading.Semaphore(0)
+
+    def publish(self, event: Any) -> None:
+        self.log.note("publish-start", event["seq"])
+        self.started.release()
+        assert self.permits.acquire(timeout=5)
+        super().publish(event)
+        self.log.note("publish-end", event["seq"])
+
+
+def test_the_next_event_is_stored_while_the_previous_one_is_published(fakes):
+    log = OrderLog()
+    recording = fakes.RecordingTransport()
+    transport = LoggedGate(recording, log)
+    transport.release.set()
+    sink = LoggedSink(log)
+    coalescer = Coalescer(sink, transport, window_s=0.0).start()
+    coalescer.emit(EventType.STARTED)
+    assert transport.started.acquire(timeout=5)  # STARTED (seq 1) is being published, and held there
+    coalescer.add("a")
+    assert log.wait_for("store-end", 2)  # "a" is stored while seq 1 is still in flight
+    assert ("publish-end", 1) not in log.entries
+    for delta in "bcd":  # "a" waits for the publisher: these merge instead of queueing up events
+        coalescer.add(delta)
+    for _ in range(4):
+        transport.permits.release()
+    coalescer.finish(EventType.COMPLETED)
+    assert [(e["seq"], e["type"], e["token"]) for e in recording.events] == [
+        (1, "STARTED", ""),
+        (2, "TOKEN", "a"),
+        (3, "TOKEN", "bcd"),
+        (4, "COMPLETED", ""),
+    ]
+    for seq in range(1, 5):  # stored before published, per event; one publish at a time, in order
+        assert log.index("store-end", seq) < log.index("publish-start", seq)
+        if seq > 1:
+            assert log.index("publish-end", seq - 1) < log.index("publish-start", seq)
+    assert transport.max_in_flight == 1
+
+
+def test_events_stored_before_a_store_failure_are_still_published_in_order(fakes):
+    log = OrderLog()
+    recording = fakes.RecordingTransport()
+    transport = LoggedGate(recording, log)
+    transport.release.set()
+    coalescer = Coalescer(LoggedSink(log, fail_on=3, error=CancelRequested("cancel")), transport, window_s=0.0).start()
+    coalescer.emit(EventType.STARTED)
+    assert transport.started.acquire(timeout=5)
+    coalescer.add("a")  # stored as seq 2 while seq 1 is held in flight
+    assert log.wait_for("store-end", 2)
+    transport.permits.release()  # seq 1 out; seq 2 goes next, then "b" (seq 3) fails to store
+    coalescer.add("b")
+    transport.permits.release()
+    with pytest.raises(CancelRequested):
+        coalescer.finish(EventType.COMPLETED)
+    # finish returned only after the publisher drained what was stored: a CANCELLED published
+    # next by the worker comes after them
+    assert [(e["seq"], e["token"]) for e in recording.events] == [(1, ""), (2, "a")]
+
+
+def test_the_window_counts_from_the_previous_cut_not_the_end_of_its_publish(fakes):
+    now = [100.0]
+    recording = fakes.RecordingTransport()
+    coalescer = Coalescer(Sink(), recording, window_s=0.05, clock=lambda: now[0]).start()
+    coalescer.add("a")  # cut at t=100.000
+    assert recording.wait_for(lambda events: len(events) == 1)
+    now[0] = 100.03  # the publish "took" 30 ms
+    coalescer.add("b")
+    assert not recording.wait_for(lambda events: len(events) == 2, timeout=0.05)
+    now[0] = 100.05  # 50 ms after the previous cut (only 20 ms after its publish ended)
+    coalescer.add("c")  # the store thread's next timed re-check sees the window has passed
+    assert recording.wait_for(lambda events: len(events) == 2)
+    assert recording.events[1]["token"] == "bc"
+    coalescer.finish(EventType.COMPLETED)
+
+
+def test_without_coalescing_every_delta_is_its_own_event(fakes):
+    recording = fakes.RecordingTransport()
+    coalescer = Coalescer(Sink(), recording, window_s=60.0, coalesce=False).start()
+    for delta in "abc":
+        coalescer.add(delta)
+    coalescer.finish(EventType.COMPLETED)
+    assert [e["token"] for e in recording.events] == ["a", "b", "c", ""]
+
+
+def test_with_a_delay_budget_the_window_is_what_the_budget_leaves_after_a_flush(fakes):
+    now = [0.0]
+    recording = fakes.RecordingTransport()
+
+    class SlowTransport:
+        def publish(self, event: Any) -> None:
+            now[0] += 0.03  # every publish takes 30 ms
+            recording.publish(event)
+
+    coalescer = Coalescer(Sink(), SlowTransport(), window_s=0.05, delay_budget_s=0.1, clock=lambda: now[0]).start()
+    assert coalescer.current_window() == 0.05  # nothing measured yet: the fixed window
+    for i in range(40):
+        now[0] += 1.0  # past any window: the next delta is cut at once
+        coalescer.add(f"{i} ")
+        assert recording.wait_for(lambda events, n=i + 1: len(events) == n)
+    coalescer.finish(EventType.COMPLETED)
+    # cut-to-published is 30 ms every time: the budget leaves a 70 ms window
+    assert coalescer.current_window() == pytest.approx(0.07, abs=0.002)
+
+
+def test_the_budget_window_never_goes_below_zero_nor_above_the_budget(fakes):
+    from tokencast.core.publisher import FlushLatency
+
+    latency = FlushLatency()
+    assert latency.high() is None
+    latency.add(0.2)
+    assert latency.high() == pytest.approx(0.2 + 4 * 0.1)
+    coalescer = Coalescer(Sink(), fakes.RecordingTransport(), delay_budget_s=0.1)
+    coalescer.flush_latency = latency
+    assert coalescer.current_window() == 0.0
+    coalescer.flush_latency = FlushLatency()
+    coalescer.flush_latency.add(0.0)
+    assert coalescer.current_window() == 0.1
+
+
 # --------------------------------------------------------------------------- AppSyncPublisher
 
 

@@ -11,6 +11,12 @@ import pytest
 from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
 
 HERE = __name__
+INIT_CALLS: list[int] = []
+
+
+def init():
+    """Cold-start work: the runtime calls it once per environment, before the first invocation."""
+    INIT_CALLS.append(os.getpid())
 
 
 def handler(event, context):
@@ -27,6 +33,7 @@ def handler(event, context):
         "env": os.environ.get("RUNTIME_TEST_VALUE"),
         "arn": context.invoked_function_arn,
         "remaining_ok": context.get_remaining_time_in_millis() > 0,
+        "inits": len(INIT_CALLS),
     }
 
 
@@ -108,3 +115,18 @@ def test_thread_isolation_has_nothing_to_signal():
             f.signal(lambda e: True)
     finally:
         f.close()
+
+
+def test_prewarm_runs_the_cold_start_before_the_first_invocation(function):
+    function.prewarm()
+    assert function.cold_starts == 1
+    answer = function.invoke_sync({})
+    assert function.cold_starts == 1 and answer["inits"] == 1  # init() ran once, at environment start
+
+
+def test_an_environment_update_applies_to_fresh_environments_only(function):
+    before = function.invoke_sync({})
+    function.update_environment({"RUNTIME_TEST_VALUE": "updated"})
+    after = function.invoke_sync({})
+    assert before["env"] == "from-the-function" and after["env"] == "updated"
+    assert after["pid"] != before["pid"] and function.cold_starts == 2 and function.crashes == 0

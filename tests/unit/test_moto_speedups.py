@@ -14,8 +14,12 @@ from tokencast.local import moto_speedups
 
 
 @pytest.fixture
-def table():
+def table(monkeypatch: pytest.MonkeyPatch):
     moto_speedups.install()
+    # A local stack started earlier in this process points AWS_ENDPOINT_URL_* at its moto
+    # server (a child process that mock_aws cannot reset): talk to the in-process mock only.
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(**table_definition("t"))

@@ -16,6 +16,7 @@ or :class:`SessionGone`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -383,6 +384,19 @@ class SessionStore:
                 )
             return existing, False
         return SessionRecord.from_item(_serialize(item)), True
+
+    def warm(self) -> None:
+        """Open the client's connection before the first job: one eventually consistent read of no item.
+
+        Best effort: an unreachable table shows up on the first real request, with its error.
+        """
+        with contextlib.suppress(Exception):
+            self._db.get_item(
+                TableName=self._table,
+                Key=self._key("warm-up"),
+                ProjectionExpression="#pk",
+                ExpressionAttributeNames={"#pk": PK},
+            )
 
     def get(self, session_id: str) -> SessionRecord | None:
         """Strongly consistent: a client that just saw an event must see the session that wrote it."""

@@ -315,6 +315,8 @@ class Worker:
             log.append,
             self._transport,
             window_s=self._settings.flush_window_ms / 1000,
+            coalesce=self._settings.coalesce,
+            delay_budget_s=self._settings.delay_budget_ms / 1000 or None,
             idle_check=log.check,
             idle_interval_s=self._settings.cancel_poll_interval_ms / 1000,
             on_failure=holder.close,

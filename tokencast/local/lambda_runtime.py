@@ -28,6 +28,7 @@ import importlib
 import multiprocessing
 import os
 import signal as signals
+import sys
 import threading
 import time
 import uuid
@@ -76,9 +77,18 @@ class LambdaInvocationError(Exception):
         self.error_message = message
 
 
-def _load_handler(path: str) -> Callable[[Any, Any], Any]:
+def _load_handler(path: str, *, init: bool = False) -> Callable[[Any, Any], Any]:
+    """Import the handler; with ``init``, also run the module's ``init()`` if it has one.
+
+    ``init()`` is a handler module's cold-start work (clients built, connections opened) that
+    it keeps out of import so that importing stays free of side effects; the local runtime
+    runs it when an environment starts, as Lambda runs module code in its init phase.
+    """
     module_name, _, attribute = path.rpartition(".")
-    handler: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), attribute)
+    module = importlib.import_module(module_name)
+    if init and callable(getattr(module, "init", None)):
+        module.init()
+    handler: Callable[[Any, Any], Any] = getattr(module, attribute)
     return handler
 
 
@@ -93,6 +103,10 @@ def _environment_main(
     os.environ.update(environ)
     signals.signal(signals.SIGINT, signals.SIG_IGN)  # Ctrl-C belongs to the parent (`tokencast up`)
     handler: Callable[[Any, Any], Any] | None = None
+    try:  # the init phase: at environment start, before the first event arrives
+        handler = _load_handler(handler_path, init=True)
+    except Exception:  # reported by the first invocation, which imports again
+        handler = None
     while True:
         try:
             event = conn.recv()
@@ -137,6 +151,7 @@ class _Environment:
         self.conn = parent
         self.event: Any = None
         self.invocations = 0
+        self.generation = function.generation
 
     @property
     def pid(self) -> int:
@@ -195,6 +210,8 @@ class LocalFunction:
         #: invocations that ended because their environment died or timed out
         self.crashes = 0
         self.cold_starts = 0
+        #: bumped by update_environment; environments of an older generation are not reused
+        self.generation = 0
 
     # -- invoking ------------------------------------------------------------------------
 
@@ -203,6 +220,47 @@ class LocalFunction:
         if self._handler is None:
             self._handler = _load_handler(self.handler_path)
         return self._handler
+
+    def prewarm(self) -> None:
+        """Run a cold start now, not in the first invocation: Lambda's init phase at ``up``.
+
+        Thread mode imports the handler and runs its module's ``init()``; process mode starts
+        one execution environment, which does the same as it starts.
+        """
+        if self.isolation == "thread":
+            with self._state:
+                if self._handler is not None:
+                    return
+            handler = _load_handler(self.handler_path, init=True)
+            with self._state:
+                self._handler = self._handler or handler
+            return
+        environment = _Environment(self._spawn_context, self)
+        with self._state:
+            self.cold_starts += 1
+            self._idle.append(environment)
+
+    def update_environment(self, changes: Mapping[str, str]) -> None:
+        """Lambda's UpdateFunctionConfiguration: invocations from now on start in fresh environments.
+
+        Process mode drops the idle environments (busy ones finish with the old settings); thread
+        mode sets the variables on this process and re-imports the handler module, so whatever
+        it built at its cold start (clients, a cached worker) is built again.
+        """
+        with self._state:
+            self.environ.update(changes)
+            self.generation += 1
+            idle, self._idle = self._idle, []
+            reload = self._handler is not None
+            self._handler = None
+        for environment in idle:
+            environment.destroy()
+        if self.isolation == "thread":
+            os.environ.update(changes)
+            module_name = self.handler_path.rpartition(".")[0]
+            if reload and module_name in sys.modules:
+                importlib.reload(sys.modules[module_name])
+                self.prewarm()
 
     def invoke_sync(self, event: Any) -> Any:
         if self.isolation == "process":
@@ -237,11 +295,11 @@ class LocalFunction:
         with self._state:
             self._busy.discard(environment)
             environment.event = None
-            keep = healthy and not self._closed
+            keep = healthy and not self._closed and environment.generation == self.generation
             if keep:
                 self._idle.append(environment)
             else:
-                self.crashes += 0 if self._closed else 1
+                self.crashes += 0 if self._closed or healthy else 1
             self._state.notify_all()
         if not keep:
             environment.destroy()

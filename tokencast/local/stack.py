@@ -2,8 +2,8 @@
 
 One aiohttp server carries the AppSync emulator (``/graphql``, ``/graphql/realtime``) and
 the local Bedrock stand-in (``/model/{id}/converse-stream``); moto server serves SQS and
-DynamoDB on a second port; an SQS poller feeds the process handler like Lambda's event
-source mapping. The handlers are the deployed ones, configured only through the standard
+DynamoDB on a second port, from a child process by default (``moto_isolation``); an SQS
+poller feeds the process handler like Lambda's event source mapping. The handlers are the deployed ones, configured only through the standard
 environment variables (``AWS_ENDPOINT_URL_*``, ``TOKENCAST_*``), which is why the stack sets
 them on this process before the first handler is imported: one stack per process.
 """
@@ -38,6 +38,8 @@ from tokencast.local.bedrock.server import LocalBedrock, LocalBedrockConfig
 from tokencast.local.console import Console, ConsoleConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.lambda_runtime import LocalFunction
+from tokencast.local.moto_meter import MotoMeter
+from tokencast.local.moto_process import MotoProcess
 from tokencast.local.resources import QueueSet, create_queues, create_table
 from tokencast.local.sqs_poller import PollerConfig, SqsPoller
 from tokencast.local.tls import TlsFiles, ensure_certificates
@@ -70,6 +72,9 @@ class StackConfig:
     #: "thread": the process handler runs on threads of this process; "process": in spawned
     #: execution environments, one invocation each at a time, that can crash like Lambda's
     worker_isolation: Literal["thread", "process"] = "thread"
+    #: "process": moto server runs in a child process (its own GIL: less jitter for everything
+    #: else); "thread": on a thread of this process
+    moto_isolation: Literal["thread", "process"] = "process"
     prefix: str = "tokencast-local"
     #: the handlers' Powertools log level (their JSON logs go to stdout, as in Lambda)
     log_level: str = "INFO"
@@ -121,6 +126,12 @@ class LocalStack:
         self._runner: web.AppRunner | None = None
         self.tls: TlsFiles | None = None
         self._process: LocalFunction | None = None
+
+    @property
+    def process_function(self) -> LocalFunction:
+        """The processing handler's function (benchmarks redeploy it with new settings)."""
+        assert self._process is not None, "start() first"
+        return self._process
 
     async def __aenter__(self) -> LocalStack:
         await self.start()
@@ -251,6 +262,9 @@ class LocalStack:
                 maximum_concurrency=config.worker_concurrency,
             ),
         )
+        # Lambda's init phase for every function, at `up` rather than in the first request.
+        for function in (*self.emulator.functions.values(), self._process):
+            await asyncio.to_thread(function.prewarm)
         self.poller.start()
 
         self.endpoints = Endpoints(
@@ -292,15 +306,27 @@ class LocalStack:
         return "bedrock (your AWS account)"
 
     def _start_moto(self) -> str:
+        if self.config.moto_port:  # werkzeug prints to stderr and exits on a busy port: look first
+            _bind(self.config.host, self.config.moto_port, "moto").close()
+        if self.config.moto_isolation == "process":
+            self._moto = MotoProcess(
+                self.config.host, self.config.moto_port, self.config.region, api_key=self.config.api_key
+            )
+            return str(self._moto.start())
+
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+
         from tokencast.local import moto_atomic, moto_speedups
 
         moto_speedups.install()  # each stored event is a transaction: keep it O(1) in table size
         moto_atomic.install()  # conditional writes atomic, as DynamoDB's are (fencing, quotas)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        if self.config.moto_port:  # werkzeug prints to stderr and exits on a busy port: look first
-            _bind(self.config.host, self.config.moto_port, "moto").close()
         moto = _moto_server_class()(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
         moto.start()
+        server = moto._server  # the request handler reads server.app per request
+        server.app = MotoMeter(
+            server.app, account=DEFAULT_ACCOUNT_ID, region=self.config.region, api_key=self.config.api_key
+        )
         self._moto = moto
         host, port = moto.get_host_and_port()
         return f"http://{host}:{port}"

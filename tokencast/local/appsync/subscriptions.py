@@ -148,10 +148,16 @@ class SubscriptionHub:
     def _render_all(
         self, targets: list[Subscription], payload: dict[str, Any]
     ) -> list[tuple[Subscription, dict[str, Any], int]]:
+        # Subscribers with the same operation and variables see the same rendering: render
+        # (a GraphQL execution) and measure it once per publish, not once per subscriber.
+        once: dict[Any, tuple[dict[str, Any], int]] = {}
         out = []
         for subscription in targets:
-            rendered = self.engine.render(subscription.operation, subscription.field_name, payload)
-            size = len(json.dumps(rendered, separators=(",", ":")).encode())
+            key = _rendering_key(subscription)
+            if key not in once:
+                rendered = self.engine.render(subscription.operation, subscription.field_name, payload)
+                once[key] = (rendered, len(json.dumps(rendered, separators=(",", ":")).encode()))
+            rendered, size = once[key]
             out.append((subscription, {"id": subscription.id, "type": "data", "payload": rendered}, size))
         return out
 
@@ -172,3 +178,12 @@ class SubscriptionHub:
         for item in messages:
             self.delivered += 1
             subscription.subscriber.deliver(item)
+
+
+def _rendering_key(subscription: Subscription) -> Any:
+    """Equal for subscriptions whose rendering of any payload is equal: same text, field, variables."""
+    operation = subscription.operation
+    if operation.document.loc is None:
+        return id(operation)
+    variables = json.dumps(operation.raw_variables, sort_keys=True, default=str)
+    return (operation.document.loc.source.body, subscription.field_name, variables)

@@ -160,6 +160,9 @@ class LocalBedrockConfig(BaseModel):
     seed: int = Field(0, description="default seed; a request may override it with additionalModelRequestFields.seed")
     faults: list[FaultRule] = Field(default_factory=list)
     recent_requests: int = Field(1000, ge=0, description="how many per-request records stats keep")
+    record_emits: bool = Field(
+        False, description="keep when each token was written, per prompt fingerprint (benchmarks read emits())"
+    )
 
 
 @dataclass
@@ -179,6 +182,14 @@ class RequestRecord:
     tokens_sent: int = 0
     tokens_after_disconnect: int = 0
     ended_at: float | None = None
+
+
+@dataclass
+class Emits:
+    """When one streamed answer's tokens went out (``time.monotonic``), for benchmarks."""
+
+    received_at: float
+    tokens: list[tuple[float, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -222,6 +233,7 @@ class LocalBedrock:
         self._counters: dict[str, int] = {}
         self._recent: deque[RequestRecord] = deque()
         self._active = 0
+        self._emits: dict[str, Emits] = {}
         self.reset_stats()
         self.set_faults(self._config.faults)
 
@@ -306,6 +318,15 @@ class LocalBedrock:
                 "active_requests": self._active,
                 "recent": [asdict(r) for r in self._recent],
             }
+
+    def emits(self, fingerprint: str) -> Emits | None:
+        """The emit times of the latest stream for a prompt (``record_emits`` must be on)."""
+        with self._lock:
+            return self._emits.get(fingerprint)
+
+    def clear_emits(self) -> None:
+        with self._lock:
+            self._emits.clear()
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -421,6 +442,10 @@ class LocalBedrock:
         fail_after, stall, slow = armed.get("fail_after"), armed.get("stall"), armed.get("slow")
         per_token_s = 1.0 / config.tokens_per_second + (slow.rule.delay_s if slow else 0.0)
         self._count("streams")
+        emits = Emits(received) if config.record_emits else None
+        if emits is not None:
+            with self._lock:
+                self._emits[record.prompt_fingerprint] = emits
 
         response = web.StreamResponse(
             status=200,
@@ -446,6 +471,8 @@ class LocalBedrock:
                     await response.write(
                         encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": token}})
                     )
+                    if emits is not None:
+                        emits.tokens.append((time.monotonic(), token))
                 except ConnectionResetError:
                     record.tokens_after_disconnect += 1
                     self._count("tokens_after_disconnect")
