@@ -14,7 +14,14 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tokencast.core.errors import CancelRequested, PublishFailed
-from tokencast.core.publisher import PUBLISH_MUTATION, AppSyncPublisher, Coalescer, PublishError
+from tokencast.core.publisher import (
+    PUBLISH_MUTATION,
+    AppSyncPublisher,
+    Coalescer,
+    PublishError,
+    publish_retried,
+    publish_with_retries,
+)
 from tokencast.events import EventType
 
 
@@ -394,3 +401,31 @@ def test_graphql_errors_in_the_body_are_failures(appsync_stub):
     publisher = AppSyncPublisher(url, "us-east-1", credentials=Credentials("AKID", "secret"))
     with pytest.raises(PublishError, match="Unauthorized"):
         publisher.publish(EVENT)
+
+
+class FailingTransport:
+    """Fails the first ``failures`` publishes, then accepts."""
+
+    def __init__(self, failures: int):
+        self.failures, self.calls = failures, 0
+
+    def publish(self, event: Any) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise PublishError(f"publishToken: HTTP 503 (call {self.calls})")
+
+
+def test_publish_retried_waits_longer_each_retry_then_names_the_last_error():
+    sleeps: list[float] = []
+    retries: list[int] = []
+    transport = FailingTransport(failures=5)
+    with pytest.raises(PublishFailed, match=r"failed 3 times \(publishToken: HTTP 503 \(call 3\)\)"):
+        publish_retried(transport, {}, retries=2, delay_s=0.05, sleep=sleeps.append, on_retry=lambda: retries.append(1))
+    assert transport.calls == 3 and sleeps == pytest.approx([0.05, 0.1]) and len(retries) == 2
+
+
+def test_publish_with_retries_reports_whether_the_event_went_out():
+    sleeps: list[float] = []
+    assert publish_with_retries(FailingTransport(failures=1), {}, sleep=sleeps.append)
+    assert sleeps == pytest.approx([0.05])
+    assert not publish_with_retries(FailingTransport(failures=3), {}, sleep=sleeps.append)

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import boto3
 import requests
 from requests_aws4auth import AWS4Auth
+from tenacity import Retrying, stop_after_attempt, wait_incrementing
 
 from tokencast.core.errors import PublishFailed
 from tokencast.core.store import EVENT_FIELDS
@@ -412,18 +413,18 @@ class Coalescer:
                     self.flush_latency.add(self._clock() - item.cut_at)
 
     def _publish(self, event: Mapping[str, Any]) -> None:
-        last: Exception | None = None
-        for attempt in range(self._retries + 1):
-            if attempt:
-                self.stats.publish_retries += 1
-                self._sleep(self._retry_delay * attempt)
-            try:
-                self._transport.publish(event)
-                self.stats.publishes += 1
-                return
-            except Exception as exc:
-                last = exc
-        raise PublishFailed(f"publishing to AppSync failed {self._retries + 1} times ({last})")
+        publish_retried(
+            self._transport,
+            event,
+            retries=self._retries,
+            delay_s=self._retry_delay,
+            sleep=self._sleep,
+            on_retry=self._count_retry,
+        )
+        self.stats.publishes += 1
+
+    def _count_retry(self) -> None:
+        self.stats.publish_retries += 1
 
     def _fail(self, exc: BaseException) -> None:
         with self._cond:
@@ -434,6 +435,37 @@ class Coalescer:
         if self._on_failure is not None:
             with contextlib.suppress(Exception):
                 self._on_failure(exc)
+
+
+def publish_retried(
+    transport: PublishTransport,
+    event: Mapping[str, Any],
+    *,
+    retries: int = 2,
+    delay_s: float = 0.05,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[], None] | None = None,
+) -> None:
+    """Publish one event, retrying any failure ``retries`` times after ``delay_s``, 2 × ``delay_s``, …
+
+    Quick and few on purpose: a publish that keeps failing ends the attempt (the worker
+    retries the whole attempt with its own backoff). Raises :class:`PublishFailed` naming the
+    last error. ``sleep`` is injectable so tests wait for nothing; ``on_retry`` runs before
+    each retry (the coalescer counts them).
+    """
+    retrying = Retrying(
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_incrementing(start=delay_s, increment=delay_s),
+        sleep=sleep,
+        before_sleep=(lambda _state: on_retry()) if on_retry is not None else None,
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                transport.publish(event)
+    except Exception as exc:
+        raise PublishFailed(f"publishing to AppSync failed {retries + 1} times ({exc})") from exc
 
 
 def publish_with_retries(
@@ -449,12 +481,8 @@ def publish_with_retries(
     Those events are already stored, so a subscriber that missed one still finds it in
     ``getEvents``; failing to publish them must not stop the job from settling.
     """
-    for attempt in range(retries + 1):
-        if attempt:
-            sleep(delay_s * attempt)
-        try:
-            transport.publish(event)
-            return True
-        except Exception:
-            continue
-    return False
+    try:
+        publish_retried(transport, event, retries=retries, delay_s=delay_s, sleep=sleep)
+    except PublishFailed:
+        return False
+    return True
