@@ -30,8 +30,9 @@ from tokencast.core.logs import route_core_logs
 from tokencast.core.model import BedrockModel
 from tokencast.core.publisher import AppSyncPublisher, PublishTransport
 from tokencast.core.quotas import QuotaLedger
+from tokencast.core.results import Outcome
 from tokencast.core.store import SessionStore
-from tokencast.core.worker import Outcome, Worker
+from tokencast.core.worker import Worker
 
 logger = Logger(service="tokencast-process")
 metrics = Metrics(namespace="tokencast", service="tokencast-process")

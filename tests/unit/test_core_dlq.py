@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tokencast.core.dlq import DeadLetterQueue, DeadLetterSender
-from tokencast.core.worker import Outcome
+from tokencast.core.results import Outcome
 from tokencast.events import SessionStatus
 
 

@@ -15,8 +15,8 @@ from botocore.exceptions import ClientError
 
 from tokencast.config import Limits
 from tokencast.core.dlq import ATTR_ATTEMPTS, ATTR_ERROR_TYPE, ATTR_FAILED_AT, ATTR_REASON, ATTR_SESSION_ID
+from tokencast.core.results import Outcome
 from tokencast.core.sessions import SessionService
-from tokencast.core.worker import Outcome
 from tokencast.events import SessionStatus
 
 WORDS = [f"w{i} " for i in range(60)]
@@ -99,8 +99,10 @@ def test_transient_error_restarts_as_a_new_attempt(core_aws, start_job, make_wor
     worker, model, transport, sleeps = make_worker(throttled, fakes.Script(["Hello", " world"]))
     result = worker.process(job.body)
     assert result.outcome == Outcome.COMPLETED and result.attempts == 2 and len(model.jobs) == 2
+    assert result.error_type == "ThrottlingException" and result.deltas == 4
     events = stored(core_aws, job.session_id)
     assert_well_formed(events)
+    assert result.events == len(events) and result.publishes == len(transport.events)
     restarted = next(e for e in events if e["attempt"] == 2)
     assert (restarted["type"], restarted["seq"], restarted["error"]) == ("RESTARTED", 1, "model throttled")
     assert client_text(transport.events) == "Hello world" == core_aws.store.get(job.session_id).text
@@ -117,6 +119,7 @@ def test_permanent_error_fails_at_once_and_dead_letters_the_original_job(core_aw
     events = stored(core_aws, job.session_id)
     assert_well_formed(events)
     assert [e["type"] for e in events] == ["STARTED", "FAILED"]
+    assert (result.attempts, result.events, result.publishes, result.error_type) == (1, 2, 2, "ValidationException")
     assert events[-1]["error"] == "model rejected the request: bad input; job moved to the dead-letter queue"
     assert transport.events[-1]["type"] == "FAILED"
     session = core_aws.store.get(job.session_id)

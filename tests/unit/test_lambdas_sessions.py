@@ -9,7 +9,7 @@ from test_lambdas_start import ALICE, BOB, Context, appsync_event, unwrap
 
 import lambdas.sessions as sessions
 from tokencast.core.errors import Forbidden, InvalidInput, NotFound
-from tokencast.core.worker import Outcome
+from tokencast.core.results import Outcome
 
 IAM = {
     "accountId": "000000000000",

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 from tokencast.core.clock import Clock, iso, parse_iso, utc_now
@@ -80,12 +81,19 @@ class DeadJob:
         return data
 
 
+class ReplayAction(StrEnum):
+    """What a replay did with one dead-lettered job."""
+
+    REPLAYED = "replayed"
+    WOULD_REPLAY = "would-replay"  # a dry run
+    REFUSED = "refused"
+
+
 @dataclass(frozen=True)
 class ReplayResult:
     message_id: str
     session_id: str | None
-    #: replayed, would-replay (dry run), or refused
-    action: str
+    action: ReplayAction
     reason: str = ""
 
 
@@ -220,11 +228,11 @@ class DeadLetterQueue:
                     continue
                 refusal = self._refusal(job, force)
                 if refusal:
-                    results.append(ReplayResult(job.message_id, job.session_id, "refused", refusal))
+                    results.append(ReplayResult(job.message_id, job.session_id, ReplayAction.REFUSED, refusal))
                     untouched.append(message)
                     continue
                 if dry_run:
-                    results.append(ReplayResult(job.message_id, job.session_id, "would-replay"))
+                    results.append(ReplayResult(job.message_id, job.session_id, ReplayAction.WOULD_REPLAY))
                     untouched.append(message)
                     continue
                 if sent and rate_per_s:
@@ -232,16 +240,16 @@ class DeadLetterQueue:
                 assert job.session_id is not None
                 if self._store.requeue(job.session_id, force=force) is None:
                     results.append(
-                        ReplayResult(job.message_id, job.session_id, "refused", "session changed; try again")
+                        ReplayResult(job.message_id, job.session_id, ReplayAction.REFUSED, "session changed; try again")
                     )
                     untouched.append(message)
                     continue
                 self._sqs.send_message(QueueUrl=self._jobs, MessageBody=replay_body(job.body, force=force))
                 self._sqs.delete_message(QueueUrl=self._dlq, ReceiptHandle=job.receipt_handle)
                 sent += 1
-                results.append(ReplayResult(job.message_id, job.session_id, "replayed"))
+                results.append(ReplayResult(job.message_id, job.session_id, ReplayAction.REPLAYED))
         except BaseException:
-            handled = {r.message_id for r in results if r.action == "replayed"}
+            handled = {r.message_id for r in results if r.action is ReplayAction.REPLAYED}
             untouched = [m for m in messages if m["MessageId"] not in handled]
             raise
         finally:

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -184,16 +185,23 @@ class SessionRecord:
         }
 
 
+class BeginKind(StrEnum):
+    """What :meth:`SessionStore.begin_attempt` decided."""
+
+    RUN = "run"  # stream a new attempt
+    CANCEL = "cancel"  # cancelled while queued: store CANCELLED only
+    SKIP = "skip"  # already final (a duplicate delivery)
+    MISSING = "missing"  # no session record
+
+
 @dataclass(frozen=True)
 class Begin:
-    """What :meth:`SessionStore.begin_attempt` decided.
+    """What :meth:`SessionStore.begin_attempt` decided (``kind``), and on which record.
 
-    ``run``: stream a new attempt. ``cancel``: cancelled while queued -- store CANCELLED only.
-    ``skip``: already final (a duplicate delivery). ``missing``: no session record.
     ``previous`` is the record as it was before this attempt was taken.
     """
 
-    kind: Literal["run", "cancel", "skip", "missing"]
+    kind: BeginKind
     session: SessionRecord | None
     previous: SessionRecord | None = None
 
@@ -427,16 +435,16 @@ class SessionStore:
         for _ in range(_CONFLICT_RETRIES):
             seen = self.get(session_id)
             if seen is None:
-                return Begin("missing", None)
+                return Begin(BeginKind.MISSING, None)
             if seen.status == SessionStatus.CANCELLED:
                 if not seen.cancel_requested:
-                    return Begin("skip", seen, seen)
-                kind: Literal["run", "cancel"] = "cancel"
+                    return Begin(BeginKind.SKIP, seen, seen)
+                kind = BeginKind.CANCEL
                 status = SessionStatus.CANCELLED
             elif seen.status.is_final and not force:
-                return Begin("skip", seen, seen)
+                return Begin(BeginKind.SKIP, seen, seen)
             else:
-                kind, status = "run", SessionStatus.STREAMING
+                kind, status = BeginKind.RUN, SessionStatus.STREAMING
             now, expires = self._stamp()
             expr = _Expr()
             update = expr.update(

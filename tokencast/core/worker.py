@@ -36,15 +36,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext, suppress
-from dataclasses import dataclass
-from enum import StrEnum
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from typing import Any
 
 from tokencast.access import ANONYMOUS
 from tokencast.config import Limits, Settings
 from tokencast.core.attempt import AttemptLog
-from tokencast.core.clock import parse_iso
 from tokencast.core.dlq import DeadLetterSender
 from tokencast.core.errors import (
     CancelRequested,
@@ -61,43 +59,13 @@ from tokencast.core.jobs import Job, parse_job
 from tokencast.core.model import ModelAdapter, ModelStream
 from tokencast.core.publisher import Coalescer, PublishTransport, publish_with_retries
 from tokencast.core.quotas import QuotaLedger, settle_quietly
-from tokencast.core.store import Begin, SessionRecord, SessionStore
+from tokencast.core.results import AttemptEnd, Counts, JobResult, Outcome, Speed
+from tokencast.core.store import Begin, BeginKind, SessionRecord, SessionStore
 from tokencast.events import EventType, SessionStatus
 
 logger = logging.getLogger(__name__)
 
 DLQ_SUFFIX = "job moved to the dead-letter queue"
-
-
-class Outcome(StrEnum):
-    COMPLETED = "COMPLETED"
-    CANCELLED = "CANCELLED"
-    DEAD_LETTERED = "DEAD_LETTERED"
-    SKIPPED = "SKIPPED"
-    FENCED = "FENCED"
-
-
-@dataclass
-class JobResult:
-    """What one ``process`` call did; the handler turns it into metrics."""
-
-    outcome: Outcome
-    session_id: str | None = None
-    attempts: int = 0
-    events: int = 0
-    publishes: int = 0
-    deltas: int = 0
-    error_type: str | None = None
-    #: Of the completed attempt: first model token after the job was enqueued, and tokens per
-    #: second while streaming (metrics).
-    time_to_first_token_ms: float | None = None
-    tokens_per_second: float | None = None
-
-
-@dataclass
-class _AttemptEnd:
-    kind: str  # completed | cancelled | fenced | error
-    error: JobError | None = None
 
 
 class _StreamHolder:
@@ -131,17 +99,9 @@ def exhausted_reason(failures: list[JobError]) -> str:
     return f"{len(reasons)} attempts failed, last: {reasons[-1]}; {DLQ_SUFFIX}"
 
 
-def _measure(result: JobResult, job: Job, stream: ModelStream, first_at: float | None, deltas: int) -> None:
-    """The completed attempt's latency and speed, for metrics."""
-    usage = stream.usage or {}
-    if first_at is None:
-        return
-    with suppress(ValueError):  # an unreadable enqueuedAt only costs the metric
-        result.time_to_first_token_ms = max(0.0, (first_at - parse_iso(job.enqueued_at).timestamp()) * 1000)
-    elapsed = time.time() - first_at
-    produced = int(usage.get("outputTokens") or deltas)
-    if elapsed > 0 and produced:
-        result.tokens_per_second = produced / elapsed
+def _counts(coalescer: Coalescer) -> Counts:
+    stats = coalescer.stats
+    return Counts(stats.events, stats.publishes, stats.deltas)
 
 
 class Worker:
@@ -223,11 +183,10 @@ class Worker:
     # --- one job -------------------------------------------------------------------------
 
     def _process(self, job: Job, body: str) -> JobResult:
-        result = JobResult(Outcome.SKIPPED, job.session_id)
         begin = self._store.begin_attempt(job.session_id, force=job.force)
-        if begin.kind != "run":
-            return self._not_run(begin, job, body, result)
-        assert begin.session is not None and begin.previous is not None  # kind "run" carries both
+        if begin.kind is not BeginKind.RUN:
+            return JobResult.of(job.session_id, [], self._not_run(begin, job, body))
+        assert begin.session is not None and begin.previous is not None  # RUN carries both
         log = self._log(begin.session)
         if log.attempt == 1:
             restart_reason: str | None = None
@@ -239,58 +198,56 @@ class Worker:
         if log.attempts_used > self._settings.max_attempts:
             # Redelivered again and again: workers keep dying mid-stream (timeouts, crashes).
             reason = f"processing was interrupted {log.attempts_used - 1} times; {DLQ_SUFFIX}"
-            return self._fail(log, body, reason, "Interrupted", result)
+            return JobResult.of(job.session_id, [], self._fail(log, body, reason, "Interrupted"))
         if job.model_id not in self._limits.allowed_models:
             refused = PermanentError(f"model {job.model_id} is not allowed in this deployment", "UnknownModel")
-            return self._fail(log, body, f"{refused.reason}; {DLQ_SUFFIX}", refused.error_type, result)
+            settled = self._fail(log, body, f"{refused.reason}; {DLQ_SUFFIX}", refused.error_type)
+            return JobResult.of(job.session_id, [], settled)
+        return self._attempts(job, body, log, restart_reason)
 
+    def _attempts(self, job: Job, body: str, log: AttemptLog, restart_reason: str | None) -> JobResult:
+        """Model attempts until one settles the job, with a backoff before each retry."""
+        tried: list[AttemptEnd] = []
         failures: list[JobError] = []
         while True:
-            result.attempts += 1
-            end = self._attempt(job, log, restart_reason, result)
-            if end.kind == "completed":
-                result.outcome = Outcome.COMPLETED
-                return result
-            if end.kind == "cancelled":
-                result.outcome = Outcome.CANCELLED
-                return result
-            if end.kind == "fenced":
-                result.outcome = Outcome.FENCED
-                return result
+            end = self._attempt(job, log, restart_reason)
+            tried.append(end)
+            if end.error is None:
+                return JobResult.of(job.session_id, tried)
             error = end.error
-            assert error is not None
-            result.error_type = error.error_type
             logger.warning(
                 "attempt failed",
                 extra={"attempt": log.attempt, "errorType": error.error_type, "transient": error.transient},
             )
             if not error.transient:
-                return self._fail(log, body, f"{error.reason}; {DLQ_SUFFIX}", error.error_type, result)
+                settled = self._fail(log, body, f"{error.reason}; {DLQ_SUFFIX}", error.error_type)
+                return JobResult.of(job.session_id, tried, settled)
             failures.append(error)
             if log.attempts_used >= self._settings.max_attempts:
-                return self._fail(log, body, exhausted_reason(failures), error.error_type, result)
+                settled = self._fail(log, body, exhausted_reason(failures), error.error_type)
+                return JobResult.of(job.session_id, tried, settled)
             try:
                 self._store.set_retrying(log.session_id, log.attempt, error.reason)
                 self._backoff(len(failures), log)
             except (Fenced, SessionGone):
-                result.outcome = Outcome.FENCED
-                return result
+                return JobResult.of(job.session_id, tried, AttemptEnd(Outcome.FENCED))
             except CancelRequested:
-                return self._cancelled(log, result)
+                return JobResult.of(job.session_id, tried, self._cancelled(log))
             begin = self._store.begin_attempt(job.session_id)
-            if begin.kind != "run":
-                return self._not_run(begin, job, body, result)
+            if begin.kind is not BeginKind.RUN:
+                return JobResult.of(job.session_id, tried, self._not_run(begin, job, body))
             assert begin.session is not None
             log = self._log(begin.session)
             restart_reason = error.reason
 
-    def _not_run(self, begin: Begin, job: Job, body: str, result: JobResult) -> JobResult:
-        if begin.kind == "missing":
+    def _not_run(self, begin: Begin, job: Job, body: str) -> AttemptEnd:
+        """Settle a job whose session gave it no attempt to stream."""
+        if begin.kind is BeginKind.MISSING:
             logger.warning("job for a session that does not exist; acknowledged")
-            return result
+            return AttemptEnd(Outcome.SKIPPED)
         assert begin.session is not None
-        if begin.kind == "cancel":
-            return self._cancelled(self._log(begin.session), result)
+        if begin.kind is BeginKind.CANCEL:
+            return self._cancelled(self._log(begin.session))
         session = begin.session
         if session.status == SessionStatus.FAILED and not session.dead_lettered:
             # A worker stored FAILED and stopped before the DLQ send: finish its job.
@@ -302,14 +259,13 @@ class Worker:
                 attempts=session.attempt - session.attempt_base,
             )
             self._store.mark_dead_lettered(job.session_id)
-            result.outcome = Outcome.DEAD_LETTERED
-            return result
+            return AttemptEnd(Outcome.DEAD_LETTERED)
         logger.info("duplicate delivery of a settled session; acknowledged", extra={"status": session.status.value})
-        return result
+        return AttemptEnd(Outcome.SKIPPED)
 
     # --- one attempt ---------------------------------------------------------------------
 
-    def _attempt(self, job: Job, log: AttemptLog, restart_reason: str | None, result: JobResult) -> _AttemptEnd:
+    def _attempt(self, job: Job, log: AttemptLog, restart_reason: str | None) -> AttemptEnd:
         holder = _StreamHolder()
         coalescer = Coalescer(
             log.append,
@@ -325,7 +281,7 @@ class Worker:
             coalescer.emit(EventType.STARTED)
         else:
             coalescer.emit(EventType.RESTARTED, error=restart_reason)
-        model_error: BaseException | None = None
+        model_error: Exception | None = None
         stream: ModelStream | None = None
         first_at: float | None = None
         try:
@@ -343,44 +299,48 @@ class Worker:
             if coalescer.failure is None and model_error is None:
                 assert stream is not None
                 coalescer.finish(EventType.COMPLETED, stop_reason=stream.stop_reason, usage=stream.usage)
-                _measure(result, job, stream, first_at, coalescer.stats.deltas)
-                return _AttemptEnd("completed")
+                speed = Speed.measure(job, stream, first_at, coalescer.stats.deltas)
+                return AttemptEnd(Outcome.COMPLETED, _counts(coalescer), speed=speed)
             if coalescer.failure is None:
+                assert model_error is not None
                 holder.close()
                 coalescer.drain()  # keep what the model did say in this attempt's log
-                return _AttemptEnd("error", classify(model_error))  # type: ignore[arg-type]
+                return AttemptEnd.failed(classify(model_error), _counts(coalescer))
         except Exception:
             pass  # coalescer.failure says why
-        finally:
-            result.events += coalescer.stats.events
-            result.publishes += coalescer.stats.publishes
-            result.deltas += coalescer.stats.deltas
+        counts = _counts(coalescer)
         coalescer.abort()
         holder.close()
-        return self._after_stop(coalescer.failure, log, result)
+        return self._after_stop(coalescer.failure, log, counts)
 
-    def _after_stop(self, failure: BaseException | None, log: AttemptLog, result: JobResult) -> _AttemptEnd:
+    def _after_stop(self, failure: BaseException | None, log: AttemptLog, counts: Counts) -> AttemptEnd:
+        """The attempt's end once storing or publishing stopped it."""
         if isinstance(failure, (Fenced, SessionGone)):
             logger.info("attempt superseded; stopping without publishing", extra={"attempt": log.attempt})
-            return _AttemptEnd("fenced")
+            return AttemptEnd(Outcome.FENCED, counts)
         if isinstance(failure, CancelRequested):
-            end = self._cancelled(log, result)
-            return _AttemptEnd("cancelled" if end.outcome == Outcome.CANCELLED else "fenced")
+            cancelled = self._cancelled(log)
+            return replace(cancelled, counts=counts + cancelled.counts)
         if isinstance(failure, PublishFailed):
-            return _AttemptEnd("error", failure)
+            return AttemptEnd.failed(failure, counts)
         assert failure is not None
         raise failure
 
-    def _cancelled(self, log: AttemptLog, result: JobResult) -> JobResult:
+    def _cancelled(self, log: AttemptLog) -> AttemptEnd:
+        counts = self._settling_event(log, EventType.CANCELLED)
+        return AttemptEnd(Outcome.FENCED) if counts is None else AttemptEnd(Outcome.CANCELLED, counts)
+
+    def _settling_event(self, log: AttemptLog, type: EventType, **fields: Any) -> Counts | None:
+        """Store a CANCELLED or FAILED event, then publish it; None if a newer attempt owns the session.
+
+        Its publish may fail: the event is stored, and settling the job must not wait on AppSync.
+        """
         try:
-            event = log.append(EventType.CANCELLED)
+            event = log.append(type, **fields)
         except (Fenced, SessionGone):
-            result.outcome = Outcome.FENCED
-            return result
-        result.events += 1
-        result.publishes += publish_with_retries(self._transport, event, sleep=self._sleep)
-        result.outcome = Outcome.CANCELLED
-        return result
+            return None
+        published = publish_with_retries(self._transport, event, sleep=self._sleep)
+        return Counts(events=1, publishes=int(published))
 
     def _backoff(self, failures: int, log: AttemptLog) -> None:
         """Full jitter, in slices of the cancel poll interval so a cancel is not kept waiting."""
@@ -395,35 +355,28 @@ class Worker:
 
     # --- failure -------------------------------------------------------------------------
 
-    def _fail(self, log: AttemptLog, body: str, reason: str, error_type: str, result: JobResult) -> JobResult:
+    def _fail(self, log: AttemptLog, body: str, reason: str, error_type: str) -> AttemptEnd:
         """FAILED event, session FAILED, original body to the DLQ -- in that order."""
-        try:
-            event = log.append(EventType.FAILED, error=reason)
-        except (Fenced, SessionGone):
-            result.outcome = Outcome.FENCED
-            return result
-        result.events += 1
-        result.publishes += publish_with_retries(self._transport, event, sleep=self._sleep)
+        counts = self._settling_event(log, EventType.FAILED, error=reason)
+        if counts is None:
+            return AttemptEnd(Outcome.FENCED)
         self._dead_letters.send(
             body, reason=reason, error_type=error_type, session_id=log.session_id, attempts=log.attempts_used
         )
         self._store.mark_dead_lettered(log.session_id)
-        result.outcome = Outcome.DEAD_LETTERED
-        result.error_type = error_type
         logger.warning("job dead-lettered", extra={"errorType": error_type, "attempts": log.attempts_used})
-        return result
+        return AttemptEnd(Outcome.DEAD_LETTERED, counts, error_type=error_type)
 
     def _dead_letter_malformed(self, body: str, exc: MalformedJob) -> JobResult:
-        result = JobResult(Outcome.DEAD_LETTERED, exc.session_id, error_type=exc.error_type)
         reason = f"{exc.reason}; {DLQ_SUFFIX}"
         if exc.session_id:
             begin = self._store.begin_attempt(exc.session_id)
-            if begin.kind in ("run", "cancel"):
+            if begin.kind in (BeginKind.RUN, BeginKind.CANCEL):
                 assert begin.session is not None
-                return self._fail(self._log(begin.session), body, reason, exc.error_type, result)
-            if begin.kind == "skip" and begin.session is not None and begin.session.dead_lettered:
-                result.outcome = Outcome.SKIPPED
-                return result
+                settled = self._fail(self._log(begin.session), body, reason, exc.error_type)
+                return JobResult.of(exc.session_id, [], replace(settled, error_type=exc.error_type))
+            if begin.kind is BeginKind.SKIP and begin.session is not None and begin.session.dead_lettered:
+                return JobResult(Outcome.SKIPPED, exc.session_id, error_type=exc.error_type)
         logger.warning("malformed job dead-lettered", extra={"errorType": exc.error_type})
         self._dead_letters.send(body, reason=reason, error_type=exc.error_type, session_id=exc.session_id, attempts=0)
-        return result
+        return JobResult(Outcome.DEAD_LETTERED, exc.session_id, error_type=exc.error_type)
