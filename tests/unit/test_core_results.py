@@ -39,5 +39,5 @@ def test_the_settling_step_decides_the_outcome_and_is_not_an_attempt():
 
 
 def test_a_job_cannot_end_on_an_unsettled_failure():
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match="settled"):
         JobResult.of("s1", [AttemptEnd.failed(TransientError("model throttled", "ThrottlingException"), Counts())])

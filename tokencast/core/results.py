@@ -103,7 +103,8 @@ class JobResult:
         """The job's result from its model attempts and the step that settled it, if any."""
         steps = [*attempts, settled] if settled is not None else attempts
         last = steps[-1]
-        assert last.outcome is not None, "a job ends with a step that settled it"
+        if last.outcome is None:
+            raise ValueError("a job ends with a step that settled it, not with a failed attempt")
         counts = sum((step.counts for step in steps), Counts())
         error_types = [step.error_type for step in steps if step.error_type]
         return cls(

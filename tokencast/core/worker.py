@@ -105,7 +105,12 @@ def _counts(coalescer: Coalescer) -> Counts:
 
 
 class Worker:
-    """Processes job messages. Thread-compatible: one ``process`` call per thread at a time."""
+    """Processes job messages. Thread-compatible: one ``process`` call per thread at a time.
+
+    Each step (a model attempt, a cancel, a dead-lettering) returns its
+    :class:`~tokencast.core.results.AttemptEnd`; ``process`` sums them into one
+    :class:`~tokencast.core.results.JobResult` when the job is settled.
+    """
 
     def __init__(
         self,
