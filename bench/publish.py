@@ -6,7 +6,7 @@ the same injected publish round trip (default 25 ms, what a Lambda sees calling 
 
 * ``per-token``: the original sample's pattern — for each token, one synchronous
   ``publishToken`` on a fresh HTTPS connection, in the loop that reads the model stream;
-* ``coalesced``: :class:`tokencast.core.publisher.Coalescer` over
+* ``coalesced``: :class:`tokencast.core.coalescer.Coalescer` over
   :class:`~tokencast.core.publisher.AppSyncPublisher` (one keep-alive connection, first
   token at once, later tokens merged while a publish is in flight or within the window).
 
@@ -42,7 +42,8 @@ from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from requests_aws4auth import AWS4Auth
 
 from tokencast.config import LOCAL_MODEL_ID
-from tokencast.core.publisher import PUBLISH_MUTATION, AppSyncPublisher, Coalescer
+from tokencast.core.coalescer import Coalescer
+from tokencast.core.publisher import PUBLISH_MUTATION, AppSyncPublisher
 from tokencast.core.store import EVENT_FIELDS
 from tokencast.events import EventType
 from tokencast.local.bedrock.server import LocalBedrockConfig

@@ -13,11 +13,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from tokencast.core.coalescer import Coalescer
 from tokencast.core.errors import CancelRequested, PublishFailed
 from tokencast.core.publisher import (
     PUBLISH_MUTATION,
     AppSyncPublisher,
-    Coalescer,
     PublishError,
     publish_retried,
     publish_with_retries,
@@ -288,7 +288,7 @@ def test_with_a_delay_budget_the_window_is_what_the_budget_leaves_after_a_flush(
 
 
 def test_the_budget_window_never_goes_below_zero_nor_above_the_budget(fakes):
-    from tokencast.core.publisher import FlushLatency
+    from tokencast.core.coalescer import FlushLatency
 
     latency = FlushLatency()
     assert latency.high() is None

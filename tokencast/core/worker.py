@@ -43,6 +43,7 @@ from typing import Any
 from tokencast.access import ANONYMOUS
 from tokencast.config import Limits, Settings
 from tokencast.core.attempt import AttemptLog
+from tokencast.core.coalescer import Coalescer
 from tokencast.core.dlq import DeadLetterSender
 from tokencast.core.errors import (
     CancelRequested,
@@ -57,7 +58,7 @@ from tokencast.core.errors import (
 from tokencast.core.heartbeat import VisibilityHeartbeat
 from tokencast.core.jobs import Job, parse_job
 from tokencast.core.model import ModelAdapter, ModelStream
-from tokencast.core.publisher import Coalescer, PublishTransport, publish_with_retries
+from tokencast.core.publisher import PublishTransport, publish_with_retries
 from tokencast.core.quotas import QuotaLedger, settle_quietly
 from tokencast.core.results import AttemptEnd, Counts, JobResult, Outcome, Speed
 from tokencast.core.store import Begin, BeginKind, SessionRecord, SessionStore
