@@ -157,14 +157,15 @@ async def test_a_network_drop_mid_stream_recovers_without_duplicates_or_holes(
     page = await open_tab(browser_context, page_origin, local_stack)
     session_id = await page.evaluate("p => window.tokencastPage.stream(p)", prompt)
     await wait_shown(page, session_id, 20)
-    # The network goes away: the browser is offline and its real-time socket dies.
-    await browser_context.set_offline(True)
+    # The network drops the real-time socket mid-stream. It is closed from the server's end:
+    # with the browser set offline first (as this test once did), whether the close ever
+    # reached the page depended on timing, and the page then waited for a keep-alive to lapse.
+    # The stream goes on without the socket until Amplify re-establishes it.
     for connection in server_connections(local_stack, session_id):
         local_stack.call(lambda c=connection: asyncio.ensure_future(c.ws.close()))
     await page.wait_for_function(
         "() => window.tokencastPage.connectionStates().some(s => s.startsWith('ConnectionDisrupted'))", polling=20
     )
-    await browser_context.set_offline(False)
     result = await result_of(page, session_id)
     assert result["status"] == "COMPLETED"
     assert result["text"] == result["screen"] == expected_text(prompt)
