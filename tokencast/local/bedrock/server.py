@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tokencast.config import LOCAL_MODEL_ID
 from tokencast.local import DEFAULT_API_KEY, bounded_json
 from tokencast.local.admin import guard_admin_routes, refuse
+from tokencast.local.background import BackgroundLoop
 from tokencast.local.bedrock import text
 from tokencast.local.bedrock.eventstream import encode_event, encode_exception
 
@@ -757,14 +758,17 @@ class ThreadedServer:
         self.model, self._host, self._port = model, host, port
         #: what ``/_local/*`` requests must send in ``x-api-key``
         self.api_key = api_key
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="local-bedrock", daemon=True)
+        self._loop: BackgroundLoop | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     def start(self) -> ThreadedServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        self._loop = BackgroundLoop("local-bedrock")
+        try:
+            self._loop.run(self._start(), timeout_s=10)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     async def _start(self) -> None:
@@ -777,12 +781,15 @@ class ThreadedServer:
         self.url = f"http://{self._host}:{port}"
 
     def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-            self._runner = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        try:
+            if self._runner is not None:
+                loop.run(self._runner.cleanup(), timeout_s=10)
+                self._runner = None
+        finally:
+            loop.close()
 
     def __enter__(self) -> ThreadedServer:
         return self.start()
