@@ -45,7 +45,7 @@ from tokencast.config import LOCAL_MODEL_ID
 from tokencast.core.publisher import PUBLISH_MUTATION, AppSyncPublisher, Coalescer
 from tokencast.core.store import EVENT_FIELDS
 from tokencast.events import EventType
-from tokencast.local.bedrock.server import LocalBedrockConfig
+from tokencast.local.bedrock.config import LocalBedrockConfig
 from tokencast.local.stack import BackgroundStack, StackConfig
 
 SUBSCRIPTION = "subscription On($id: ID!) { onTokenReceived(sessionId: $id) { seq token isComplete } }"
