@@ -18,7 +18,8 @@ from typing import Any, Literal
 import pytest
 
 from tokencast.local import moto_process
-from tokencast.local.stack import BackgroundStack, PortInUse, StackConfig
+from tokencast.local.ports import PortInUse
+from tokencast.local.stack import BackgroundStack, StackConfig
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,8 @@ from tokencast.cli.logs import compact_stdout_until_exit, finish_compacting
 from tokencast.cli.target import Target, clear_local, save_local
 from tokencast.local.bedrock.config import LocalBedrockConfig
 from tokencast.local.bedrock.openai_bridge import OpenAIBridgeConfig
-from tokencast.local.stack import LocalEndpoints, LocalStack, PortInUse, StackConfig
+from tokencast.local.ports import PortInUse
+from tokencast.local.stack import LocalEndpoints, LocalStack, StackConfig
 
 
 def run(args: argparse.Namespace) -> int:

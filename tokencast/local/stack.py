@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
-import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +39,8 @@ from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.lambda_runtime import LocalFunction
 from tokencast.local.moto_meter import MotoMeter
 from tokencast.local.moto_process import MotoProcess
+from tokencast.local.moto_thread import bound_moto_server_class
+from tokencast.local.ports import bind
 from tokencast.local.resources import QueueSet, create_queues, create_table
 from tokencast.local.sqs_poller import PollerConfig, SqsPoller
 from tokencast.local.tls import TlsFiles, ensure_certificates
@@ -106,14 +105,6 @@ class LocalEndpoints:
     https_console_url: str | None
 
 
-class PortInUse(Exception):
-    """A port the stack needs is taken. ``role`` says which: ``main`` or ``moto``."""
-
-    def __init__(self, port: int, role: str) -> None:
-        super().__init__(f"port {port} is in use")
-        self.port, self.role = port, role
-
-
 class LocalStack:
     """Start with ``await stack.start()`` (or ``async with``), stop with ``await stack.stop()``."""
 
@@ -162,7 +153,7 @@ class LocalStack:
     async def _start(self, undo: contextlib.AsyncExitStack) -> LocalEndpoints:
         config = self.config
         # Both ports are taken before anything starts, so a busy one fails at once.
-        sock = undo.enter_context(contextlib.closing(_bind(config.host, config.port, "main")))
+        sock = undo.enter_context(contextlib.closing(bind(config.host, config.port, "main")))
         moto_url = await self._start_moto(undo)
         port = sock.getsockname()[1]
         base_url = f"http://{config.host}:{port}"
@@ -255,7 +246,7 @@ class LocalStack:
         https_url = wss_url = https_console_url = None
         if config.tls_port is not None:
             self.tls = ensure_certificates(config.tls_dir or state_dir() / "tls", (config.host,))
-            tls_sock = _bind(config.host, config.tls_port, "tls")
+            tls_sock = bind(config.host, config.tls_port, "tls")
             tls_port = tls_sock.getsockname()[1]
             try:  # once serving, the runner's cleanup closes it
                 await web.SockSite(self._runner, tls_sock, ssl_context=self.tls.server_context()).start()
@@ -321,7 +312,7 @@ class LocalStack:
     async def _start_moto(self, undo: contextlib.AsyncExitStack) -> str:
         """Start moto server (child process or thread) and register its stop with ``undo``."""
         if self.config.moto_port:  # werkzeug prints to stderr and exits on a busy port: look first
-            _bind(self.config.host, self.config.moto_port, "moto").close()
+            bind(self.config.host, self.config.moto_port, "moto").close()
         if self.config.moto_isolation == "process":
             moto = MotoProcess(self.config.host, self.config.moto_port, self.config.region, api_key=self.config.api_key)
             undo.push_async_callback(asyncio.to_thread, moto.stop)  # stop() is safe on a failed start
@@ -337,7 +328,7 @@ class LocalStack:
         moto_speedups.install()  # each stored event is a transaction: keep it O(1) in table size
         moto_atomic.install()  # conditional writes atomic, as DynamoDB's are (fencing, quotas)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        moto = _moto_server_class()(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
+        moto = bound_moto_server_class()(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
         moto.start()
         undo.push_async_callback(asyncio.to_thread, moto.stop)
         server = moto._server  # the request handler reads server.app per request
@@ -374,58 +365,6 @@ def _restore_environ(saved: dict[str, str]) -> None:
     for name in set(os.environ) - set(saved):
         del os.environ[name]
     os.environ.update(saved)
-
-
-def _bind(host: str, port: int, role: str) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUse(port, role) from None
-        raise
-    return sock
-
-
-def _moto_server_class() -> type:
-    from moto.server import ThreadedMotoServer
-
-    class MotoServer(ThreadedMotoServer):
-        """moto's threaded server, binding in the caller's thread.
-
-        moto's own ``start`` binds in its thread and waits for a ready event that never
-        comes when the port is taken, hanging the caller; this one raises at once.
-        """
-
-        def start(self) -> None:
-            from moto.moto_server.werkzeug_app import (
-                DomainDispatcherApplication,
-                MotoRequestHandler,
-                create_backend_app,
-            )
-            from werkzeug.serving import make_server
-
-            try:
-                self._server = make_server(
-                    self._ip_address,
-                    self._port,
-                    DomainDispatcherApplication(create_backend_app),
-                    True,
-                    request_handler=MotoRequestHandler,
-                )
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise PortInUse(self._port, "moto") from None
-                raise
-            except SystemExit:  # werkzeug exits instead of raising on some bind failures
-                raise PortInUse(self._port, "moto") from None
-            self._server_ready_event.set()
-            self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
-            self._thread.start()
-
-    return MotoServer
 
 
 class BackgroundStack:
