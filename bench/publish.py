@@ -46,7 +46,7 @@ from tokencast.core.coalescer import Coalescer
 from tokencast.core.publisher import PUBLISH_MUTATION, AppSyncPublisher
 from tokencast.core.store import EVENT_FIELDS
 from tokencast.events import EventType
-from tokencast.local.bedrock.server import LocalBedrockConfig
+from tokencast.local.bedrock.config import LocalBedrockConfig
 from tokencast.local.stack import BackgroundStack, StackConfig
 
 SUBSCRIPTION = "subscription On($id: ID!) { onTokenReceived(sessionId: $id) { seq token isComplete } }"

@@ -49,7 +49,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory):
     Fast model pacing keeps the suite quick; tests that need other pacing or faults use the
     model's fault rules, which match on a marker in the prompt so tests do not interfere.
     """
-    from tokencast.local.bedrock.server import LocalBedrockConfig
+    from tokencast.local.bedrock.config import LocalBedrockConfig
     from tokencast.local.stack import BackgroundStack, StackConfig
 
     stack = BackgroundStack(

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Annotated, Any, Self, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 ENV_PREFIX = "TOKENCAST_"
 
@@ -19,24 +21,44 @@ ENV_PREFIX = "TOKENCAST_"
 LOCAL_MODEL_ID = "tokencast.local-model-v1"
 
 
-class _FromEnv(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+class _FromEnv(BaseSettings):
+    """``TOKENCAST_<FIELD>`` variables through pydantic-settings; built only by :meth:`from_env`.
+
+    Constructing a subclass directly reads no environment (only the arguments), as a plain
+    model does; :meth:`from_env` reads the variables of one mapping (default ``os.environ``).
+    List fields are comma separated (``NoDecode``: not JSON); an optional field is ``None``
+    when its variable says ``off``, ``none`` or nothing.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
-        """Build from ``TOKENCAST_<FIELD>`` variables; list fields are comma separated."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name, field in cls.model_fields.items():
-            raw = environ.get(ENV_PREFIX + name.upper())
-            if raw is None:
-                continue
-            if raw.strip().lower() in _OFF and not field.is_required() and _is_optional(field.annotation):
-                values[name] = None
-                continue
-            values[name] = [p.strip() for p in raw.split(",") if p.strip()] if _is_list(field.annotation) else raw
-        values.update(overrides)
-        return cls(**values)
+        """Build from ``TOKENCAST_<FIELD>`` variables; ``overrides`` win over them."""
+        values = _MappingEnvSource(cls, os.environ if environ is None else environ)()
+        return cls(**{**_from_strings(cls, values), **overrides})
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that reproduce this configuration (for Lambda and local)."""
@@ -51,8 +73,24 @@ class _FromEnv(BaseModel):
         return env
 
 
+def _from_strings(cls: type[BaseSettings], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Environment strings to field values: ``off`` for optional fields, commas for lists."""
+    out: dict[str, Any] = {}
+    for name, raw in values.items():
+        field = cls.model_fields[name]
+        if not isinstance(raw, str):
+            out[name] = raw
+        elif raw.strip().lower() in _OFF and not field.is_required() and _is_optional(field.annotation):
+            out[name] = None
+        elif _is_list(field.annotation):
+            out[name] = [p.strip() for p in raw.split(",") if p.strip()]
+        else:
+            out[name] = raw
+    return out
+
+
 def _is_list(annotation: Any) -> bool:
-    return getattr(annotation, "__origin__", None) is list
+    return get_origin(annotation) is list
 
 
 #: Spellings of "no value" for an optional setting (``TOKENCAST_MAX_TOKENS_PER_DAY=off``).
@@ -72,7 +110,7 @@ class Limits(_FromEnv):
     max_message_chars: int = Field(32_000, gt=0)
     max_tokens: int = Field(4_096, gt=0, description="upper bound for input.maxTokens")
     default_max_tokens: int = Field(1_024, gt=0)
-    allowed_models: list[str] = Field(default_factory=lambda: [LOCAL_MODEL_ID])
+    allowed_models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [LOCAL_MODEL_ID])
     default_model: str = LOCAL_MODEL_ID
 
     @field_validator("allowed_models")

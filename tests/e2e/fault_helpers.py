@@ -22,7 +22,7 @@ from tests.e2e.stack_clients import Subscriber, subscribed
 from tokencast.client import ApiKeyAuth, ClientOptions, Delta, StreamOptions, TokencastClient
 from tokencast.core.store import SessionStore
 from tokencast.local.admin_client import AdminClient, AppSyncFaults
-from tokencast.local.bedrock.server import prompt_fingerprint
+from tokencast.local.bedrock.faults import prompt_fingerprint
 from tokencast.local.stack import BackgroundStack
 
 #: Patient enough for a loaded 2-CPU machine, quick enough to keep the suite short.

@@ -21,7 +21,7 @@ from gql.transport.appsync_auth import AppSyncApiKeyAuthentication, AppSyncIAMAu
 from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 
 from tokencast.local.jwt_issuer import LocalJwtIssuer
-from tokencast.local.stack import BackgroundStack, Endpoints
+from tokencast.local.stack import BackgroundStack, LocalEndpoints
 
 WAIT_S = 20.0
 
@@ -35,27 +35,27 @@ GET_SESSION = """query Get($sessionId: ID!) {
 }"""
 
 
-def host_of(endpoints: Endpoints) -> str:
+def host_of(endpoints: LocalEndpoints) -> str:
     return endpoints.graphql_url.split("/")[2]
 
 
-def api_key_auth(endpoints: Endpoints) -> AppSyncApiKeyAuthentication:
+def api_key_auth(endpoints: LocalEndpoints) -> AppSyncApiKeyAuthentication:
     return AppSyncApiKeyAuthentication(host=host_of(endpoints), api_key=endpoints.api_key)
 
 
-def iam_auth(endpoints: Endpoints) -> AppSyncIAMAuthentication:
+def iam_auth(endpoints: LocalEndpoints) -> AppSyncIAMAuthentication:
     """The worker's identity locally: SigV4 with the stack's credentials."""
     return AppSyncIAMAuthentication(
         host=host_of(endpoints), credentials=Credentials("test", "test"), region_name=endpoints.region
     )
 
 
-def jwt_auth(endpoints: Endpoints, user: str) -> AppSyncJWTAuthentication:
+def jwt_auth(endpoints: LocalEndpoints, user: str) -> AppSyncJWTAuthentication:
     return AppSyncJWTAuthentication(host=host_of(endpoints), jwt=LocalJwtIssuer.from_env().mint(user))
 
 
 @asynccontextmanager
-async def http_client(endpoints: Endpoints, auth: Any = None) -> AsyncIterator[Any]:
+async def http_client(endpoints: LocalEndpoints, auth: Any = None) -> AsyncIterator[Any]:
     transport = AIOHTTPTransport(url=endpoints.graphql_url, auth=auth or api_key_auth(endpoints))
     async with Client(transport=transport, fetch_schema_from_transport=False) as session:
         yield session
@@ -156,7 +156,7 @@ def new_session_id() -> str:
     return str(uuid.uuid4())
 
 
-def aws_clients(endpoints: Endpoints) -> tuple[Any, Any]:
+def aws_clients(endpoints: LocalEndpoints) -> tuple[Any, Any]:
     kwargs = {
         "region_name": endpoints.region,
         "endpoint_url": endpoints.moto_url,

@@ -26,8 +26,8 @@ from tokencast.local.appsync.auth import (
     DIRECTIVE_MODES,
     AuthConfig,
     Authenticator,
-    AuthError,
     AuthMode,
+    AuthRejected,
     Caller,
     modes_from_directives,
 )
@@ -115,7 +115,7 @@ def aws4auth_request(
     return {**prepared.headers, "Host": HOST}
 
 
-def expect_error(excinfo: pytest.ExceptionInfo[AuthError], error_type: str, status: int, message: str = "") -> None:
+def expect_error(excinfo: pytest.ExceptionInfo[AuthRejected], error_type: str, status: int, message: str = "") -> None:
     err = excinfo.value
     assert (err.error_type, err.status) == (error_type, status)
     assert message in err.message
@@ -127,7 +127,7 @@ def expect_error(excinfo: pytest.ExceptionInfo[AuthError], error_type: str, stat
 
 
 def test_no_credentials_is_401(auth: Authenticator) -> None:
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers={"content-type": "application/json"}, body=BODY)
     expect_error(excinfo, "UnauthorizedException", 401, "Valid authorization header not provided.")
     assert excinfo.value.to_error() == {
@@ -143,7 +143,7 @@ def test_api_key_header_any_case(auth: Authenticator) -> None:
 
 @pytest.mark.parametrize("key", ["da2-wrong", "", API_KEY + "x", API_KEY[:-1]])
 def test_unknown_api_key_is_401(auth: Authenticator, key: str) -> None:
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers={"x-api-key": key}, body=BODY)
     expect_error(excinfo, "UnauthorizedException", 401, "You are not authorized to make this call.")
 
@@ -157,11 +157,11 @@ def test_disabled_mode_is_refused(config: AuthConfig, issuer: LocalJwtIssuer) ->
         enabled_modes=frozenset({AuthMode.AMAZON_COGNITO_USER_POOLS}),
     )
     strict = Authenticator(only_jwt)
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         strict.authenticate(path="/graphql", headers={"x-api-key": API_KEY}, body=BODY)
     expect_error(excinfo, "UnauthorizedException", 401)
     data = BODY.decode()
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthRejected):
         strict.authenticate(path="/graphql", headers=gql_signer().get_headers(data), body=BODY)
     assert strict.authenticate(path="/graphql", headers={"authorization": issuer.mint("u")}, body=b"").mode == (
         AuthMode.AMAZON_COGNITO_USER_POOLS
@@ -198,14 +198,14 @@ def test_jwt_expiry_uses_injected_clock(auth: Authenticator, issuer: LocalJwtIss
     clock.now += timedelta(minutes=9)
     auth.authenticate(path="/graphql", headers={"authorization": token}, body=b"")
     clock.now += timedelta(minutes=1)
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers={"authorization": token}, body=b"")
     expect_error(excinfo, "UnauthorizedException", 401, "Token has expired.")
 
 
 @pytest.mark.parametrize("value", ["not-a-jwt", "a.b.c", "Bearer", "x.y"])
 def test_unparseable_jwt(auth: Authenticator, value: str) -> None:
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers={"authorization": value}, body=b"")
     expect_error(excinfo, "UnauthorizedException", 401, "Unable to parse JWT token.")
 
@@ -216,7 +216,7 @@ def test_jwt_from_another_secret_or_pool(auth: Authenticator) -> None:
         LocalJwtIssuer(SIGNING_KEY, issuer="https://cognito-idp.local/other-pool"),
         LocalJwtIssuer(SIGNING_KEY, audience="other-client"),
     ):
-        with pytest.raises(AuthError) as excinfo:
+        with pytest.raises(AuthRejected) as excinfo:
             auth.authenticate(path="/graphql", headers={"authorization": other.mint("alice")}, body=b"")
         expect_error(excinfo, "UnauthorizedException", 401, "Valid authorization header not provided.")
 
@@ -335,7 +335,7 @@ def test_gql_websocket_connect_and_start_verify_with_session_token(auth: Authent
     assert auth.authenticate(path="/graphql", headers=start, body=data.encode()).mode is AuthMode.AWS_IAM
 
     # Each signature is bound to its path: the connect header is no good for /graphql.
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=connect, body=b"{}")
     expect_error(excinfo, "InvalidSignatureException", 403, "does not match the signature you provided")
 
@@ -362,7 +362,7 @@ def test_configured_principal_is_reported(auth: Authenticator) -> None:
 
 def test_tampered_body_is_refused(auth: Authenticator) -> None:
     headers = gql_signer().get_headers(BODY.decode())
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=TAMPERED)
     expect_error(excinfo, "InvalidSignatureException", 403, "does not match the signature you provided")
 
@@ -370,7 +370,7 @@ def test_tampered_body_is_refused(auth: Authenticator) -> None:
 def test_body_swap_behind_a_content_sha256_header_is_refused(auth: Authenticator) -> None:
     """requests-aws4auth sends x-amz-content-sha256; botocore alone would trust it."""
     headers = aws4auth_request()
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=TAMPERED)
     expect_error(excinfo, "InvalidSignatureException", 403, "x-amz-content-sha256")
 
@@ -382,14 +382,14 @@ def test_content_sha256_header_that_lies_is_refused_even_when_signed(auth: Authe
         headers = signer.get_headers(
             BODY.decode(), {"content-type": "application/json", "X-Amz-Content-SHA256": claimed}
         )
-        with pytest.raises(AuthError) as excinfo:
+        with pytest.raises(AuthRejected) as excinfo:
             auth.authenticate(path="/graphql", headers=headers, body=BODY)
         expect_error(excinfo, "InvalidSignatureException", 403, "x-amz-content-sha256")
 
 
 def test_wrong_secret_is_refused(auth: Authenticator) -> None:
     headers = gql_signer(secret="not-the-secret").get_headers(BODY.decode())
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=BODY)
     expect_error(excinfo, "InvalidSignatureException", 403, "The request signature we calculated does not match")
     assert headers["Authorization"].rsplit("=", 1)[1] not in str(excinfo.value)
@@ -397,7 +397,7 @@ def test_wrong_secret_is_refused(auth: Authenticator) -> None:
 
 def test_unknown_access_key_is_refused(auth: Authenticator) -> None:
     headers = gql_signer(access_key="AKIDNOBODY").get_headers(BODY.decode())
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=BODY)
     expect_error(excinfo, "UnrecognizedClientException", 403, "The security token included in the request is invalid.")
 
@@ -410,7 +410,7 @@ def test_clock_skew_both_ways(auth: Authenticator, clock: Clock) -> None:
         auth.authenticate(path="/graphql", headers=headers, body=BODY)
 
     clock.now = signed_at + timedelta(minutes=5, seconds=1)
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=BODY)
     expect_error(
         excinfo,
@@ -420,7 +420,7 @@ def test_clock_skew_both_ways(auth: Authenticator, clock: Clock) -> None:
     )
 
     clock.now = signed_at - timedelta(minutes=6)
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=BODY)
     expect_error(excinfo, "InvalidSignatureException", 403, "Signature not yet current: 20260301T120000Z")
 
@@ -428,7 +428,7 @@ def test_clock_skew_both_ways(auth: Authenticator, clock: Clock) -> None:
 def test_gql_signature_expires_after_five_minutes(auth: Authenticator, clock: Clock) -> None:
     headers = gql_signer().get_headers(BODY.decode())
     clock.now = datetime.now(UTC) + timedelta(minutes=6)
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=BODY)
     expect_error(excinfo, "InvalidSignatureException", 403, "Signature expired")
 
@@ -436,7 +436,7 @@ def test_gql_signature_expires_after_five_minutes(auth: Authenticator, clock: Cl
 def test_signed_header_missing_from_request(auth: Authenticator) -> None:
     headers = gql_signer().get_headers(BODY.decode())
     del headers["accept"]
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=BODY)
     expect_error(
         excinfo,
@@ -449,7 +449,7 @@ def test_signed_header_missing_from_request(auth: Authenticator) -> None:
 def test_changed_signed_header_value_is_refused(auth: Authenticator) -> None:
     headers = gql_signer().get_headers(BODY.decode())
     headers["host"] = "evil.example:4000"
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=BODY)
     expect_error(excinfo, "InvalidSignatureException", 403, "does not match")
 
@@ -457,7 +457,7 @@ def test_changed_signed_header_value_is_refused(auth: Authenticator) -> None:
 def test_host_must_be_signed(auth: Authenticator) -> None:
     headers = aws4auth_request(include_hdrs={"content-type", "x-amz-date", "x-amz-content-sha256"})
     assert "host" not in headers["Authorization"]
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=BODY)
     expect_error(excinfo, "InvalidSignatureException", 403, "'Host' or ':authority' must be a 'SignedHeader'")
 
@@ -498,7 +498,7 @@ def test_unsigned_headers_do_not_matter(auth: Authenticator) -> None:
 )
 def test_malformed_sigv4_headers(auth: Authenticator, authorization: str, error_type: str, fragment: str) -> None:
     headers = {"Authorization": authorization, "host": HOST, "x-amz-date": "20260301T120000Z"}
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=headers, body=BODY)
     expect_error(excinfo, error_type, 403, fragment)
 
@@ -507,12 +507,12 @@ def test_missing_amz_date_and_scope_date_mismatch(auth: Authenticator, clock: Cl
     clock.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     headers = aws4auth_request(amz_date="20260301T120000Z")
     without_date = {k: v for k, v in headers.items() if k.lower() != "x-amz-date"}
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=without_date, body=BODY)
     expect_error(excinfo, "IncompleteSignatureException", 403, "'x-amz-date' is named as a SignedHeader")
 
     shifted = {**headers, "x-amz-date": "20260302T120000Z"}
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authenticate(path="/graphql", headers=shifted, body=BODY)
     expect_error(excinfo, "InvalidSignatureException", 403, "Date in Credential scope does not match")
 
@@ -536,7 +536,7 @@ def test_authorize_field(auth: Authenticator) -> None:
     iam_only = frozenset({AuthMode.AWS_IAM})
 
     auth.authorize_field(iam, iam_only, field_name="publishToken", type_name="Mutation")
-    with pytest.raises(AuthError) as excinfo:
+    with pytest.raises(AuthRejected) as excinfo:
         auth.authorize_field(cognito, iam_only, field_name="publishToken", type_name="Mutation")
     assert excinfo.value.to_error() == {
         "errorType": "Unauthorized",
@@ -547,6 +547,6 @@ def test_authorize_field(auth: Authenticator) -> None:
     # No directives: only the API's default mode (Cognito) may pass.
     auth.authorize_field(cognito, frozenset())
     for caller in (api_key, iam):
-        with pytest.raises(AuthError):
+        with pytest.raises(AuthRejected):
             auth.authorize_field(caller, frozenset(), field_name="getSession", type_name="Query")
     auth.authorize_field(api_key, modes_from_directives(["aws_cognito_user_pools", "aws_iam", "aws_api_key"]))

@@ -3,9 +3,7 @@ worker does), against small fake chat-completions servers on ephemeral ports."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 
 import boto3
@@ -13,6 +11,7 @@ import pytest
 from aiohttp import web
 from botocore.config import Config
 
+from tokencast.local.background import BackgroundLoop
 from tokencast.local.bedrock.openai_bridge import OpenAIBridge, OpenAIBridgeConfig, chat_request
 
 
@@ -20,9 +19,7 @@ class Loop:
     """aiohttp applications served from one background event loop."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        self.loop = BackgroundLoop("openai-bridge-test")
         self.runners: list[web.AppRunner] = []
 
     def serve(self, app: web.Application) -> str:
@@ -33,14 +30,14 @@ class Loop:
             self.runners.append(runner)
             return f"http://127.0.0.1:{runner.addresses[0][1]}"
 
-        return asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+        return self.loop.run(start(), 10)
 
     def close(self) -> None:
-        for runner in self.runners:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        try:
+            for runner in self.runners:
+                self.loop.run(runner.cleanup(), 10)
+        finally:
+            self.loop.close()
 
 
 @pytest.fixture

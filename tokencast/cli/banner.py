@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from tokencast.local.stack import Endpoints
+from tokencast.local.stack import LocalEndpoints
 
 
 def invocation(argv0: str | None = None) -> str:
@@ -33,7 +33,7 @@ def invocation(argv0: str | None = None) -> str:
     return relative if not relative.startswith("..") else str(program.resolve())
 
 
-def describe(endpoints: Endpoints, *, command: str = "tokencast", state_file: str | None = None) -> str:
+def describe(endpoints: LocalEndpoints, *, command: str = "tokencast", state_file: str | None = None) -> str:
     lines = ["tokencast local stack is up", f"  web console        {endpoints.console_url}"]
     if endpoints.https_console_url:
         lines.append(f"                     {endpoints.https_console_url}  (once the local CA below is trusted)")

@@ -15,9 +15,10 @@ from tokencast.cli.banner import describe, invocation
 from tokencast.cli.errors import EXIT_USAGE, CliError
 from tokencast.cli.logs import compact_stdout_until_exit, finish_compacting
 from tokencast.cli.target import Target, clear_local, save_local
+from tokencast.local.bedrock.config import LocalBedrockConfig
 from tokencast.local.bedrock.openai_bridge import OpenAIBridgeConfig
-from tokencast.local.bedrock.server import LocalBedrockConfig
-from tokencast.local.stack import Endpoints, LocalStack, PortInUse, StackConfig
+from tokencast.local.ports import PortInUse
+from tokencast.local.stack import LocalEndpoints, LocalStack, StackConfig
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +110,7 @@ def _require_bedrock_credentials() -> None:
         )
 
 
-def as_target(endpoints: Endpoints) -> Target:
+def as_target(endpoints: LocalEndpoints) -> Target:
     return Target(
         graphql_url=endpoints.graphql_url,
         realtime_url=endpoints.realtime_url,

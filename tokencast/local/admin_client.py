@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tokencast.local.admin import API_KEY_HEADER
-from tokencast.local.bedrock.server import FaultRule
+from tokencast.local.bedrock.faults import FaultRule
 
 
 class StackUnreachable(Exception):

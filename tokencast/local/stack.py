@@ -11,11 +11,9 @@ them on this process before the first handler is imported: one stack per process
 from __future__ import annotations
 
 import asyncio
-import errno
+import contextlib
 import logging
 import os
-import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ from tokencast.local.appsync.auth import AuthConfig, Authenticator
 from tokencast.local.appsync.cost import ExecutionLimits
 from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
 from tokencast.local.appsync.realtime import RealtimeConfig
+from tokencast.local.background import BackgroundLoop
 from tokencast.local.bedrock.openai_bridge import OpenAIBridge, OpenAIBridgeConfig
 from tokencast.local.bedrock.server import LocalBedrock, LocalBedrockConfig
 from tokencast.local.console import Console, ConsoleConfig
@@ -40,6 +39,8 @@ from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.lambda_runtime import LocalFunction
 from tokencast.local.moto_meter import MotoMeter
 from tokencast.local.moto_process import MotoProcess
+from tokencast.local.moto_thread import bound_moto_server_class
+from tokencast.local.ports import bind
 from tokencast.local.resources import QueueSet, create_queues, create_table
 from tokencast.local.sqs_poller import PollerConfig, SqsPoller
 from tokencast.local.tls import TlsFiles, ensure_certificates
@@ -84,7 +85,7 @@ class StackConfig:
 
 
 @dataclass(frozen=True)
-class Endpoints:
+class LocalEndpoints:
     graphql_url: str
     realtime_url: str
     #: the same API over TLS (None without TLS): what Amplify and browsers are configured with
@@ -104,14 +105,6 @@ class Endpoints:
     https_console_url: str | None
 
 
-class PortInUse(Exception):
-    """A port the stack needs is taken. ``role`` says which: ``main`` or ``moto``."""
-
-    def __init__(self, port: int, role: str) -> None:
-        super().__init__(f"port {port} is in use")
-        self.port, self.role = port, role
-
-
 class LocalStack:
     """Start with ``await stack.start()`` (or ``async with``), stop with ``await stack.stop()``."""
 
@@ -121,8 +114,8 @@ class LocalStack:
         self.emulator: AppSyncEmulator | None = None
         self.console: Console | None = None
         self.poller: SqsPoller | None = None
-        self.endpoints: Endpoints | None = None
-        self._moto: Any = None
+        self.endpoints: LocalEndpoints | None = None
+        self._undo: contextlib.AsyncExitStack | None = None
         self._runner: web.AppRunner | None = None
         self.tls: TlsFiles | None = None
         self._process: LocalFunction | None = None
@@ -140,15 +133,28 @@ class LocalStack:
     async def __aexit__(self, *exc: Any) -> None:
         await self.stop()
 
-    async def start(self) -> Endpoints:
+    async def start(self) -> LocalEndpoints:
+        """Start every piece; if one fails, undo the ones already started and re-raise.
+
+        Each piece registers its own undo as it starts (sockets, moto, ``os.environ``,
+        servers, functions, the poller), so a failure anywhere leaves the process as it was.
+        """
+        async with contextlib.AsyncExitStack() as undo:
+            endpoints = await self._start(undo)
+            self._undo = undo.pop_all()
+        return endpoints
+
+    async def stop(self) -> None:
+        """Undo :meth:`start` in reverse order, ``os.environ`` included (idempotent)."""
+        undo, self._undo = self._undo, None
+        if undo is not None:
+            await undo.aclose()
+
+    async def _start(self, undo: contextlib.AsyncExitStack) -> LocalEndpoints:
         config = self.config
         # Both ports are taken before anything starts, so a busy one fails at once.
-        sock = _bind(config.host, config.port, "main")
-        try:
-            moto_url = self._start_moto()
-        except BaseException:
-            sock.close()
-            raise
+        sock = undo.enter_context(contextlib.closing(bind(config.host, config.port, "main")))
+        moto_url = await self._start_moto(undo)
         port = sock.getsockname()[1]
         base_url = f"http://{config.host}:{port}"
         app = web.Application(client_max_size=EmulatorConfig.max_body_bytes + 1)
@@ -174,6 +180,8 @@ class LocalStack:
         if config.model in ("local", "openai"):
             env.update(LOCAL_CREDENTIALS)
             env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = base_url
+        saved_environ = dict(os.environ)
+        undo.callback(_restore_environ, saved_environ)
         os.environ.update(env)
 
         # moto accepts any credentials: the stack's own calls never depend on the user's
@@ -223,6 +231,7 @@ class LocalStack:
         self.console.add_routes(app)
         if config.model == "local":
             self.model = LocalBedrock(config.model_config)
+            undo.callback(self.model.shutdown)
             self.model.add_to(app)
         elif config.model == "openai":
             if config.openai is None:
@@ -232,13 +241,18 @@ class LocalStack:
 
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
+        undo.push_async_callback(self._runner.cleanup)
         await web.SockSite(self._runner, sock).start()
         https_url = wss_url = https_console_url = None
         if config.tls_port is not None:
             self.tls = ensure_certificates(config.tls_dir or state_dir() / "tls", (config.host,))
-            tls_sock = _bind(config.host, config.tls_port, "tls")
+            tls_sock = bind(config.host, config.tls_port, "tls")
             tls_port = tls_sock.getsockname()[1]
-            await web.SockSite(self._runner, tls_sock, ssl_context=self.tls.server_context()).start()
+            try:  # once serving, the runner's cleanup closes it
+                await web.SockSite(self._runner, tls_sock, ssl_context=self.tls.server_context()).start()
+            except BaseException:
+                tls_sock.close()
+                raise
             https_url = f"https://{config.host}:{tls_port}/graphql"
             wss_url = f"wss://{config.host}:{tls_port}/graphql/realtime"
             https_console_url = f"https://{config.host}:{tls_port}/"
@@ -252,6 +266,7 @@ class LocalStack:
             region=config.region,
             isolation=config.worker_isolation,
         )
+        undo.callback(self._process.close)
         self.poller = SqsPoller(
             sqs,
             self._process,
@@ -266,8 +281,9 @@ class LocalStack:
         for function in (*self.emulator.functions.values(), self._process):
             await asyncio.to_thread(function.prewarm)
         self.poller.start()
+        undo.push_async_callback(self.poller.stop)
 
-        self.endpoints = Endpoints(
+        self.endpoints = LocalEndpoints(
             graphql_url=f"{base_url}/graphql",
             realtime_url=f"ws://{config.host}:{port}/graphql/realtime",
             https_graphql_url=https_url,
@@ -284,18 +300,6 @@ class LocalStack:
         )
         return self.endpoints
 
-    async def stop(self) -> None:
-        if self.poller:
-            await self.poller.stop()
-        if self._runner:
-            await self._runner.cleanup()
-        if self._process:
-            self._process.close()
-        if self.model:
-            self.model.shutdown()
-        if self._moto:
-            await asyncio.to_thread(self._moto.stop)
-
     # -- pieces --------------------------------------------------------------------------
 
     def _model_description(self, base_url: str) -> str:
@@ -305,14 +309,17 @@ class LocalStack:
             return f"{base_url} → {self.config.openai.base_url} (OpenAI-compatible)"
         return "bedrock (your AWS account)"
 
-    def _start_moto(self) -> str:
+    async def _start_moto(self, undo: contextlib.AsyncExitStack) -> str:
+        """Start moto server (child process or thread) and register its stop with ``undo``."""
         if self.config.moto_port:  # werkzeug prints to stderr and exits on a busy port: look first
-            _bind(self.config.host, self.config.moto_port, "moto").close()
+            bind(self.config.host, self.config.moto_port, "moto").close()
         if self.config.moto_isolation == "process":
-            self._moto = MotoProcess(
-                self.config.host, self.config.moto_port, self.config.region, api_key=self.config.api_key
-            )
-            return str(self._moto.start())
+            moto = MotoProcess(self.config.host, self.config.moto_port, self.config.region, api_key=self.config.api_key)
+            undo.push_async_callback(asyncio.to_thread, moto.stop)  # stop() is safe on a failed start
+            return moto.start()
+        return self._start_moto_thread(undo)
+
+    def _start_moto_thread(self, undo: contextlib.AsyncExitStack) -> str:
 
         from moto.core.models import DEFAULT_ACCOUNT_ID
 
@@ -321,13 +328,13 @@ class LocalStack:
         moto_speedups.install()  # each stored event is a transaction: keep it O(1) in table size
         moto_atomic.install()  # conditional writes atomic, as DynamoDB's are (fencing, quotas)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        moto = _moto_server_class()(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
+        moto = bound_moto_server_class()(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
         moto.start()
+        undo.push_async_callback(asyncio.to_thread, moto.stop)
         server = moto._server  # the request handler reads server.app per request
         server.app = MotoMeter(
             server.app, account=DEFAULT_ACCOUNT_ID, region=self.config.region, api_key=self.config.api_key
         )
-        self._moto = moto
         host, port = moto.get_host_and_port()
         return f"http://{host}:{port}"
 
@@ -353,91 +360,49 @@ class LocalStack:
         return {}
 
 
-def _bind(host: str, port: int, role: str) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUse(port, role) from None
-        raise
-    return sock
-
-
-def _moto_server_class() -> type:
-    from moto.server import ThreadedMotoServer
-
-    class MotoServer(ThreadedMotoServer):
-        """moto's threaded server, binding in the caller's thread.
-
-        moto's own ``start`` binds in its thread and waits for a ready event that never
-        comes when the port is taken, hanging the caller; this one raises at once.
-        """
-
-        def start(self) -> None:
-            from moto.moto_server.werkzeug_app import (
-                DomainDispatcherApplication,
-                MotoRequestHandler,
-                create_backend_app,
-            )
-            from werkzeug.serving import make_server
-
-            try:
-                self._server = make_server(
-                    self._ip_address,
-                    self._port,
-                    DomainDispatcherApplication(create_backend_app),
-                    True,
-                    request_handler=MotoRequestHandler,
-                )
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise PortInUse(self._port, "moto") from None
-                raise
-            except SystemExit:  # werkzeug exits instead of raising on some bind failures
-                raise PortInUse(self._port, "moto") from None
-            self._server_ready_event.set()
-            self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
-            self._thread.start()
-
-    return MotoServer
+def _restore_environ(saved: dict[str, str]) -> None:
+    """Put ``os.environ`` back as it was (what the stack added goes, what it changed returns)."""
+    for name in set(os.environ) - set(saved):
+        del os.environ[name]
+    os.environ.update(saved)
 
 
 class BackgroundStack:
     """A :class:`LocalStack` on its own thread and event loop, for tests and benchmarks.
 
     Callers keep their own event loop (pytest-asyncio's, a benchmark's) while the stack lives
-    for the whole session.
+    for the whole session. A failed :meth:`start` ends the thread too.
     """
 
     def __init__(self, config: StackConfig | None = None) -> None:
         self.stack = LocalStack(config)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tokencast-local-stack", daemon=True)
+        self._loop: BackgroundLoop | None = None
 
-    def start(self, timeout_s: float = 60.0) -> Endpoints:
-        self._thread.start()
-        return asyncio.run_coroutine_threadsafe(self.stack.start(), self._loop).result(timeout_s)
+    def start(self, timeout_s: float = 60.0) -> LocalEndpoints:
+        loop = BackgroundLoop("tokencast-local-stack")
+        try:
+            endpoints = loop.run(self.stack.start(), timeout_s)
+        except BaseException:
+            loop.close()
+            raise
+        self._loop = loop
+        return endpoints
 
     def call(self, fn: Callable[..., Any], *args: Any, timeout_s: float = 30.0) -> Any:
         """Run ``fn(*args)`` on the stack's loop (for its non-thread-safe parts) and return the result."""
-
-        async def _call() -> Any:
-            return fn(*args)
-
-        return asyncio.run_coroutine_threadsafe(_call(), self._loop).result(timeout_s)
+        assert self._loop is not None, "start() first"
+        return self._loop.call(fn, *args, timeout_s=timeout_s)
 
     def stop(self, timeout_s: float = 30.0) -> None:
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
         try:
-            asyncio.run_coroutine_threadsafe(self.stack.stop(), self._loop).result(timeout_s)
+            loop.run(self.stack.stop(), timeout_s)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout_s)
-            self._loop.close()
+            loop.close(timeout_s)
 
     @property
-    def endpoints(self) -> Endpoints:
+    def endpoints(self) -> LocalEndpoints:
         assert self.stack.endpoints is not None, "start() first"
         return self.stack.endpoints

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from tokencast.local import bounded_json
-from tokencast.local.appsync.auth import Authenticator, AuthError
+from tokencast.local.appsync.auth import Authenticator, AuthRejected
 from tokencast.local.appsync.errors import MALFORMED_REQUEST, PAYLOAD_TOO_LARGE, UNPARSABLE_QUERY, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
 
@@ -56,7 +56,7 @@ def graphql_handler(
             caller = authenticator.authenticate(
                 path=request.path, headers=headers, body=body, source_ip=request.remote or "127.0.0.1"
             )
-        except AuthError as error:
+        except AuthRejected as error:
             return _errors(error.status, error.error_type, str(error))
         if not body.strip():
             return _errors(400, MALFORMED_REQUEST, "Request body is empty.")

@@ -47,7 +47,7 @@ from aiohttp import WSMsgType, web
 from graphql import GraphQLError
 from tokencast.appsync_limits import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from tokencast.local import bounded_json
-from tokencast.local.appsync.auth import Authenticator, AuthError, Caller
+from tokencast.local.appsync.auth import Authenticator, AuthRejected, Caller
 from tokencast.local.appsync.errors import UNSUPPORTED_OPERATION, RequestError
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.subscriptions import Subscription, SubscriptionHub
@@ -208,7 +208,7 @@ class RealtimeConnection:
                 self.caller = self.authenticator.authenticate(
                     path="/graphql/connect", headers=connect_headers, body=b"{}", source_ip=self._source_ip()
                 )
-            except AuthError as error:
+            except AuthRejected as error:
                 # Sent as the answer to the client's first message (its connection_init): a
                 # client that reads replies only after sending it would otherwise meet a
                 # closed socket instead of the reason.
@@ -343,20 +343,20 @@ class RealtimeConnection:
             caller = self.caller
             if authorization is not None:
                 if not isinstance(authorization, dict):
-                    raise AuthError("UnauthorizedException", "Valid authorization header not provided.", 401)
+                    raise AuthRejected("UnauthorizedException", "Valid authorization header not provided.", 401)
                 headers = {str(k).lower(): str(v) for k, v in authorization.items()}
                 caller = self.authenticator.authenticate(
                     path="/graphql", headers=headers, body=data.encode(), source_ip=self._source_ip()
                 )
             if caller is None:  # a start before connection_init was acknowledged
-                raise AuthError("UnauthorizedException", "Valid authorization header not provided.", 401)
+                raise AuthRejected("UnauthorizedException", "Valid authorization header not provided.", 401)
             request = bounded_json.loads(data)
             if not isinstance(request, dict):
                 raise RequestError("MalformedMessage", "payload.data must encode a JSON object")
             operation = await self.engine.prepare_off_loop(request)
             field_name, arguments = self.engine.subscription_field(operation)
             subscription_filter = self.engine.subscribe(field_name, arguments, caller)
-        except AuthError as error:
+        except AuthRejected as error:
             self._error(sub_id, error.error_type, str(error))
             return
         except RequestError as error:

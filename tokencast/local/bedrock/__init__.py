@@ -4,7 +4,7 @@ The unmodified boto3 ``bedrock-runtime`` client reaches it through
 ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``; it answers with deterministic text
 (:mod:`~tokencast.local.bedrock.text`) framed as AWS event streams
 (:mod:`~tokencast.local.bedrock.eventstream`), and lets tests inject faults
-(:mod:`~tokencast.local.bedrock.server`).
+(:mod:`~tokencast.local.bedrock.faults`).
 """
 
 from tokencast.local.bedrock.server import (
