@@ -46,11 +46,13 @@ from tokencast.core.table import (
 )
 from tokencast.events import SessionStatus
 
-#: The names callers have always imported from here (the table's facade).
+#: What callers (cdk/storage.py, the local stack, the worker) import from here: the table's facade.
 __all__ = [
     "EVENT_FIELDS",
     "OWNER_INDEX",
+    "OWNER_INDEX_PK",
     "OWNER_INDEX_PROJECTION",
+    "OWNER_INDEX_SK",
     "PK",
     "SK",
     "SUMMARY_FIELDS",
