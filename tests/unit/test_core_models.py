@@ -98,6 +98,15 @@ def test_the_publish_mutation_selects_every_event_field_including_what_the_filte
     assert {"sessionId", "owner", "visibility"} <= {f for f in selected if isinstance(f, str)}
 
 
+def test_the_publish_mutation_passes_every_event_field_through():
+    (operation,) = parse(PUBLISH_MUTATION).definitions
+    assert isinstance(operation, OperationDefinitionNode)
+    assert tuple(v.variable.name.value for v in operation.variable_definitions) == models.EVENT_FIELDS
+    (root,) = operation.selection_set.selections
+    assert isinstance(root, FieldNode)
+    assert tuple(a.name.value for a in root.arguments) == models.EVENT_FIELDS
+
+
 def test_the_sdk_selects_every_field_of_each_type():
     for request, model in (
         (api.START_STREAM, models.Session),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -344,18 +344,22 @@ class SessionStore:
                 OWNER_INDEX_SK: {"S": created_at},
                 **self._key(session_id),
             }
+        page, more = self._query_page(kwargs, limit, summary_from_item)
+        return SessionListPage(page, (page[-1]["createdAt"], page[-1]["sessionId"]) if more else None)
+
+    def _query_page(
+        self, kwargs: dict[str, Any], limit: int, convert: Callable[[Mapping[str, Any]], dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` converted items, and whether more follow (one more item is read to know)."""
         items: list[dict[str, Any]] = []
         while len(items) <= limit:
             kwargs["Limit"] = limit + 1 - len(items)
             out = self._db.query(**kwargs)
-            items.extend(summary_from_item(i) for i in out.get("Items", []))
+            items.extend(convert(i) for i in out.get("Items", []))
             if "LastEvaluatedKey" not in out:
                 break
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-        if len(items) > limit:
-            page = items[:limit]
-            return SessionListPage(page, (page[-1]["createdAt"], page[-1]["sessionId"]))
-        return SessionListPage(items)
+        return items[:limit], len(items) > limit
 
     # --- events --------------------------------------------------------------------------
 
@@ -441,7 +445,6 @@ class SessionStore:
     ) -> StoredEventPage:
         """Events strictly after ``(after_attempt, after_seq)``, in order, at most ``limit``."""
         low = event_sk(after_attempt, after_seq + 1)
-        items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
@@ -453,14 +456,5 @@ class SessionStore:
             },
             "ConsistentRead": True,
         }
-        while len(items) <= limit:
-            kwargs["Limit"] = limit + 1 - len(items)
-            out = self._db.query(**kwargs)
-            items.extend(event_from_item(i) for i in out.get("Items", []))
-            if "LastEvaluatedKey" not in out:
-                break
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-        if len(items) > limit:
-            page = items[:limit]
-            return StoredEventPage(page, page[-1]["attempt"], page[-1]["seq"])
-        return StoredEventPage(items)
+        page, more = self._query_page(kwargs, limit, event_from_item)
+        return StoredEventPage(page, page[-1]["attempt"], page[-1]["seq"]) if more else StoredEventPage(page)
