@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, TypeVar, cast
 
 from tokencast.core import models
 from tokencast.events import EventType, SessionStatus
 
 _T = TypeVar("_T")
+
+
+@cache
+def _shared_fields(cls: type, model: type[models.WireModel]) -> tuple[str, ...]:
+    """The attributes ``cls`` copies from ``model`` (computed once per pair: parsing is per event)."""
+    return tuple(f.name for f in fields(cls) if f.name in model.model_fields)
 
 
 def _from_wire(cls: type[_T], model: type[models.WireModel], data: Any) -> _T:
@@ -26,7 +33,7 @@ def _from_wire(cls: type[_T], model: type[models.WireModel], data: Any) -> _T:
     unknown event type or status is kept as its string (added after this client was written).
     """
     wire = model.model_validate(data)
-    values = {f.name: getattr(wire, f.name) for f in fields(cls) if f.name in type(wire).model_fields}  # type: ignore[arg-type]
+    values = {name: getattr(wire, name) for name in _shared_fields(cast(type, cls), model)}
     if isinstance(values.get("usage"), models.Usage):
         values["usage"] = values["usage"].model_dump(by_alias=True, exclude_none=True)
     return cls(**values)
