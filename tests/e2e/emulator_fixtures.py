@@ -36,6 +36,7 @@ from gql.transport.appsync_auth import (
 
 from tokencast.access import principal_of
 from tokencast.core.errors import ApiError, NotFound
+from tokencast.core.models import EVENT_SELECTION
 from tokencast.local.admin import guard_admin_routes
 from tokencast.local.appsync.auth import AuthConfig, Authenticator
 from tokencast.local.appsync.emulator import AppSyncEmulator, EmulatorConfig
@@ -52,7 +53,7 @@ TIMESTAMP = "2026-11-21T12:00:00.000Z"
 WAIT_S = 5.0
 
 SESSION_FIELDS = "sessionId status message timestamp error attempt owner visibility"
-EVENT_FIELDS = "sessionId attempt seq type token isComplete stopReason error timestamp owner visibility"
+EVENT_FIELDS = EVENT_SELECTION
 SUBSCRIBE = "subscription OnToken($sessionId: ID!) { onTokenReceived(sessionId: $sessionId) { %s } }"
 PUBLISH = """mutation Publish($sessionId: ID!, $attempt: Int!, $seq: Int!, $type: EventType!, $token: String!,
   $isComplete: Boolean!, $stopReason: String, $owner: String, $visibility: Visibility, $timestamp: AWSDateTime) {

@@ -20,12 +20,13 @@ from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.appsync_auth import AppSyncApiKeyAuthentication, AppSyncIAMAuthentication, AppSyncJWTAuthentication
 from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 
+from tokencast.core.models import EVENT_SELECTION
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.stack import BackgroundStack, LocalEndpoints
 
 WAIT_S = 20.0
 
-EVENT_FIELDS = "sessionId attempt seq type token isComplete stopReason error timestamp usage { inputTokens outputTokens totalTokens }"
+EVENT_FIELDS = EVENT_SELECTION
 SUBSCRIBE = "subscription On($sessionId: ID!) { onTokenReceived(sessionId: $sessionId) { %s } }"
 START = """mutation Start($prompt: String, $input: StartStreamInput) {
   startStream(prompt: $prompt, input: $input) { sessionId status message timestamp error attempt owner visibility }

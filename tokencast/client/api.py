@@ -39,16 +39,14 @@ from tokencast.client.errors import (
     is_transient,
 )
 from tokencast.client.types import EventPage, SessionInfo, SessionPage
+from tokencast.core.models import EVENT_SELECTION, SESSION_SELECTION, SUMMARY_SELECTION
 
 log = logging.getLogger(__name__)
 
-USAGE_FIELDS = "usage { inputTokens outputTokens totalTokens }"
-SESSION_FIELDS = (
-    "sessionId status message timestamp error attempt text lastSeq stopReason modelId visibility owner "
-    f"createdAt updatedAt {USAGE_FIELDS}"
-)
-SUMMARY_FIELDS = f"sessionId status message createdAt attempt modelId visibility stopReason error {USAGE_FIELDS}"
-EVENT_FIELDS = f"sessionId attempt seq type token isComplete stopReason error timestamp {USAGE_FIELDS}"
+#: The selections, derived from the wire models: every field of each type.
+SESSION_FIELDS = SESSION_SELECTION
+SUMMARY_FIELDS = SUMMARY_SELECTION
+EVENT_FIELDS = EVENT_SELECTION
 
 START_STREAM = GraphQLRequest(
     "mutation StartStream($prompt: String, $input: StartStreamInput) "

@@ -1,31 +1,42 @@
 """The values the client SDK hands out: events, deltas, sessions, pages, results.
 
-All are frozen dataclasses built from the GraphQL wire shape by ``from_graphql``, which is
-tolerant on purpose: AppSync sends a subscriber only the fields the triggering mutation
-selected, so optional fields may be missing from live events. ``usage`` stays the wire
-mapping (``inputTokens``, ``outputTokens``, ``totalTokens``).
+All are frozen dataclasses built from the GraphQL wire shape by ``from_graphql``, which
+parses through the wire models of :mod:`tokencast.core.models` (the one mapping of camelCase
+fields to snake_case attributes) and is tolerant on purpose: AppSync sends a subscriber only
+the fields the triggering mutation selected, so optional fields may be missing from live
+events. ``usage`` stays the wire mapping (``inputTokens``, ``outputTokens``, ``totalTokens``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from functools import cache
+from typing import Any, TypeVar, cast
 
+from tokencast.core import models
 from tokencast.events import EventType, SessionStatus
 
-
-def _event_type(value: Any) -> EventType | str:
-    try:
-        return EventType(value)
-    except ValueError:
-        return str(value)  # a type added after this client was written: still occupies its seq
+_T = TypeVar("_T")
 
 
-def _usage(value: Any) -> dict[str, int] | None:
-    if not isinstance(value, Mapping):
-        return None
-    return {k: int(v) for k, v in value.items() if v is not None}
+@cache
+def _shared_fields(cls: type, model: type[models.WireModel]) -> tuple[str, ...]:
+    """The attributes ``cls`` copies from ``model`` (computed once per pair: parsing is per event)."""
+    return tuple(f.name for f in fields(cls) if f.name in model.model_fields)
+
+
+def _from_wire(cls: type[_T], model: type[models.WireModel], data: Any) -> _T:
+    """``cls`` from a wire object, parsed by ``model``: same-named attributes are copied.
+
+    A ValueError (pydantic's ValidationError is one) when a required field is missing; an
+    unknown event type or status is kept as its string (added after this client was written).
+    """
+    wire = model.model_validate(data)
+    values = {name: getattr(wire, name) for name in _shared_fields(cast(type, cls), model)}
+    if isinstance(values.get("usage"), models.Usage):
+        values["usage"] = values["usage"].model_dump(by_alias=True, exclude_none=True)
+    return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +53,8 @@ class TokenEvent:
     usage: dict[str, int] | None = None
     error: str | None = None
     timestamp: str | None = None
+    owner: str | None = None
+    visibility: str | None = None
 
     @property
     def key(self) -> tuple[int, int]:
@@ -54,24 +67,7 @@ class TokenEvent:
     @classmethod
     def from_graphql(cls, data: Mapping[str, Any]) -> TokenEvent:
         """Build from a ``TokenEvent`` object; ValueError when identity fields are missing."""
-        try:
-            session_id, attempt, seq, kind = data["sessionId"], data["attempt"], data["seq"], data["type"]
-        except (KeyError, TypeError):
-            raise ValueError(f"not a TokenEvent: {data!r}") from None
-        if session_id is None or attempt is None or seq is None or kind is None:
-            raise ValueError(f"TokenEvent without sessionId/attempt/seq/type: {data!r}")
-        return cls(
-            session_id=str(session_id),
-            attempt=int(attempt),
-            seq=int(seq),
-            type=_event_type(kind),
-            token=data.get("token") or "",
-            is_complete=bool(data.get("isComplete")),
-            stop_reason=data.get("stopReason"),
-            usage=_usage(data.get("usage")),
-            error=data.get("error"),
-            timestamp=data.get("timestamp"),
-        )
+        return _from_wire(cls, models.TokenEvent, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,28 +110,7 @@ class SessionInfo:
 
     @classmethod
     def from_graphql(cls, data: Mapping[str, Any]) -> SessionInfo:
-        status: SessionStatus | str
-        try:
-            status = SessionStatus(str(data.get("status")))
-        except ValueError:
-            status = str(data.get("status"))
-        return cls(
-            session_id=str(data["sessionId"]),
-            status=status,
-            attempt=int(data.get("attempt") or 0),
-            text=data.get("text") or "",
-            last_seq=int(data.get("lastSeq") or 0),
-            message=data.get("message"),
-            error=data.get("error"),
-            usage=_usage(data.get("usage")),
-            stop_reason=data.get("stopReason"),
-            model_id=data.get("modelId"),
-            visibility=data.get("visibility"),
-            owner=data.get("owner"),
-            timestamp=data.get("timestamp"),
-            created_at=data.get("createdAt"),
-            updated_at=data.get("updatedAt"),
-        )
+        return _from_wire(cls, models.Session, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,23 +130,7 @@ class SessionSummary:
 
     @classmethod
     def from_graphql(cls, data: Mapping[str, Any]) -> SessionSummary:
-        status: SessionStatus | str
-        try:
-            status = SessionStatus(str(data.get("status")))
-        except ValueError:
-            status = str(data.get("status"))
-        return cls(
-            session_id=str(data["sessionId"]),
-            status=status,
-            created_at=data.get("createdAt"),
-            attempt=int(data.get("attempt") or 0),
-            message=data.get("message"),
-            model_id=data.get("modelId"),
-            visibility=data.get("visibility"),
-            usage=_usage(data.get("usage")),
-            stop_reason=data.get("stopReason"),
-            error=data.get("error"),
-        )
+        return _from_wire(cls, models.SessionSummary, data)
 
 
 @dataclass(frozen=True, slots=True)

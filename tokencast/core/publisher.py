@@ -23,20 +23,18 @@ from requests_aws4auth import AWS4Auth
 from tenacity import Retrying, stop_after_attempt, wait_incrementing
 
 from tokencast.core.errors import PublishFailed
-from tokencast.core.store import EVENT_FIELDS
+from tokencast.core.models import EVENT_FIELDS, EVENT_SELECTION
 
-PUBLISH_MUTATION = """
+#: Selects every TokenEvent field (:data:`EVENT_SELECTION`): subscribers receive only what the
+#: mutation selected, and the subscription filter reads ``owner`` and ``visibility``.
+PUBLISH_MUTATION = f"""
 mutation PublishToken($sessionId: ID!, $attempt: Int!, $seq: Int!, $type: EventType!, $token: String!,
   $isComplete: Boolean!, $stopReason: String, $usage: UsageInput, $error: String, $timestamp: AWSDateTime,
-  $owner: String, $visibility: Visibility) {
+  $owner: String, $visibility: Visibility) {{
   publishToken(sessionId: $sessionId, attempt: $attempt, seq: $seq, type: $type, token: $token,
     isComplete: $isComplete, stopReason: $stopReason, usage: $usage, error: $error, timestamp: $timestamp,
-    owner: $owner, visibility: $visibility) {
-    sessionId attempt seq type token isComplete stopReason
-    usage { inputTokens outputTokens totalTokens }
-    error timestamp owner visibility
-  }
-}
+    owner: $owner, visibility: $visibility) {{ {EVENT_SELECTION} }}
+}}
 """.strip()
 
 
