@@ -223,4 +223,5 @@ def test_with_the_api_key_a_prompt_streams_without_signing_in_as_anyone(local_st
 
     session_id = submit(page, prompt)
     assert ended(page, "COMPLETED") == expected_text(prompt)
-    assert page.query_selector(f"[data-testid=session-row][data-session-id='{session_id}']") is not None
+    # My sessions comes from the owner index, which is eventually consistent: wait for the row.
+    assert page.wait_for_selector(f"[data-testid=session-row][data-session-id='{session_id}']") is not None
