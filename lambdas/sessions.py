@@ -14,9 +14,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tokencast.config import Settings
+from tokencast.core.appsync_routes import caller, resolve
 from tokencast.core.aws import client
 from tokencast.core.logs import route_core_logs
-from tokencast.core.resolver import caller, resolve
 from tokencast.core.sessions import SessionService
 from tokencast.core.store import SessionStore
 

@@ -15,11 +15,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tokencast.config import Limits, Quotas, Settings
+from tokencast.core.appsync_routes import caller, resolve
 from tokencast.core.aws import client
 from tokencast.core.errors import EnqueueFailed, InvalidInput, QuotaExceeded
 from tokencast.core.logs import route_core_logs
 from tokencast.core.quotas import QuotaLedger
-from tokencast.core.resolver import caller, resolve
 from tokencast.core.start import StartService
 from tokencast.core.store import SessionStore
 

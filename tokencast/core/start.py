@@ -28,7 +28,7 @@ from tokencast.core.clock import Clock, iso, utc_now
 from tokencast.core.errors import Conflict, EnqueueFailed, InvalidInput
 from tokencast.core.jobs import Job
 from tokencast.core.quotas import QuotaLedger
-from tokencast.core.requests import StartRequest, parse_start
+from tokencast.core.start_request import StartRequest, parse_start
 from tokencast.core.store import SessionRecord, SessionStore
 
 logger = logging.getLogger(__name__)
