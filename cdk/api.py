@@ -14,7 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk.auth import Auth
+from cdk.auth import UserAuth
 from cdk.nag import acknowledge_iam5
 from tokencast.config import ApiLimits
 from tokencast.resolvers import GRAPHQL_DIR, SCHEMA_PATH, DataSourceType, ResolverMap
@@ -67,7 +67,7 @@ class SchemaText:
 
 @dataclass(frozen=True)
 class TokencastApiProps:
-    auth: Auth
+    auth: UserAuth
     #: Query depth, resolver count and introspection: the same object the emulator enforces.
     limits: ApiLimits = field(default_factory=ApiLimits)
     #: Adds the API_KEY auth mode and one key (AppSync's default 7-day expiry). Dev only.

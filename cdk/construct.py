@@ -29,13 +29,13 @@ from constructs import Construct
 
 from cdk.alarms import Alarms, AlarmsProps
 from cdk.api import TokencastApi, TokencastApiProps
-from cdk.auth import Auth, AuthProps
+from cdk.auth import UserAuth, UserAuthProps
 from cdk.config import TokencastConfig
 from cdk.dashboard import Dashboard, DashboardProps
 from cdk.functions import FunctionSizing, TokencastFunctions, TokencastFunctionsProps
 from cdk.queues import JobQueues, JobQueuesProps
-from cdk.storage import SessionStore, SessionStoreProps
-from cdk.worker import Worker, WorkerProps
+from cdk.storage import SessionTable, SessionTableProps
+from cdk.worker import StreamWorker, StreamWorkerProps
 from tokencast.resolvers import ResolverMap
 
 #: CloudWatch Logs accepts only these retention periods (days), in RetentionDays order.
@@ -84,7 +84,7 @@ class Tokencast(Construct):
         # Storage and the queue between the API and the model. The queue's numbers come from the
         # runtime Settings (tokencast.config), exactly as the local stack's do.
         numbers = config.settings()
-        store = SessionStore(self, "Sessions", SessionStoreProps(removal_policy=removal))
+        store = SessionTable(self, "Sessions", SessionTableProps(removal_policy=removal))
         queues = JobQueues(
             self,
             "Jobs",
@@ -96,10 +96,10 @@ class Tokencast(Construct):
         )
 
         # Who may call, and the API they call.
-        auth = Auth(
+        auth = UserAuth(
             self,
             "Auth",
-            AuthProps(existing_user_pool_id=config.user_pool_id, user_pool=props.user_pool, removal_policy=removal),
+            UserAuthProps(existing_user_pool_id=config.user_pool_id, user_pool=props.user_pool, removal_policy=removal),
         )
         api = TokencastApi(
             self,
@@ -156,10 +156,10 @@ class Tokencast(Construct):
         store.grant_owner_index_query(functions["sessions"])
 
         # SQS ─▶ process ─▶ Bedrock ─▶ publishToken ─▶ subscribers; events ─▶ DynamoDB.
-        Worker(
+        StreamWorker(
             self,
             "Worker",
-            WorkerProps(
+            StreamWorkerProps(
                 function=functions["process"],
                 queues=queues,
                 store=store,

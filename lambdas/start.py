@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tokencast.config import Limits, Quotas, Settings
 from tokencast.core.appsync_routes import caller, resolve
 from tokencast.core.aws import client
-from tokencast.core.errors import EnqueueFailed, InvalidInput, QuotaExceeded
+from tokencast.core.errors import EnqueueFailed, InvalidInput, QuotaRefused
 from tokencast.core.logs import route_core_logs
 from tokencast.core.quotas import QuotaLedger
 from tokencast.core.start import StartService
@@ -58,7 +58,7 @@ def start_stream(prompt: str | None = None, input: dict[str, Any] | None = None)
     except InvalidInput:
         metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
         raise
-    except QuotaExceeded as refused:
+    except QuotaRefused as refused:
         metrics.add_metric(name="QuotaRefusals", unit=MetricUnit.Count, value=1)
         logger.info("start refused by quota", extra={"quota": (refused.info or {}).get("quota")})
         raise
