@@ -36,6 +36,7 @@ from cdk.functions import FunctionSizing, TokencastFunctions, TokencastFunctions
 from cdk.queues import JobQueues, JobQueuesProps
 from cdk.storage import SessionTable, SessionTableProps
 from cdk.worker import StreamWorker, StreamWorkerProps
+from tokencast.outputs import StackOutput
 from tokencast.resolvers import ResolverMap
 
 #: CloudWatch Logs accepts only these retention periods (days), in RetentionDays order.
@@ -209,25 +210,29 @@ class Tokencast(Construct):
     def add_outputs(self, scope: Construct) -> None:
         """The outputs `tokencast ... --stack NAME` and frontends read (DescribeStacks → Outputs)."""
         self.api.add_outputs(scope)
-        CfnOutput(scope, "Region", value=Stack.of(self).region, description="Region of the stack")
-        CfnOutput(scope, "UserPoolId", value=self.auth.user_pool.user_pool_id, description="Cognito user pool id")
+        CfnOutput(scope, StackOutput.REGION, value=Stack.of(self).region, description="Region of the stack")
+        CfnOutput(
+            scope, StackOutput.USER_POOL_ID, value=self.auth.user_pool.user_pool_id, description="Cognito user pool id"
+        )
         CfnOutput(
             scope,
-            "UserPoolClientId",
+            StackOutput.USER_POOL_CLIENT_ID,
             value=self.auth.client.user_pool_client_id,
             description="Cognito app client id (public, no secret)",
         )
-        CfnOutput(scope, "JobsQueueUrl", value=self.queues.jobs_queue.queue_url, description="SQS jobs queue URL")
+        CfnOutput(
+            scope, StackOutput.JOBS_QUEUE_URL, value=self.queues.jobs_queue.queue_url, description="SQS jobs queue URL"
+        )
         CfnOutput(
             scope,
-            "DeadLetterQueueUrl",
+            StackOutput.DEAD_LETTER_QUEUE_URL,
             value=self.queues.dead_letter_queue.queue_url,
             description="SQS dead-letter queue URL (tokencast dlq)",
         )
-        CfnOutput(scope, "TableName", value=self.store.table_name, description="DynamoDB sessions table")
+        CfnOutput(scope, StackOutput.TABLE_NAME, value=self.store.table_name, description="DynamoDB sessions table")
         CfnOutput(
             scope,
-            "AlarmTopicArn",
+            StackOutput.ALARM_TOPIC_ARN,
             value=self.alarms.topic.topic_arn,
             description="SNS topic of the tokencast alarms",
         )

@@ -9,6 +9,7 @@ from aws_cdk.assertions import Match
 from infra_helpers import DEFAULT_STACK, DEV_STACK, EXISTING_POOL_ID, function_id, one, resources
 
 from tokencast.config import Limits, Quotas, Settings
+from tokencast.outputs import StackOutput
 from tokencast.resolvers import GRAPHQL_DIR, ResolverMap
 
 ROOT = GRAPHQL_DIR.parent
@@ -388,23 +389,13 @@ def test_existing_user_pool_gets_a_client_and_backs_the_api(assembly):
     assert client["Properties"]["UserPoolId"] == EXISTING_POOL_ID
     api = next(iter(resources(t, "AWS::AppSync::GraphQLApi").values()))["Properties"]
     assert api["UserPoolConfig"]["UserPoolId"] == EXISTING_POOL_ID
-    assert t["Outputs"]["UserPoolId"]["Value"] == EXISTING_POOL_ID
+    assert t["Outputs"][StackOutput.USER_POOL_ID]["Value"] == EXISTING_POOL_ID
 
 
 # -- outputs (read by `tokencast ... --stack NAME`) ------------------------------------------
 
-OUTPUTS = {
-    "GraphQLUrl",
-    "RealtimeUrl",
-    "ApiId",
-    "Region",
-    "UserPoolId",
-    "UserPoolClientId",
-    "JobsQueueUrl",
-    "DeadLetterQueueUrl",
-    "TableName",
-    "AlarmTopicArn",
-}
+#: every key the stack declares (tokencast/outputs.py), the API key's only when one is enabled
+OUTPUTS = {key.value for key in StackOutput} - {StackOutput.API_KEY_ID}
 
 
 def test_stack_outputs_default(assembly):
@@ -412,20 +403,20 @@ def test_stack_outputs_default(assembly):
     assert set(t["Outputs"]) == OUTPUTS
     api = one(t, "AWS::AppSync::GraphQLApi")
     _, jobs, dlq = _queues(t)
-    assert t["Outputs"]["GraphQLUrl"]["Value"] == {"Fn::GetAtt": [api, "GraphQLUrl"]}
-    assert t["Outputs"]["RealtimeUrl"]["Value"] == {"Fn::GetAtt": [api, "RealtimeUrl"]}
-    assert t["Outputs"]["JobsQueueUrl"]["Value"] == {"Ref": jobs}
-    assert t["Outputs"]["DeadLetterQueueUrl"]["Value"] == {"Ref": dlq}
-    assert t["Outputs"]["TableName"]["Value"] == {"Ref": one(t, "AWS::DynamoDB::Table")}
-    assert t["Outputs"]["Region"]["Value"] == {"Ref": "AWS::Region"}
+    assert t["Outputs"][StackOutput.GRAPHQL_URL]["Value"] == {"Fn::GetAtt": [api, "GraphQLUrl"]}
+    assert t["Outputs"][StackOutput.REALTIME_URL]["Value"] == {"Fn::GetAtt": [api, "RealtimeUrl"]}
+    assert t["Outputs"][StackOutput.JOBS_QUEUE_URL]["Value"] == {"Ref": jobs}
+    assert t["Outputs"][StackOutput.DEAD_LETTER_QUEUE_URL]["Value"] == {"Ref": dlq}
+    assert t["Outputs"][StackOutput.TABLE_NAME]["Value"] == {"Ref": one(t, "AWS::DynamoDB::Table")}
+    assert t["Outputs"][StackOutput.REGION]["Value"] == {"Ref": "AWS::Region"}
     assert all("Export" not in o for o in t["Outputs"].values())  # no cross-stack coupling
 
 
 def test_stack_outputs_with_api_key(assembly):
     t = assembly.template(DEV_STACK)
-    assert set(t["Outputs"]) == OUTPUTS | {"ApiKeyId"}
+    assert set(t["Outputs"]) == OUTPUTS | {StackOutput.API_KEY_ID}
     key = one(t, "AWS::AppSync::ApiKey")
-    assert t["Outputs"]["ApiKeyId"]["Value"] == {"Fn::GetAtt": [key, "ApiKeyId"]}
+    assert t["Outputs"][StackOutput.API_KEY_ID]["Value"] == {"Fn::GetAtt": [key, "ApiKeyId"]}
 
 
 def test_outputs_contain_no_secrets(assembly):

@@ -18,10 +18,6 @@ from tokencast.core.start_request import parse_session_id
 from tokencast.core.store import SessionRecord, SessionStore
 from tokencast.events import SessionStatus
 
-#: Session ids are UUIDs (``parse_session_id``); the onTokenReceived resolver, which cannot
-#: import that rule, refuses ids no session can have: empty or longer than this.
-MAX_SESSION_ID_CHARS = 128
-
 
 class SessionService:
     def __init__(self, *, store: SessionStore, events_page_limit: int = 500, sessions_page_limit: int = 50):
