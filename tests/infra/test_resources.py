@@ -9,6 +9,7 @@ from aws_cdk.assertions import Match
 from infra_helpers import DEFAULT_STACK, DEV_STACK, EXISTING_POOL_ID, function_id, one, resources
 
 from tokencast.config import Limits, Quotas, Settings
+from tokencast.core.jobs import DLQ_RETENTION_S
 from tokencast.outputs import StackOutput
 from tokencast.resolvers import GRAPHQL_DIR, ResolverMap
 
@@ -134,7 +135,7 @@ def test_queues_are_encrypted_and_dlq_keeps_jobs_14_days(default_template, assem
     qs, jobs, dlq = _queues(assembly.template(DEFAULT_STACK))
     for q in qs.values():
         assert q["Properties"]["SqsManagedSseEnabled"] is True
-    assert qs[dlq]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert qs[dlq]["Properties"]["MessageRetentionPeriod"] == DLQ_RETENTION_S
     # Lambda requires visibility >= function timeout (300 s by default).
     assert qs[jobs]["Properties"]["VisibilityTimeout"] == 360
 
