@@ -36,6 +36,7 @@ from cdk.functions import FunctionSizing, TokencastFunctions, TokencastFunctions
 from cdk.queues import JobQueues, JobQueuesProps
 from cdk.storage import SessionTable, SessionTableProps
 from cdk.worker import StreamWorker, StreamWorkerProps
+from tokencast.metrics import NAMESPACE as METRICS_NAMESPACE
 from tokencast.outputs import StackOutput
 from tokencast.resolvers import ResolverMap
 
@@ -126,7 +127,7 @@ class Tokencast(Construct):
             **settings.to_env(),
             **config.limits.to_env(),
             **config.quotas.to_env(),
-            "POWERTOOLS_METRICS_NAMESPACE": "tokencast",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": config.log_level,
             "POWERTOOLS_LOGGER_LOG_EVENT": "false",  # events carry prompts: never log them
         }

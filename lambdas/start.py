@@ -22,10 +22,12 @@ from tokencast.core.logs import route_core_logs
 from tokencast.core.quotas import QuotaLedger
 from tokencast.core.start import StartService
 from tokencast.core.store import SessionStore
+from tokencast.metrics import NAMESPACE, service_name
 
-logger = Logger(service="tokencast-start")
-metrics = Metrics(namespace="tokencast", service="tokencast-start")
-tracer = Tracer(service="tokencast-start")
+SERVICE = service_name("start")
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
 route_core_logs(logger)
 router = Router()
 

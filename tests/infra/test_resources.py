@@ -10,6 +10,7 @@ from infra_helpers import DEFAULT_STACK, DEV_STACK, EXISTING_POOL_ID, function_i
 
 from tokencast.config import Limits, Quotas, Settings
 from tokencast.core.jobs import DLQ_RETENTION_S
+from tokencast.metrics import NAMESPACE, PipelineMetric, service_name
 from tokencast.outputs import StackOutput
 from tokencast.resolvers import GRAPHQL_DIR, ResolverMap
 
@@ -201,8 +202,8 @@ def test_function_environment_is_settings_limits_and_quotas_to_env(assembly, sta
         assert env["TOKENCAST_DEAD_LETTER_QUEUE_URL"] == {"Ref": dlq}
         assert env["TOKENCAST_GRAPHQL_URL"] == {"Fn::GetAtt": [api, "GraphQLUrl"]}
         assert env["TOKENCAST_REGION"] == {"Ref": "AWS::Region"}
-        assert env["POWERTOOLS_SERVICE_NAME"] == f"tokencast-{name}"
-        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "tokencast"
+        assert env["POWERTOOLS_SERVICE_NAME"] == service_name(name)
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == NAMESPACE
         assert env["POWERTOOLS_LOG_LEVEL"] == cfg.log_level
         assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
         # Every variable is one the runtime reads: nothing stale, nothing misspelled.
@@ -296,17 +297,15 @@ def test_alarms_cover_dlq_depth_job_age_every_function_and_appsync_5xx(assembly,
 
 
 def test_dashboard_charts_the_pipeline_metrics_the_worker_emits(assembly):
-    from cdk.dashboard import NAMESPACE, PIPELINE_METRICS, PROCESS_SERVICE
-
     t = assembly.template(DEFAULT_STACK)
     [dashboard] = resources(t, "AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    for metric in (*PIPELINE_METRICS, "ApproximateNumberOfMessagesVisible", "5XXError"):
+    for metric in (*PipelineMetric, "ApproximateNumberOfMessagesVisible", "5XXError"):
         assert metric in body, metric
-    assert NAMESPACE == "tokencast" and PROCESS_SERVICE == "tokencast-process"
+    assert f'\\"{NAMESPACE}\\"' in body and f'\\"{service_name("process")}\\"' in body
     emitted = (ROOT / "lambdas" / "process.py").read_text()
-    for metric in PIPELINE_METRICS:
-        assert f'name="{metric}"' in emitted, f"lambdas/process.py does not emit {metric}"
+    for metric in PipelineMetric:
+        assert f"name=PipelineMetric.{metric.name}" in emitted, f"lambdas/process.py does not emit {metric}"
 
 
 @pytest.mark.parametrize("stack", [DEFAULT_STACK, DEV_STACK])
