@@ -14,9 +14,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk.auth import Auth
+from cdk.auth import UserAuth
 from cdk.nag import acknowledge_iam5
 from tokencast.config import ApiLimits
+from tokencast.outputs import StackOutput
 from tokencast.resolvers import GRAPHQL_DIR, SCHEMA_PATH, DataSourceType, ResolverMap
 
 #: The repository root: resolver ``code`` paths in resolvers.json are relative to it.
@@ -67,7 +68,7 @@ class SchemaText:
 
 @dataclass(frozen=True)
 class TokencastApiProps:
-    auth: Auth
+    auth: UserAuth
     #: Query depth, resolver count and introspection: the same object the emulator enforces.
     limits: ApiLimits = field(default_factory=ApiLimits)
     #: Adds the API_KEY auth mode and one key (AppSync's default 7-day expiry). Dev only.
@@ -247,13 +248,17 @@ class TokencastApi(Construct):
 
     def add_outputs(self, stack: Stack) -> None:
         """Outputs the CLI reads with DescribeStacks (``tokencast ... --stack NAME``)."""
-        CfnOutput(stack, "GraphQLUrl", value=self.graphql_url, description="AppSync GraphQL endpoint (HTTPS)")
-        CfnOutput(stack, "RealtimeUrl", value=self.realtime_url, description="AppSync real-time endpoint (WSS)")
-        CfnOutput(stack, "ApiId", value=self.api.api_id, description="AppSync API id")
+        CfnOutput(
+            stack, StackOutput.GRAPHQL_URL, value=self.graphql_url, description="AppSync GraphQL endpoint (HTTPS)"
+        )
+        CfnOutput(
+            stack, StackOutput.REALTIME_URL, value=self.realtime_url, description="AppSync real-time endpoint (WSS)"
+        )
+        CfnOutput(stack, StackOutput.API_ID, value=self.api.api_id, description="AppSync API id")
         if self.api_key is not None:
             CfnOutput(
                 stack,
-                "ApiKeyId",
+                StackOutput.API_KEY_ID,
                 value=self.api_key.attr_api_key_id,
                 description="Dev-only AppSync API key (for AppSync the key id is the key, da2-...)",
             )

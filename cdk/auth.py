@@ -10,7 +10,7 @@ from constructs import Construct
 
 
 @dataclass(frozen=True)
-class AuthProps:
+class UserAuthProps:
     #: Use this existing pool (in the stack's region) instead of creating one; its users, MFA and
     #: password policies apply, and the stack only adds an app client to it.
     existing_user_pool_id: str | None = None
@@ -19,7 +19,7 @@ class AuthProps:
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
 
 
-class Auth(Construct):
+class UserAuth(Construct):
     """The identity provider behind AppSync's default auth mode.
 
     A new pool is admin-provisioned (no self sign-up: anyone who can sign up could start
@@ -29,9 +29,9 @@ class Auth(Construct):
     only). An existing pool (``userPoolId``) gets just a new app client.
     """
 
-    def __init__(self, scope: Construct, id: str, props: AuthProps | None = None) -> None:
+    def __init__(self, scope: Construct, id: str, props: UserAuthProps | None = None) -> None:
         super().__init__(scope, id)
-        props = props or AuthProps()
+        props = props or UserAuthProps()
         if props.user_pool is not None:
             self.user_pool: cognito.IUserPool = props.user_pool
         elif props.existing_user_pool_id:

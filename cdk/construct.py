@@ -29,13 +29,15 @@ from constructs import Construct
 
 from cdk.alarms import Alarms, AlarmsProps
 from cdk.api import TokencastApi, TokencastApiProps
-from cdk.auth import Auth, AuthProps
+from cdk.auth import UserAuth, UserAuthProps
 from cdk.config import TokencastConfig
 from cdk.dashboard import Dashboard, DashboardProps
 from cdk.functions import FunctionSizing, TokencastFunctions, TokencastFunctionsProps
 from cdk.queues import JobQueues, JobQueuesProps
-from cdk.storage import SessionStore, SessionStoreProps
-from cdk.worker import Worker, WorkerProps
+from cdk.storage import SessionTable, SessionTableProps
+from cdk.worker import StreamWorker, StreamWorkerProps
+from tokencast.metrics import NAMESPACE as METRICS_NAMESPACE
+from tokencast.outputs import StackOutput
 from tokencast.resolvers import ResolverMap
 
 #: CloudWatch Logs accepts only these retention periods (days), in RetentionDays order.
@@ -84,7 +86,7 @@ class Tokencast(Construct):
         # Storage and the queue between the API and the model. The queue's numbers come from the
         # runtime Settings (tokencast.config), exactly as the local stack's do.
         numbers = config.settings()
-        store = SessionStore(self, "Sessions", SessionStoreProps(removal_policy=removal))
+        store = SessionTable(self, "Sessions", SessionTableProps(removal_policy=removal))
         queues = JobQueues(
             self,
             "Jobs",
@@ -96,10 +98,10 @@ class Tokencast(Construct):
         )
 
         # Who may call, and the API they call.
-        auth = Auth(
+        auth = UserAuth(
             self,
             "Auth",
-            AuthProps(existing_user_pool_id=config.user_pool_id, user_pool=props.user_pool, removal_policy=removal),
+            UserAuthProps(existing_user_pool_id=config.user_pool_id, user_pool=props.user_pool, removal_policy=removal),
         )
         api = TokencastApi(
             self,
@@ -125,7 +127,7 @@ class Tokencast(Construct):
             **settings.to_env(),
             **config.limits.to_env(),
             **config.quotas.to_env(),
-            "POWERTOOLS_METRICS_NAMESPACE": "tokencast",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": config.log_level,
             "POWERTOOLS_LOGGER_LOG_EVENT": "false",  # events carry prompts: never log them
         }
@@ -156,10 +158,10 @@ class Tokencast(Construct):
         store.grant_owner_index_query(functions["sessions"])
 
         # SQS ─▶ process ─▶ Bedrock ─▶ publishToken ─▶ subscribers; events ─▶ DynamoDB.
-        Worker(
+        StreamWorker(
             self,
             "Worker",
-            WorkerProps(
+            StreamWorkerProps(
                 function=functions["process"],
                 queues=queues,
                 store=store,
@@ -209,25 +211,29 @@ class Tokencast(Construct):
     def add_outputs(self, scope: Construct) -> None:
         """The outputs `tokencast ... --stack NAME` and frontends read (DescribeStacks → Outputs)."""
         self.api.add_outputs(scope)
-        CfnOutput(scope, "Region", value=Stack.of(self).region, description="Region of the stack")
-        CfnOutput(scope, "UserPoolId", value=self.auth.user_pool.user_pool_id, description="Cognito user pool id")
+        CfnOutput(scope, StackOutput.REGION, value=Stack.of(self).region, description="Region of the stack")
+        CfnOutput(
+            scope, StackOutput.USER_POOL_ID, value=self.auth.user_pool.user_pool_id, description="Cognito user pool id"
+        )
         CfnOutput(
             scope,
-            "UserPoolClientId",
+            StackOutput.USER_POOL_CLIENT_ID,
             value=self.auth.client.user_pool_client_id,
             description="Cognito app client id (public, no secret)",
         )
-        CfnOutput(scope, "JobsQueueUrl", value=self.queues.jobs_queue.queue_url, description="SQS jobs queue URL")
+        CfnOutput(
+            scope, StackOutput.JOBS_QUEUE_URL, value=self.queues.jobs_queue.queue_url, description="SQS jobs queue URL"
+        )
         CfnOutput(
             scope,
-            "DeadLetterQueueUrl",
+            StackOutput.DEAD_LETTER_QUEUE_URL,
             value=self.queues.dead_letter_queue.queue_url,
             description="SQS dead-letter queue URL (tokencast dlq)",
         )
-        CfnOutput(scope, "TableName", value=self.store.table_name, description="DynamoDB sessions table")
+        CfnOutput(scope, StackOutput.TABLE_NAME, value=self.store.table_name, description="DynamoDB sessions table")
         CfnOutput(
             scope,
-            "AlarmTopicArn",
+            StackOutput.ALARM_TOPIC_ARN,
             value=self.alarms.topic.topic_arn,
             description="SNS topic of the tokencast alarms",
         )

@@ -19,12 +19,12 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk.alarms import appsync_metric
+from tokencast.metrics import NAMESPACE, PipelineMetric, service_name
 
 #: Where lambdas/process.py's metrics land (POWERTOOLS_METRICS_NAMESPACE, service dimension).
-NAMESPACE = "tokencast"
-PROCESS_SERVICE = "tokencast-process"
+PROCESS_SERVICE = service_name("process")
 #: The pipeline metrics the dashboard charts (lambdas/process.py emits each of them).
-PIPELINE_METRICS = ("TimeToFirstTokenMs", "TokensPerSecond", "EventsPerAnswer", "Retries")
+PIPELINE_METRICS = tuple(PipelineMetric)
 OUTCOME_METRICS = ("JobsCompleted", "JobsCancelled", "JobsDeadLettered", "JobsRedelivered")
 
 
@@ -55,17 +55,23 @@ class Dashboard(Construct):
             cloudwatch.GraphWidget(
                 title="Time to first token (ms, p50/p90)",
                 left=[
-                    pipeline_metric("TimeToFirstTokenMs", cloudwatch.Stats.p(50)),
-                    pipeline_metric("TimeToFirstTokenMs", cloudwatch.Stats.p(90)),
+                    pipeline_metric(PipelineMetric.TIME_TO_FIRST_TOKEN_MS, cloudwatch.Stats.p(50)),
+                    pipeline_metric(PipelineMetric.TIME_TO_FIRST_TOKEN_MS, cloudwatch.Stats.p(90)),
                 ],
             ),
-            cloudwatch.GraphWidget(title="Tokens per second (avg)", left=[pipeline_metric("TokensPerSecond")]),
-            cloudwatch.GraphWidget(title="Events per answer (avg)", left=[pipeline_metric("EventsPerAnswer")]),
+            cloudwatch.GraphWidget(
+                title="Tokens per second (avg)", left=[pipeline_metric(PipelineMetric.TOKENS_PER_SECOND)]
+            ),
+            cloudwatch.GraphWidget(
+                title="Events per answer (avg)", left=[pipeline_metric(PipelineMetric.EVENTS_PER_ANSWER)]
+            ),
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Retries and outcomes (sum)",
-                left=[pipeline_metric(name, cloudwatch.Stats.SUM) for name in ("Retries", *OUTCOME_METRICS)],
+                left=[
+                    pipeline_metric(name, cloudwatch.Stats.SUM) for name in (PipelineMetric.RETRIES, *OUTCOME_METRICS)
+                ],
             ),
             cloudwatch.GraphWidget(
                 title="DLQ depth",

@@ -33,6 +33,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk.nag import acknowledge_iam5
+from tokencast.metrics import service_name
 from tokencast.resolvers import GRAPHQL_DIR, ResolverMap
 
 #: The repository root, where the packages to bundle live.
@@ -192,7 +193,7 @@ class TokencastFunctions(Construct):
                 # X-Ray: Lambda's own segment plus Powertools Tracer's subsegments (boto3 calls
                 # to DynamoDB, SQS, Bedrock and the publish to AppSync) under the same trace.
                 tracing=lambda_.Tracing.ACTIVE,
-                environment={**props.environment, "POWERTOOLS_SERVICE_NAME": f"tokencast-{name}"},
+                environment={**props.environment, "POWERTOOLS_SERVICE_NAME": service_name(name)},
             )
             acknowledge_iam5(
                 role,

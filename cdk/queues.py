@@ -9,8 +9,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-#: SQS's maximum; a failed job waits this long to be inspected and replayed.
-DLQ_RETENTION = Duration.days(14)
+from tokencast.core.jobs import DLQ_RETENTION_S
+
+#: a failed job waits this long to be inspected and replayed (SQS's maximum)
+DLQ_RETENTION = Duration.seconds(DLQ_RETENTION_S)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ OWNER_INDEX = contract.OWNER_INDEX
 
 
 @dataclass(frozen=True)
-class SessionStoreProps:
+class SessionTableProps:
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
 
 
-class SessionStore(Construct):
+class SessionTable(Construct):
     """On-demand DynamoDB table with TTL and point-in-time recovery.
 
     Why on-demand: traffic is bursty (a session writes a few dozen items in seconds, then
@@ -35,9 +35,9 @@ class SessionStore(Construct):
     function's policy lists exactly what its handler calls.
     """
 
-    def __init__(self, scope: Construct, id: str, props: SessionStoreProps | None = None) -> None:
+    def __init__(self, scope: Construct, id: str, props: SessionTableProps | None = None) -> None:
         super().__init__(scope, id)
-        props = props or SessionStoreProps()
+        props = props or SessionTableProps()
         self.table = dynamodb.Table(
             self,
             "Table",

@@ -14,7 +14,7 @@ from constructs import Construct
 from cdk.api import TokencastApi
 from cdk.nag import acknowledge_iam5
 from cdk.queues import JobQueues
-from cdk.storage import SessionStore
+from cdk.storage import SessionTable
 
 #: What ConverseStream needs (InvokeModelWithResponseStream) and Converse, its non-streaming twin.
 BEDROCK_ACTIONS = ("bedrock:InvokeModelWithResponseStream", "bedrock:InvokeModel")
@@ -69,17 +69,17 @@ def model_arns(stack: Stack, model_ids: Sequence[str]) -> ModelArns:
 
 
 @dataclass(frozen=True)
-class WorkerProps:
+class StreamWorkerProps:
     function: lambda_.Function
     queues: JobQueues
-    store: SessionStore
+    store: SessionTable
     api: TokencastApi
     allowed_models: Sequence[str]
     #: Concurrent workers the event source may run: the guard on Bedrock's tokens-per-minute quota.
     max_concurrency: int
 
 
-class Worker(Construct):
+class StreamWorker(Construct):
     """SQS → process function, one job per invocation, with everything the handler may touch.
 
     Batch size 1: a job is a whole streamed answer; batching would make one slow answer hold
@@ -88,7 +88,7 @@ class Worker(Construct):
     without reserved concurrency (which would also cap the rest of the account's Lambdas).
     """
 
-    def __init__(self, scope: Construct, id: str, props: WorkerProps) -> None:
+    def __init__(self, scope: Construct, id: str, props: StreamWorkerProps) -> None:
         super().__init__(scope, id)
         fn = props.function
         stack = Stack.of(self)

@@ -33,10 +33,12 @@ from tokencast.core.quotas import QuotaLedger
 from tokencast.core.results import Outcome
 from tokencast.core.store import SessionStore
 from tokencast.core.worker import Worker
+from tokencast.metrics import NAMESPACE, PipelineMetric, service_name
 
-logger = Logger(service="tokencast-process")
-metrics = Metrics(namespace="tokencast", service="tokencast-process")
-tracer = Tracer(service="tokencast-process")
+SERVICE = service_name("process")
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
 route_core_logs(logger)
 
 
@@ -108,13 +110,19 @@ def record_handler(record: SQSRecord) -> str:
     metrics.add_metric(name="Attempts", unit=MetricUnit.Count, value=result.attempts)
     metrics.add_metric(name="Publishes", unit=MetricUnit.Count, value=result.publishes)
     metrics.add_metric(name="ModelDeltas", unit=MetricUnit.Count, value=result.deltas)
-    metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=max(0, result.attempts - 1))
+    metrics.add_metric(name=PipelineMetric.RETRIES, unit=MetricUnit.Count, value=max(0, result.attempts - 1))
     if result.outcome is Outcome.COMPLETED:
-        metrics.add_metric(name="EventsPerAnswer", unit=MetricUnit.Count, value=result.events)
+        metrics.add_metric(name=PipelineMetric.EVENTS_PER_ANSWER, unit=MetricUnit.Count, value=result.events)
     if result.time_to_first_token_ms is not None:
-        metrics.add_metric(name="TimeToFirstTokenMs", unit=MetricUnit.Milliseconds, value=result.time_to_first_token_ms)
+        metrics.add_metric(
+            name=PipelineMetric.TIME_TO_FIRST_TOKEN_MS,
+            unit=MetricUnit.Milliseconds,
+            value=result.time_to_first_token_ms,
+        )
     if result.tokens_per_second is not None:
-        metrics.add_metric(name="TokensPerSecond", unit=MetricUnit.CountPerSecond, value=result.tokens_per_second)
+        metrics.add_metric(
+            name=PipelineMetric.TOKENS_PER_SECOND, unit=MetricUnit.CountPerSecond, value=result.tokens_per_second
+        )
     return result.outcome.value
 
 

@@ -14,15 +14,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tokencast.config import Settings
+from tokencast.core.appsync_routes import caller, resolve
 from tokencast.core.aws import client
 from tokencast.core.logs import route_core_logs
-from tokencast.core.resolver import caller, resolve
 from tokencast.core.sessions import SessionService
 from tokencast.core.store import SessionStore
+from tokencast.metrics import NAMESPACE, service_name
 
-logger = Logger(service="tokencast-sessions")
-metrics = Metrics(namespace="tokencast", service="tokencast-sessions")
-tracer = Tracer(service="tokencast-sessions")
+SERVICE = service_name("sessions")
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
 route_core_logs(logger)
 router = Router()
 

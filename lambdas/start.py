@@ -15,17 +15,19 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tokencast.config import Limits, Quotas, Settings
+from tokencast.core.appsync_routes import caller, resolve
 from tokencast.core.aws import client
-from tokencast.core.errors import EnqueueFailed, InvalidInput, QuotaExceeded
+from tokencast.core.errors import EnqueueFailed, InvalidInput, QuotaRefused
 from tokencast.core.logs import route_core_logs
 from tokencast.core.quotas import QuotaLedger
-from tokencast.core.resolver import caller, resolve
 from tokencast.core.start import StartService
 from tokencast.core.store import SessionStore
+from tokencast.metrics import NAMESPACE, service_name
 
-logger = Logger(service="tokencast-start")
-metrics = Metrics(namespace="tokencast", service="tokencast-start")
-tracer = Tracer(service="tokencast-start")
+SERVICE = service_name("start")
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
 route_core_logs(logger)
 router = Router()
 
@@ -58,7 +60,7 @@ def start_stream(prompt: str | None = None, input: dict[str, Any] | None = None)
     except InvalidInput:
         metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
         raise
-    except QuotaExceeded as refused:
+    except QuotaRefused as refused:
         metrics.add_metric(name="QuotaRefusals", unit=MetricUnit.Count, value=1)
         logger.info("start refused by quota", extra={"quota": (refused.info or {}).get("quota")})
         raise

@@ -30,6 +30,7 @@ from constructs import Construct
 
 from cdk.config import TokencastConfig
 from cdk.construct import Tokencast, TokencastProps
+from tokencast.outputs import StackOutput
 
 HERE = Path(__file__).resolve().parent
 
@@ -85,10 +86,12 @@ class TeamAppStack(cdk.Stack):
         self.tokencast.publish_through(self.merged)
 
         # What the frontend is configured with (docs/frontends.md).
-        cdk.CfnOutput(self, "GraphQLUrl", value=self.merged.graphql_url, description="the Merged API: one endpoint")
-        cdk.CfnOutput(self, "Region", value=self.region)
-        cdk.CfnOutput(self, "UserPoolId", value=pool.user_pool_id)
-        cdk.CfnOutput(self, "UserPoolClientId", value=self.tokencast.auth.client.user_pool_client_id)
+        cdk.CfnOutput(
+            self, StackOutput.GRAPHQL_URL, value=self.merged.graphql_url, description="the Merged API: one endpoint"
+        )
+        cdk.CfnOutput(self, StackOutput.REGION, value=self.region)
+        cdk.CfnOutput(self, StackOutput.USER_POOL_ID, value=pool.user_pool_id)
+        cdk.CfnOutput(self, StackOutput.USER_POOL_CLIENT_ID, value=self.tokencast.auth.client.user_pool_client_id)
 
 
 def build(app: cdk.App) -> TeamAppStack:

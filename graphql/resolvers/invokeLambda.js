@@ -3,7 +3,7 @@
  * direct Lambda resolver would send, and turn its error answer into a typed GraphQL error.
  *
  * A direct Lambda resolver's exception reaches clients as `Lambda:Unhandled` with prose, so the
- * handlers (tokencast.core.resolver.resolve) answer `{data}` or `{error: {message, errorType,
+ * handlers (tokencast.core.appsync_routes.resolve) answer `{data}` or `{error: {message, errorType,
  * errorInfo}}` and this response handler raises the error with util.error: clients get a stable
  * errorType (NotFound, Forbidden, InvalidInput, Quota, Conflict, Unavailable) and errorInfo.
  * A handler that crashed or timed out (ctx.error) becomes errorType `Internal`, with the

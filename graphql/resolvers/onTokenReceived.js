@@ -16,7 +16,7 @@ import { util, extensions } from '@aws-appsync/utils';
 
 const ANONYMOUS = 'anonymous';
 
-/** Session ids longer than this are never stored (tokencast.core.sessions.MAX_SESSION_ID_CHARS). */
+/** Session ids longer than this are never stored (tokencast.core.start_request.MAX_SESSION_ID_CHARS). */
 const MAX_SESSION_ID_CHARS = 128;
 
 /** tokencast.access.role_of: an assumed-role session ARN without its session name. */

@@ -86,7 +86,7 @@ def event_variables(session_id: str, seq: int, **overrides: Any) -> dict[str, An
 class FakeFunction:
     """Stands in for a LocalFunction: records each AppSync event, answers from ``handler``.
 
-    Answers in the envelope the real handlers use (tokencast.core.resolver.resolve): the value
+    Answers in the envelope the real handlers use (tokencast.core.appsync_routes.resolve): the value
     as ``{"data": ...}``, an :class:`ApiError` as ``{"error": ...}``. Any other exception becomes
     the invocation's error, as the Lambda runtime reports it (``LambdaInvocationError``).
     """

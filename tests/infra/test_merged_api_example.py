@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from infra_helpers import resources
 
+from tokencast.outputs import StackOutput
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "merged_api" / "app.py"
 
@@ -77,9 +79,10 @@ def test_the_worker_publishes_through_the_merged_api(template):
 
 def test_outputs_give_the_frontend_one_endpoint(template):
     outputs = template["Outputs"]
-    assert {"GraphQLUrl", "Region", "UserPoolId", "UserPoolClientId"} <= set(outputs)
-    assert "GraphQLUrl" in json.dumps(outputs["GraphQLUrl"]["Value"])
-    assert json.dumps(outputs["GraphQLUrl"]["Value"]).count("Frontend") == 1
+    frontend = {StackOutput.GRAPHQL_URL, StackOutput.REGION, StackOutput.USER_POOL_ID, StackOutput.USER_POOL_CLIENT_ID}
+    assert frontend <= set(outputs)
+    assert "GraphQLUrl" in json.dumps(outputs[StackOutput.GRAPHQL_URL]["Value"])
+    assert json.dumps(outputs[StackOutput.GRAPHQL_URL]["Value"]).count("Frontend") == 1
 
 
 def test_example_files_exist():

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tokencast.access import can_read, principal_of
+from tokencast.core.start_request import MAX_SESSION_ID_CHARS
 from tokencast.local.appsync.builtins import (
     ResolverContext,
     UtilError,
@@ -186,7 +187,7 @@ def test_the_acceptance_matrix_spelled_out(subscription_runs):
     assert _matches(filters["pool-user"], private_pool) and not _matches(filters["other-pool-user"], private_pool)
 
 
-@pytest.mark.parametrize("session_id", ["", "x" * 129])
+@pytest.mark.parametrize("session_id", ["", "x" * (MAX_SESSION_ID_CHARS + 1)])
 def test_a_session_id_no_session_can_have_is_refused_alike(session_id):
     [out] = run_node([{"file": str(SUBSCRIBE_JS), "args": {"sessionId": session_id}, "identity": OWNER}])
     with pytest.raises(UtilError) as twin:
@@ -199,6 +200,15 @@ def test_a_session_id_no_session_can_have_is_refused_alike(session_id):
         "errorInfo": error.error_info,
     }
     assert out["error"]["errorType"] == "InvalidInput"
+
+
+def test_the_longest_session_id_is_accepted_alike():
+    """The resolver's copy of the limit is the Python one: an id of exactly that length passes."""
+    session_id = "x" * MAX_SESSION_ID_CHARS
+    [out] = run_node([{"file": str(SUBSCRIBE_JS), "args": {"sessionId": session_id}, "identity": OWNER}])
+    twin = session_access_filter(ResolverContext(arguments={"sessionId": session_id}, identity=OWNER))
+    assert out["error"] is None
+    assert out["subscriptionFilter"] == twin
 
 
 EVENT = {

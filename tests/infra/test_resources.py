@@ -9,6 +9,9 @@ from aws_cdk.assertions import Match
 from infra_helpers import DEFAULT_STACK, DEV_STACK, EXISTING_POOL_ID, function_id, one, resources
 
 from tokencast.config import Limits, Quotas, Settings
+from tokencast.core.jobs import DLQ_RETENTION_S
+from tokencast.metrics import NAMESPACE, PipelineMetric, service_name
+from tokencast.outputs import StackOutput
 from tokencast.resolvers import GRAPHQL_DIR, ResolverMap
 
 ROOT = GRAPHQL_DIR.parent
@@ -133,7 +136,7 @@ def test_queues_are_encrypted_and_dlq_keeps_jobs_14_days(default_template, assem
     qs, jobs, dlq = _queues(assembly.template(DEFAULT_STACK))
     for q in qs.values():
         assert q["Properties"]["SqsManagedSseEnabled"] is True
-    assert qs[dlq]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert qs[dlq]["Properties"]["MessageRetentionPeriod"] == DLQ_RETENTION_S
     # Lambda requires visibility >= function timeout (300 s by default).
     assert qs[jobs]["Properties"]["VisibilityTimeout"] == 360
 
@@ -199,8 +202,8 @@ def test_function_environment_is_settings_limits_and_quotas_to_env(assembly, sta
         assert env["TOKENCAST_DEAD_LETTER_QUEUE_URL"] == {"Ref": dlq}
         assert env["TOKENCAST_GRAPHQL_URL"] == {"Fn::GetAtt": [api, "GraphQLUrl"]}
         assert env["TOKENCAST_REGION"] == {"Ref": "AWS::Region"}
-        assert env["POWERTOOLS_SERVICE_NAME"] == f"tokencast-{name}"
-        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "tokencast"
+        assert env["POWERTOOLS_SERVICE_NAME"] == service_name(name)
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == NAMESPACE
         assert env["POWERTOOLS_LOG_LEVEL"] == cfg.log_level
         assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
         # Every variable is one the runtime reads: nothing stale, nothing misspelled.
@@ -294,17 +297,15 @@ def test_alarms_cover_dlq_depth_job_age_every_function_and_appsync_5xx(assembly,
 
 
 def test_dashboard_charts_the_pipeline_metrics_the_worker_emits(assembly):
-    from cdk.dashboard import NAMESPACE, PIPELINE_METRICS, PROCESS_SERVICE
-
     t = assembly.template(DEFAULT_STACK)
     [dashboard] = resources(t, "AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    for metric in (*PIPELINE_METRICS, "ApproximateNumberOfMessagesVisible", "5XXError"):
+    for metric in (*PipelineMetric, "ApproximateNumberOfMessagesVisible", "5XXError"):
         assert metric in body, metric
-    assert NAMESPACE == "tokencast" and PROCESS_SERVICE == "tokencast-process"
+    assert f'\\"{NAMESPACE}\\"' in body and f'\\"{service_name("process")}\\"' in body
     emitted = (ROOT / "lambdas" / "process.py").read_text()
-    for metric in PIPELINE_METRICS:
-        assert f'name="{metric}"' in emitted, f"lambdas/process.py does not emit {metric}"
+    for metric in PipelineMetric:
+        assert f"name=PipelineMetric.{metric.name}" in emitted, f"lambdas/process.py does not emit {metric}"
 
 
 @pytest.mark.parametrize("stack", [DEFAULT_STACK, DEV_STACK])
@@ -388,23 +389,13 @@ def test_existing_user_pool_gets_a_client_and_backs_the_api(assembly):
     assert client["Properties"]["UserPoolId"] == EXISTING_POOL_ID
     api = next(iter(resources(t, "AWS::AppSync::GraphQLApi").values()))["Properties"]
     assert api["UserPoolConfig"]["UserPoolId"] == EXISTING_POOL_ID
-    assert t["Outputs"]["UserPoolId"]["Value"] == EXISTING_POOL_ID
+    assert t["Outputs"][StackOutput.USER_POOL_ID]["Value"] == EXISTING_POOL_ID
 
 
 # -- outputs (read by `tokencast ... --stack NAME`) ------------------------------------------
 
-OUTPUTS = {
-    "GraphQLUrl",
-    "RealtimeUrl",
-    "ApiId",
-    "Region",
-    "UserPoolId",
-    "UserPoolClientId",
-    "JobsQueueUrl",
-    "DeadLetterQueueUrl",
-    "TableName",
-    "AlarmTopicArn",
-}
+#: every key the stack declares (tokencast/outputs.py), the API key's only when one is enabled
+OUTPUTS = {key.value for key in StackOutput} - {StackOutput.API_KEY_ID}
 
 
 def test_stack_outputs_default(assembly):
@@ -412,20 +403,20 @@ def test_stack_outputs_default(assembly):
     assert set(t["Outputs"]) == OUTPUTS
     api = one(t, "AWS::AppSync::GraphQLApi")
     _, jobs, dlq = _queues(t)
-    assert t["Outputs"]["GraphQLUrl"]["Value"] == {"Fn::GetAtt": [api, "GraphQLUrl"]}
-    assert t["Outputs"]["RealtimeUrl"]["Value"] == {"Fn::GetAtt": [api, "RealtimeUrl"]}
-    assert t["Outputs"]["JobsQueueUrl"]["Value"] == {"Ref": jobs}
-    assert t["Outputs"]["DeadLetterQueueUrl"]["Value"] == {"Ref": dlq}
-    assert t["Outputs"]["TableName"]["Value"] == {"Ref": one(t, "AWS::DynamoDB::Table")}
-    assert t["Outputs"]["Region"]["Value"] == {"Ref": "AWS::Region"}
+    assert t["Outputs"][StackOutput.GRAPHQL_URL]["Value"] == {"Fn::GetAtt": [api, "GraphQLUrl"]}
+    assert t["Outputs"][StackOutput.REALTIME_URL]["Value"] == {"Fn::GetAtt": [api, "RealtimeUrl"]}
+    assert t["Outputs"][StackOutput.JOBS_QUEUE_URL]["Value"] == {"Ref": jobs}
+    assert t["Outputs"][StackOutput.DEAD_LETTER_QUEUE_URL]["Value"] == {"Ref": dlq}
+    assert t["Outputs"][StackOutput.TABLE_NAME]["Value"] == {"Ref": one(t, "AWS::DynamoDB::Table")}
+    assert t["Outputs"][StackOutput.REGION]["Value"] == {"Ref": "AWS::Region"}
     assert all("Export" not in o for o in t["Outputs"].values())  # no cross-stack coupling
 
 
 def test_stack_outputs_with_api_key(assembly):
     t = assembly.template(DEV_STACK)
-    assert set(t["Outputs"]) == OUTPUTS | {"ApiKeyId"}
+    assert set(t["Outputs"]) == OUTPUTS | {StackOutput.API_KEY_ID}
     key = one(t, "AWS::AppSync::ApiKey")
-    assert t["Outputs"]["ApiKeyId"]["Value"] == {"Fn::GetAtt": [key, "ApiKeyId"]}
+    assert t["Outputs"][StackOutput.API_KEY_ID]["Value"] == {"Fn::GetAtt": [key, "ApiKeyId"]}
 
 
 def test_outputs_contain_no_secrets(assembly):

@@ -17,7 +17,7 @@ from graphql import GraphQLError, parse
 from tokencast.access import can_read
 from tokencast.local.appsync.auth import AuthMode
 from tokencast.local.appsync.builtins import ResolverContext, publish_passthrough, session_access_filter
-from tokencast.local.appsync.errors import RequestError
+from tokencast.local.appsync.errors import RequestRejected
 from tokencast.local.appsync.execution import GraphQLEngine, by_field_name, selection_list
 from tokencast.local.appsync.filters import (
     FilterError,
@@ -129,7 +129,7 @@ def test_invalid_scalar_literal_fails_validation(engine):
         'mutation { publishToken(sessionId: "s", attempt: 1, seq: 1, type: TOKEN, token: "", '
         'isComplete: false, timestamp: "not a date") { seq } }'
     )
-    with pytest.raises(RequestError) as refused:
+    with pytest.raises(RequestRejected) as refused:
         engine.prepare({"query": query})
     assert refused.value.error_type == "ValidationError" and refused.value.status == 200
     [error] = refused.value.as_errors()

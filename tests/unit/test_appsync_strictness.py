@@ -11,7 +11,7 @@ import pytest
 from tokencast.config import ApiLimits
 from tokencast.local.appsync.auth import AuthMode
 from tokencast.local.appsync.cost import ExecutionLimits
-from tokencast.local.appsync.errors import RequestError
+from tokencast.local.appsync.errors import RequestRejected
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.schema import AppSyncSchema, SchemaRefused
 from tokencast.resolvers import SCHEMA_PATH, ResolverMap
@@ -77,7 +77,7 @@ def engine(**limits) -> GraphQLEngine:
 
 
 def refused_request(engine: GraphQLEngine, query: str) -> list[dict]:
-    with pytest.raises(RequestError) as caught:
+    with pytest.raises(RequestRejected) as caught:
         engine.prepare({"query": query})
     assert caught.value.status == 200  # validation errors: data null, HTTP 200
     return caught.value.as_errors()

@@ -35,8 +35,7 @@ from tokencast.client import (
     StreamOptions,
     TokencastClient,
 )
-from tokencast.core.errors import ApiError, InvalidInput, NotFound
-from tokencast.core.errors import Forbidden as CoreForbidden
+from tokencast.core.errors import ApiError, CancelForbidden, InvalidInput, NotFound
 from tokencast.events import EventType
 
 API_KEY = "da2-fake"
@@ -229,7 +228,7 @@ class FakeAppSync:
         if session is None:
             raise NotFound("sessionId: not found")
         if self.forbid_cancel:
-            raise CoreForbidden("sessionId: only the owner may cancel")
+            raise CancelForbidden("sessionId: only the owner may cancel")
         return {"cancelStream": session}
 
     # -- real-time -----------------------------------------------------------------------------

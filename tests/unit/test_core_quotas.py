@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tokencast.config import Limits, Quotas
-from tokencast.core.errors import QuotaExceeded
+from tokencast.core.errors import QuotaRefused
 from tokencast.core.quotas import QuotaLedger
 from tokencast.core.start import StartService
 
@@ -35,8 +35,8 @@ def ledger(core_aws, clock):
     return make
 
 
-def refused(call) -> QuotaExceeded:
-    with pytest.raises(QuotaExceeded) as caught:
+def refused(call) -> QuotaRefused:
+    with pytest.raises(QuotaRefused) as caught:
         call()
     return caught.value
 
@@ -94,7 +94,7 @@ def test_concurrent_starts_never_both_take_the_last_slot(ledger):
         try:
             quota.acquire("alice", f"s{i}")
             outcomes.append("ok")
-        except QuotaExceeded:
+        except QuotaRefused:
             outcomes.append("refused")
 
     threads = [threading.Thread(target=start, args=(i,)) for i in range(8)]

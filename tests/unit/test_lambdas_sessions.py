@@ -8,7 +8,7 @@ import pytest
 from test_lambdas_start import ALICE, BOB, Context, appsync_event, unwrap
 
 import lambdas.sessions as sessions
-from tokencast.core.errors import Forbidden, InvalidInput, NotFound
+from tokencast.core.errors import CancelForbidden, InvalidInput, NotFound
 from tokencast.core.results import Outcome
 
 IAM = {
@@ -72,7 +72,7 @@ def test_cancel_is_for_the_owner_and_depends_on_the_status(core_aws, start_job, 
     shared = start_job("s", {"sub": "alice-sub"}, visibility="SHARED")
     with pytest.raises(NotFound, match="^sessionId: not found$"):
         call("cancelStream", BOB, "Mutation", sessionId=private.session_id)
-    with pytest.raises(Forbidden, match="^sessionId: only the owner may cancel$"):
+    with pytest.raises(CancelForbidden, match="^sessionId: only the owner may cancel$"):
         call("cancelStream", BOB, "Mutation", sessionId=shared.session_id)
 
     cancelled = call("cancelStream", parent="Mutation", sessionId=private.session_id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 import lambdas.start as start
-from tokencast.core.errors import ApiError, Conflict, EnqueueFailed, InvalidInput
+from tokencast.core.errors import ApiError, EnqueueFailed, InvalidInput, SessionIdConflict
 from tokencast.core.start import SESSION_ID_UNAVAILABLE
 
 ALICE = {
@@ -109,7 +109,7 @@ def test_a_client_chosen_session_id_is_idempotent_for_its_owner_only(core_aws, i
     again = invoke({"input": {"sessionId": SID, "prompt": "once", "visibility": "SHARED"}})
     assert first["sessionId"] == again["sessionId"] == SID and again["createdAt"] == first["createdAt"]
     assert core_aws.count(core_aws.settings.jobs_queue_url) == 1
-    with pytest.raises(Conflict) as refused:
+    with pytest.raises(SessionIdConflict) as refused:
         invoke({"input": {"sessionId": SID, "prompt": "mine now"}}, BOB)
     assert str(refused.value) == SESSION_ID_UNAVAILABLE  # neither "exists" nor whose
     assert core_aws.count(core_aws.settings.jobs_queue_url) == 1
@@ -128,7 +128,7 @@ def test_a_client_chosen_session_id_is_idempotent_for_its_owner_only(core_aws, i
 )
 def test_reusing_a_session_id_for_a_different_request_is_a_conflict(core_aws, invoke, different):
     invoke({"input": {"sessionId": SID, "prompt": "once"}})
-    with pytest.raises(Conflict, match=r"^input\.sessionId: already used by a different request$") as raised:
+    with pytest.raises(SessionIdConflict, match=r"^input\.sessionId: already used by a different request$") as raised:
         invoke({"input": {"sessionId": SID, **different}})
     assert raised.value.error_type == "Conflict"
     assert core_aws.count(core_aws.settings.jobs_queue_url) == 1, "no second job"

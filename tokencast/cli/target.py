@@ -15,16 +15,7 @@ from typing import Any
 
 from tokencast.cli.errors import EXIT_USAGE, CliError
 from tokencast.local import state_dir
-
-#: CloudFormation output keys of the CDK stack (cdk/stack.py names them).
-OUTPUT_GRAPHQL_URL = "GraphQLUrl"
-OUTPUT_REALTIME_URL = "RealtimeUrl"
-OUTPUT_REGION = "Region"
-OUTPUT_JOBS_QUEUE_URL = "JobsQueueUrl"
-OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
-OUTPUT_TABLE_NAME = "TableName"
-OUTPUT_USER_POOL_ID = "UserPoolId"
-OUTPUT_USER_POOL_CLIENT_ID = "UserPoolClientId"
+from tokencast.outputs import StackOutput
 
 
 @dataclass(frozen=True)
@@ -80,7 +71,7 @@ def from_stack(name: str, region: str | None = None) -> Target:
     cloudformation = boto3.client("cloudformation", region_name=region)
     stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    missing = [k for k in (OUTPUT_GRAPHQL_URL, OUTPUT_REGION) if k not in outputs]
+    missing = [k for k in (StackOutput.GRAPHQL_URL, StackOutput.REGION) if k not in outputs]
     if missing:
         raise CliError(
             f"stack {name} has no output {', '.join(missing)}",
@@ -88,14 +79,14 @@ def from_stack(name: str, region: str | None = None) -> Target:
             EXIT_USAGE,
         )
     return Target(
-        graphql_url=outputs[OUTPUT_GRAPHQL_URL],
-        realtime_url=outputs.get(OUTPUT_REALTIME_URL),
-        region=outputs[OUTPUT_REGION],
-        jobs_queue_url=outputs.get(OUTPUT_JOBS_QUEUE_URL),
-        dlq_url=outputs.get(OUTPUT_DLQ_URL),
-        table_name=outputs.get(OUTPUT_TABLE_NAME),
-        user_pool_id=outputs.get(OUTPUT_USER_POOL_ID),
-        user_pool_client_id=outputs.get(OUTPUT_USER_POOL_CLIENT_ID),
+        graphql_url=outputs[StackOutput.GRAPHQL_URL],
+        realtime_url=outputs.get(StackOutput.REALTIME_URL),
+        region=outputs[StackOutput.REGION],
+        jobs_queue_url=outputs.get(StackOutput.JOBS_QUEUE_URL),
+        dlq_url=outputs.get(StackOutput.DEAD_LETTER_QUEUE_URL),
+        table_name=outputs.get(StackOutput.TABLE_NAME),
+        user_pool_id=outputs.get(StackOutput.USER_POOL_ID),
+        user_pool_client_id=outputs.get(StackOutput.USER_POOL_CLIENT_ID),
     )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tokencast.core import errors as api
 from tokencast.core.errors import TokencastError
 
 if TYPE_CHECKING:
@@ -116,6 +117,8 @@ class StreamFailed(TokencastError):
         self.error = result.error
 
 
+#: errorType sets; the API's own types are read from the server classes that raise them
+#: (``tokencast.core.errors``), AppSync's and AWS's are spelled out.
 _AUTH = {
     "Unauthorized",
     "UnauthorizedException",
@@ -137,20 +140,20 @@ _TRANSIENT = {
     "InternalFailureException",
     "ServiceUnavailable",
     "ServiceUnavailableException",
-    "Unavailable",  # the API could not queue the job; nothing was stored
+    api.EnqueueFailed.error_type,  # the API could not queue the job; nothing was stored
 }
 _INVALID = {
     "ValidationError",
     "BadRequestException",
     "MalformedHttpRequestException",
-    "InvalidInput",
+    api.InvalidInput.error_type,
     "MalformedMessage",
     "PayloadTooLargeException",
 }
-_NOT_FOUND = {"NotFound", "NotFoundException", "SessionNotFound"}
-_FORBIDDEN = {"Forbidden", "ForbiddenException"}
-_CONFLICT = {"Conflict", "ConflictException"}
-_QUOTA = {"Quota"}
+_NOT_FOUND = {api.NotFound.error_type, "NotFoundException", "SessionNotFound"}
+_FORBIDDEN = {api.CancelForbidden.error_type, "ForbiddenException"}
+_CONFLICT = {api.SessionIdConflict.error_type, "ConflictException"}
+_QUOTA = {api.QuotaRefused.error_type}
 
 
 def _flatten(errors: Sequence[Any]) -> list[Mapping[str, Any]]:

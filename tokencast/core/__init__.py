@@ -2,7 +2,7 @@
 
 One job per module:
 
-- :mod:`~tokencast.core.requests` validates ``startStream`` arguments against the Limits;
+- :mod:`~tokencast.core.start_request` validates ``startStream`` arguments against the Limits;
 - :mod:`~tokencast.core.jobs` is the versioned job message on the SQS queue;
 - :mod:`~tokencast.core.models` is the GraphQL wire types (pydantic), whence every field list;
 - :mod:`~tokencast.core.store` reads and writes the DynamoDB table (sessions + event log, with
@@ -15,7 +15,7 @@ One job per module:
 - :mod:`~tokencast.core.errors` names the failures and classifies them transient/permanent;
 - :mod:`~tokencast.core.dlq` writes dead letters and lists/shows/replays/purges them;
 - :mod:`~tokencast.core.quotas` takes and frees per-owner quota slots (atomic at start);
-- :mod:`~tokencast.core.resolver` runs a handler's routes and answers in the typed-error envelope;
+- :mod:`~tokencast.core.appsync_routes` runs a handler's routes and answers in the typed-error envelope;
 - :mod:`~tokencast.core.start` and :mod:`~tokencast.core.sessions` are the resolver services.
 
 Handlers in ``lambdas/`` only parse the event, call one of these, and shape the answer.

@@ -15,10 +15,10 @@ import json
 
 from tokencast.core.clock import parse_iso
 from tokencast.core.errors import InvalidInput
+from tokencast.core.start_request import MAX_SESSION_ID_CHARS
 
 _VERSION = 1
 _MAX_TOKEN_CHARS = 1024
-_MAX_ID_CHARS = 128
 _INVALID = "nextToken: must be a nextToken returned by listSessions"
 
 
@@ -41,7 +41,7 @@ def decode_cursor(token: str) -> tuple[str, str]:
     created_at, session_id = data["c"], data["s"]
     if not isinstance(created_at, str) or not isinstance(session_id, str):
         raise InvalidInput(_INVALID)
-    if not 0 < len(session_id) <= _MAX_ID_CHARS:
+    if not 0 < len(session_id) <= MAX_SESSION_ID_CHARS:
         raise InvalidInput(_INVALID)
     try:
         parse_iso(created_at)

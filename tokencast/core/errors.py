@@ -2,7 +2,11 @@
 
 Two families live here. Client errors (:class:`ApiError` and its subclasses) are raised
 by resolvers and reach clients as GraphQL errors with a stable ``errorType`` and
-``errorInfo``; each message names the field and the rule.
+``errorInfo``; each message names the field and the rule. Their class names say what the
+server refused (:class:`CancelForbidden`, :class:`SessionIdConflict`, :class:`QuotaRefused`) and
+differ from the client SDK's exceptions (``tokencast.client.Forbidden``, ``Conflict``,
+``QuotaExceeded``), which stand for the ``errorType`` a caller receives: both share
+:class:`TokencastError`, so one name must not mean two classes.
 Job errors (:class:`TransientError`, :class:`PermanentError`) are what the worker decides on:
 retry as a new attempt, or fail the session and dead-letter the job. :func:`classify` maps a
 model-call exception to one of them; errors from our own infrastructure (DynamoDB, SQS) are
@@ -83,13 +87,13 @@ class NotFound(ApiError):
     error_type = "NotFound"
 
 
-class Forbidden(ApiError):
+class CancelForbidden(ApiError):
     """The caller may see the session but not do this to it (cancel by a non-owner)."""
 
     error_type = "Forbidden"
 
 
-class Conflict(ApiError):
+class SessionIdConflict(ApiError):
     """The request cannot be applied as asked: a client-chosen ``sessionId`` that is not the
     caller's (the message never says whether, or by whom, the id is used), or one the caller
     already used for a different request. Retrying the same call cannot succeed."""
@@ -97,7 +101,7 @@ class Conflict(ApiError):
     error_type = "Conflict"
 
 
-class QuotaExceeded(ApiError):
+class QuotaRefused(ApiError):
     """A per-owner quota refuses the start; nothing was stored or queued.
 
     ``errorInfo``: ``{"quota": <setting>, "limit": n, "retryAfterSeconds": s}`` (``s`` is null
@@ -116,9 +120,9 @@ class EnqueueFailed(ApiError):
 _API_ERRORS: tuple[type[ApiError], ...] = (
     InvalidInput,
     NotFound,
-    Forbidden,
-    Conflict,
-    QuotaExceeded,
+    CancelForbidden,
+    SessionIdConflict,
+    QuotaRefused,
     EnqueueFailed,
     ApiError,
 )

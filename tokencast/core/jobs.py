@@ -20,6 +20,10 @@ from tokencast.events import Visibility
 
 JOB_VERSION: Literal[1] = 1
 
+#: How long the dead-letter queue keeps a failed job for inspection and replay: SQS's maximum
+#: (14 days). The deployed DLQ (cdk/queues.py) and the local stack's are created with it.
+DLQ_RETENTION_S = 14 * 24 * 3600
+
 
 class Message(BaseModel):
     """One conversation turn, as Bedrock's Converse API wants it (text only)."""

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from tokencast.config import Quotas
 from tokencast.core.clock import Clock, utc_now
-from tokencast.core.errors import EnqueueFailed, QuotaExceeded
+from tokencast.core.errors import EnqueueFailed, QuotaRefused
 from tokencast.core.store import PK, SK, TTL_ATTRIBUTE
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class QuotaLedger:
     # --- start ---------------------------------------------------------------------------
 
     def acquire(self, owner: str, session_id: str) -> None:
-        """Take a slot for ``session_id`` and count the start, or raise :class:`QuotaExceeded`."""
+        """Take a slot for ``session_id`` and count the start, or raise :class:`QuotaRefused`."""
         if not self.enabled:
             return
         for _ in range(_RACE_RETRIES):
@@ -107,7 +107,7 @@ class QuotaLedger:
         raise EnqueueFailed("startStream: too many concurrent starts for this caller; try again")
 
     def _next(self, owner: str, session_id: str, ledger: _Ledger) -> dict[str, Any]:
-        """The ledger after this start, or :class:`QuotaExceeded` naming the quota."""
+        """The ledger after this start, or :class:`QuotaRefused` naming the quota."""
         q = self._quotas
         now = self._clock().timestamp()
         minute = int(now // 60)
@@ -191,8 +191,8 @@ class QuotaLedger:
         # No ledger item: nothing was acquired (quotas were off, or the item expired).
 
 
-def _refused(quota: str, limit: int, rule: str, retry_after_s: int | None) -> QuotaExceeded:
-    return QuotaExceeded(
+def _refused(quota: str, limit: int, rule: str, retry_after_s: int | None) -> QuotaRefused:
+    return QuotaRefused(
         f"startStream: {rule}",
         info={"quota": quota, "limit": limit, "retryAfterSeconds": retry_after_s},
     )

@@ -13,14 +13,10 @@ from typing import Any
 
 from tokencast.access import can_cancel, can_read, principal_of
 from tokencast.core.cursor import decode_cursor, encode_cursor
-from tokencast.core.errors import Forbidden, InvalidInput, NotFound
-from tokencast.core.requests import parse_session_id
+from tokencast.core.errors import CancelForbidden, InvalidInput, NotFound
+from tokencast.core.start_request import parse_session_id
 from tokencast.core.store import SessionRecord, SessionStore
 from tokencast.events import SessionStatus
-
-#: Session ids are UUIDs (``parse_session_id``); the onTokenReceived resolver, which cannot
-#: import that rule, refuses ids no session can have: empty or longer than this.
-MAX_SESSION_ID_CHARS = 128
 
 
 class SessionService:
@@ -100,7 +96,7 @@ class SessionService:
         if record is None:
             raise NotFound("sessionId: not found")
         if not can_cancel(record.owner, identity):
-            raise Forbidden("sessionId: only the owner may cancel")
+            raise CancelForbidden("sessionId: only the owner may cancel")
         for _ in range(5):
             if record.status == SessionStatus.QUEUED:
                 updated = self._store.cancel_queued(session_id)

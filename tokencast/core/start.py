@@ -4,7 +4,7 @@ leave nothing behind.
 Order matters. Validation comes first, so bad input stores and enqueues nothing. A
 client-chosen ``sessionId`` makes the call idempotent (same owner, same request: the existing
 session, no second job, no quota charged) and cannot be hijacked (other owner:
-:data:`SESSION_ID_UNAVAILABLE`, a Conflict that names neither the owner nor the session's
+:data:`SESSION_ID_UNAVAILABLE`, a ``Conflict`` error that names neither the owner nor the session's
 state, so it tells a prober no more than that the id is not theirs to use) nor silently reused
 (same owner, different request: :data:`SESSION_ID_REUSED`, judged by the fingerprint the
 session keeps of the request that created it). The owner's quotas are then taken atomically
@@ -25,10 +25,10 @@ from typing import Any
 from tokencast.access import principal_of
 from tokencast.config import Limits
 from tokencast.core.clock import Clock, iso, utc_now
-from tokencast.core.errors import Conflict, EnqueueFailed, InvalidInput
+from tokencast.core.errors import EnqueueFailed, InvalidInput, SessionIdConflict
 from tokencast.core.jobs import Job
 from tokencast.core.quotas import QuotaLedger
-from tokencast.core.requests import StartRequest, parse_start
+from tokencast.core.start_request import StartRequest, parse_start
 from tokencast.core.store import SessionRecord, SessionStore
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def request_fingerprint(request: StartRequest) -> str:
     return hashlib.sha256(encoded.encode("ascii")).hexdigest()
 
 
-#: the Conflict a client gets for a sessionId it already used with another request
+#: the ``Conflict`` a client gets for a sessionId it already used with another request
 SESSION_ID_REUSED = "input.sessionId: already used by a different request"
 
 
@@ -66,7 +66,7 @@ def refuse_a_different_request(record: SessionRecord, fingerprint: str) -> None:
     would silently answer the first request's question. Sessions stored before fingerprints
     existed (none kept) are let through, as before."""
     if record.request_fingerprint is not None and record.request_fingerprint != fingerprint:
-        raise Conflict(SESSION_ID_REUSED)
+        raise SessionIdConflict(SESSION_ID_REUSED)
 
 
 class StartService:
@@ -140,8 +140,8 @@ class StartService:
     @staticmethod
     def _repeat(record: SessionRecord, owner: str, fingerprint: str) -> dict[str, Any]:
         """A start naming an existing session: its owner gets it back for the same request;
-        a different request or anyone else gets a Conflict."""
+        a different request or anyone else gets a ``Conflict``."""
         if record.owner != owner:
-            raise Conflict(SESSION_ID_UNAVAILABLE)
+            raise SessionIdConflict(SESSION_ID_UNAVAILABLE)
         refuse_a_different_request(record, fingerprint)
         return record.to_graphql()

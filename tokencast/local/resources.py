@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokencast.config import Settings
+from tokencast.core.jobs import DLQ_RETENTION_S
 from tokencast.core.store import table_definition, ttl_specification
 
 
@@ -35,7 +36,7 @@ def create_queues(sqs: Any, *, prefix: str, settings: Settings) -> QueueSet:
     visibility_timeout_s = settings.queue_visibility_timeout_s
     max_receive_count = settings.redrive_max_receive_count
     dlq_url = sqs.create_queue(
-        QueueName=f"{prefix}-jobs-dlq", Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
+        QueueName=f"{prefix}-jobs-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)}
     )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     jobs_url = sqs.create_queue(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tokencast.access import ANONYMOUS, is_signed_in, principal_of
-from tokencast.core.sessions import MAX_SESSION_ID_CHARS
+from tokencast.core.start_request import MAX_SESSION_ID_CHARS
 from tokencast.events import Visibility
 
 

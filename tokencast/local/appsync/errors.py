@@ -28,7 +28,7 @@ UNSUPPORTED_OPERATION = "UnsupportedOperation"
 RESPONSE_TOO_LARGE = "ResponseTooLarge"
 
 
-class RequestError(Exception):
+class RequestRejected(Exception):
     """A request-level failure: the operation never ran."""
 
     def __init__(self, error_type: str, message: str, status: int = 400) -> None:

@@ -66,7 +66,7 @@ from tokencast.local.appsync.errors import (
     UNPARSABLE_QUERY,
     UNSUPPORTED_OPERATION,
     VALIDATION,
-    RequestError,
+    RequestRejected,
     field_error,
     format_error,
     validation_errors,
@@ -168,7 +168,7 @@ class GraphQLEngine:
         query = request.get("query")
         raw_variables = request.get("variables") or {}
         if not isinstance(query, str) or not query.strip() or not isinstance(raw_variables, dict):
-            raise RequestError(MALFORMED_REQUEST, UNPARSABLE_QUERY)
+            raise RequestRejected(MALFORMED_REQUEST, UNPARSABLE_QUERY)
         size = len(query.encode("utf-8", "surrogatepass"))
         if self.limits.max_document_bytes and size > self.limits.max_document_bytes:
             raise _ValidationFailure(
@@ -227,7 +227,7 @@ class GraphQLEngine:
     async def execute(self, operation: Operation, caller: Caller, headers: Mapping[str, str]) -> dict[str, Any]:
         """Run a query or mutation and fan out mutation results to subscriptions."""
         if operation.kind is OperationType.SUBSCRIPTION:
-            raise RequestError(VALIDATION, "Validation error: subscriptions are served at /graphql/realtime")
+            raise RequestRejected(VALIDATION, "Validation error: subscriptions are served at /graphql/realtime")
         if operation.kind is OperationType.MUTATION and self.mutation_latency_s > 0:
             await asyncio.sleep(self.mutation_latency_s)
         context = RequestContext(caller=caller, headers=headers, operation=operation)
@@ -339,12 +339,12 @@ class GraphQLEngine:
         """The single root field of a subscription and its coerced arguments."""
         if operation.kind is not OperationType.SUBSCRIPTION:
             # AppSync's answer to a query or mutation sent to the real-time endpoint
-            raise RequestError(
+            raise RequestRejected(
                 UNSUPPORTED_OPERATION, f"{operation.kind.value} not supported through the realtime channel"
             )
         fields = operation.root_fields()
         if len(fields) != 1:
-            raise RequestError(VALIDATION, "Validation error: a subscription must select exactly one field")
+            raise RequestRejected(VALIDATION, "Validation error: a subscription must select exactly one field")
         node = fields[0]
         definition = self.schema.root_type("subscription").fields[node.name.value]
         return node.name.value, get_argument_values(definition, node, operation.variables)
@@ -380,7 +380,7 @@ class GraphQLEngine:
         return rendered
 
 
-class _ValidationFailure(RequestError):
+class _ValidationFailure(RequestRejected):
     """Syntax, validation or variable errors: AppSync answers them with status 200."""
 
     def __init__(self, errors: list[GraphQLError]) -> None:

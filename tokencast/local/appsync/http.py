@@ -16,7 +16,7 @@ from aiohttp import web
 
 from tokencast.local import bounded_json
 from tokencast.local.appsync.auth import Authenticator, AuthRejected
-from tokencast.local.appsync.errors import MALFORMED_REQUEST, PAYLOAD_TOO_LARGE, UNPARSABLE_QUERY, RequestError
+from tokencast.local.appsync.errors import MALFORMED_REQUEST, PAYLOAD_TOO_LARGE, UNPARSABLE_QUERY, RequestRejected
 from tokencast.local.appsync.execution import GraphQLEngine
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def graphql_handler(
         try:
             operation = await engine.prepare_off_loop(payload)
             response = await engine.execute(operation, caller, headers)
-        except RequestError as error:
+        except RequestRejected as error:
             if error.status >= 400:  # the request never became an operation: no data key
                 return web.json_response({"errors": error.as_errors()}, status=error.status)
             return web.json_response({"data": None, "errors": error.as_errors()}, status=error.status)

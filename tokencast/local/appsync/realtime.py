@@ -48,7 +48,7 @@ from graphql import GraphQLError
 from tokencast.appsync_limits import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from tokencast.local import bounded_json
 from tokencast.local.appsync.auth import Authenticator, AuthRejected, Caller
-from tokencast.local.appsync.errors import UNSUPPORTED_OPERATION, RequestError
+from tokencast.local.appsync.errors import UNSUPPORTED_OPERATION, RequestRejected
 from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.subscriptions import Subscription, SubscriptionHub
 
@@ -352,14 +352,14 @@ class RealtimeConnection:
                 raise AuthRejected("UnauthorizedException", "Valid authorization header not provided.", 401)
             request = bounded_json.loads(data)
             if not isinstance(request, dict):
-                raise RequestError("MalformedMessage", "payload.data must encode a JSON object")
+                raise RequestRejected("MalformedMessage", "payload.data must encode a JSON object")
             operation = await self.engine.prepare_off_loop(request)
             field_name, arguments = self.engine.subscription_field(operation)
             subscription_filter = self.engine.subscribe(field_name, arguments, caller)
         except AuthRejected as error:
             self._error(sub_id, error.error_type, str(error))
             return
-        except RequestError as error:
+        except RequestRejected as error:
             for item in error.as_errors():  # validation errors carry no errorType over HTTP
                 self._error(sub_id, item.get("errorType", error.error_type), item["message"])
             return

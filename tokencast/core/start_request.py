@@ -25,6 +25,10 @@ from tokencast.events import Visibility
 
 #: Matched with ``fullmatch``: ``$`` would also accept a trailing newline.
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: No session id is longer (ours are UUIDs; :func:`parse_session_id`). Read where the UUID rule
+#: cannot be applied: the onTokenReceived resolver (its APPSYNC_JS copy is checked against this
+#: by tests/infra/test_resolver_parity.py) and a listSessions cursor's session id.
+MAX_SESSION_ID_CHARS = 128
 UUID_RULE = "must be a UUID (8-4-4-4-12 hex digits)"
 TEXT_RULE = "must be valid Unicode text (no lone surrogates)"
 

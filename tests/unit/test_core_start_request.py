@@ -7,7 +7,7 @@ import pytest
 from tokencast.config import Limits
 from tokencast.core.errors import InvalidInput
 from tokencast.core.jobs import Job, MalformedJob, parse_job, replay_body
-from tokencast.core.requests import parse_session_id, parse_start
+from tokencast.core.start_request import parse_session_id, parse_start
 
 LIMITS = Limits(
     max_prompt_chars=20,
