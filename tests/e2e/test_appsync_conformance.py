@@ -25,6 +25,7 @@ from gql.transport.exceptions import TransportQueryError, TransportServerError
 from gql.transport.requests import RequestsHTTPTransport
 from requests_aws4auth import AWS4Auth
 
+from tests.appsync_identity import COGNITO_IDENTITY_KEYS, IAM_IDENTITY_KEYS
 from tests.e2e.emulator_fixtures import (
     ACCESS_KEY,
     API_KEY,
@@ -45,17 +46,6 @@ from tokencast.local.appsync.emulator import EmulatorConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 
 MODES = ("api_key", "iam", "jwt")
-IAM_IDENTITY_KEYS = {
-    "accountId",
-    "cognitoIdentityPoolId",
-    "cognitoIdentityId",
-    "sourceIp",
-    "username",
-    "userArn",
-    "cognitoIdentityAuthType",
-    "cognitoIdentityAuthProvider",
-}
-COGNITO_IDENTITY_KEYS = {"sub", "issuer", "username", "claims", "sourceIp", "defaultAuthStrategy", "groups"}
 START = """mutation Start($prompt: String, $input: StartStreamInput) {
   startStream(prompt: $prompt, input: $input) { sessionId status owner visibility }
 }"""

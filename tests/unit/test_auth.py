@@ -21,6 +21,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 from requests_aws4auth import AWS4Auth
 
+from tests.appsync_identity import COGNITO_IDENTITY_KEYS, IAM_IDENTITY_KEYS
 from tokencast.access import principal_of
 from tokencast.local.appsync.auth import (
     DIRECTIVE_MODES,
@@ -47,18 +48,6 @@ API_KEY = "da2-localdevkey"
 BODY = json.dumps({"query": 'mutation { publishToken(sessionId: "s") { seq } }', "variables": {}}).encode()
 TAMPERED = BODY.replace(b"publishToken", b"cancelStream")
 assert TAMPERED != BODY
-
-IAM_IDENTITY_KEYS = {
-    "accountId",
-    "cognitoIdentityPoolId",
-    "cognitoIdentityId",
-    "sourceIp",
-    "username",
-    "userArn",
-    "cognitoIdentityAuthType",
-    "cognitoIdentityAuthProvider",
-}
-COGNITO_IDENTITY_KEYS = {"sub", "issuer", "username", "claims", "sourceIp", "defaultAuthStrategy", "groups"}
 
 
 class Clock:

@@ -4,24 +4,14 @@ distinct per identity-pool user."""
 
 from __future__ import annotations
 
+from tests.appsync_identity import IAM_IDENTITY_KEYS
 from tokencast.access import principal_of
 from tokencast.local.appsync.auth import iam_identity
-
-FIELDS = {
-    "accountId",
-    "cognitoIdentityPoolId",
-    "cognitoIdentityId",
-    "sourceIp",
-    "username",
-    "userArn",
-    "cognitoIdentityAuthType",
-    "cognitoIdentityAuthProvider",
-}
 
 
 def test_an_iam_user_is_its_arn_and_access_key():
     identity = iam_identity("arn:aws:iam::123456789012:user/dave", "AKIADAVE", "10.0.0.1")
-    assert set(identity) == FIELDS
+    assert set(identity) == IAM_IDENTITY_KEYS
     assert (identity["accountId"], identity["username"], identity["sourceIp"]) == (
         "123456789012",
         "AKIADAVE",
@@ -55,5 +45,5 @@ def test_identity_pool_users_share_a_role_but_not_an_owner():
         )
 
     alice, bob = user("eu-west-1:alice"), user("eu-west-1:bob")
-    assert set(alice) == FIELDS and alice["cognitoIdentityAuthType"] == "authenticated"
+    assert set(alice) == IAM_IDENTITY_KEYS and alice["cognitoIdentityAuthType"] == "authenticated"
     assert (principal_of(alice), principal_of(bob)) == ("eu-west-1:alice", "eu-west-1:bob")
