@@ -247,7 +247,8 @@ def _camel_to_snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _as_limits(key: str, raw: Any) -> dict[str, Any]:
+def _overrides(key: str, raw: Any, known: set[str], what: str) -> dict[str, Any]:
+    """A context object (or its JSON text) of camelCase overrides, checked against ``known``."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -255,29 +256,19 @@ def _as_limits(key: str, raw: Any) -> dict[str, Any]:
             raise ConfigError(f"{key}: expected a JSON object, got {raw!r}") from exc
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{key}: expected an object, got {raw!r}")
-    known = set(Limits.model_fields) - {"allowed_models", "default_model"}
     out: dict[str, Any] = {}
     for name, val in raw.items():
         snake = _camel_to_snake(name)
         if snake not in known:
-            raise ConfigError(f"{key}.{name}: unknown limit; known: {sorted(known)} (models have their own keys)")
+            raise ConfigError(f"{key}.{name}: unknown {what}; known: {sorted(known)}")
         out[snake] = val
     return out
+
+
+def _as_limits(key: str, raw: Any) -> dict[str, Any]:
+    known = set(Limits.model_fields) - {"allowed_models", "default_model"}
+    return _overrides(key, raw, known, "limit (models have their own keys)")
 
 
 def _as_quotas(key: str, raw: Any) -> dict[str, Any]:
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{key}: expected a JSON object, got {raw!r}") from exc
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{key}: expected an object, got {raw!r}")
-    known = set(Quotas.model_fields)
-    out: dict[str, Any] = {}
-    for name, val in raw.items():
-        snake = _camel_to_snake(name)
-        if snake not in known:
-            raise ConfigError(f"{key}.{name}: unknown quota; known: {sorted(known)}")
-        out[snake] = val
-    return out
+    return _overrides(key, raw, set(Quotas.model_fields), "quota")

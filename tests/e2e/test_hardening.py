@@ -284,24 +284,30 @@ async def _publish_until_disconnected(server, session_id: str, limit: int = 400)
     raise AssertionError(f"a client that never reads was not disconnected after {limit} large events")
 
 
+async def _subscribed_slow_reader(server, session_id: str, sub_id: str):
+    """A raw socket with a tiny receive buffer, subscribed to ``session_id`` (start acknowledged)."""
+    ws = await _slow_reader(server)
+    await ws.send(
+        {
+            "id": sub_id,
+            "type": "start",
+            "payload": {
+                "data": json.dumps({"query": SUBSCRIBE % "seq token", "variables": {"sessionId": session_id}}),
+                "extensions": {"authorization": auth_headers(server, "api_key")},
+            },
+        }
+    )
+    await server.wait_subscriptions(1)
+    return ws
+
+
 async def test_a_client_that_stops_reading_is_disconnected_with_an_error_and_memory_stays_bounded():
     bound = 256 * 1024
     config = EmulatorConfig(realtime=RealtimeConfig(max_outbox_bytes=bound, slow_close_timeout_s=30))
     async with serve_emulator(config) as server:
         session_id = str(uuid.uuid4())
-        ws = await _slow_reader(server)
+        ws = await _subscribed_slow_reader(server, session_id, "slow")
         try:
-            await ws.send(
-                {
-                    "id": "slow",
-                    "type": "start",
-                    "payload": {
-                        "data": json.dumps({"query": SUBSCRIBE % "seq token", "variables": {"sessionId": session_id}}),
-                        "extensions": {"authorization": auth_headers(server, "api_key")},
-                    },
-                }
-            )
-            await server.wait_subscriptions(1)
             await _publish_until_disconnected(server, session_id)
             stats = await server.stats()
             assert stats["outboxHighWaterBytes"] <= bound
@@ -329,19 +335,8 @@ async def test_a_client_that_never_reads_again_is_dropped():
     config = EmulatorConfig(realtime=RealtimeConfig(max_outbox_bytes=bound, slow_close_timeout_s=0.2))
     async with serve_emulator(config) as server:
         session_id = str(uuid.uuid4())
-        ws = await _slow_reader(server)
+        ws = await _subscribed_slow_reader(server, session_id, "never")
         try:
-            await ws.send(
-                {
-                    "id": "never",
-                    "type": "start",
-                    "payload": {
-                        "data": json.dumps({"query": SUBSCRIBE % "seq token", "variables": {"sessionId": session_id}}),
-                        "extensions": {"authorization": auth_headers(server, "api_key")},
-                    },
-                }
-            )
-            await server.wait_subscriptions(1)
             await _publish_until_disconnected(server, session_id)
             await server.wait_subscriptions(0, timeout=10)
             assert (await server.stats())["connections"] == 0
