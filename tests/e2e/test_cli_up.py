@@ -206,3 +206,21 @@ def test_model_openai_streams_real_answers_through_the_unchanged_handlers(tmp_pa
         assert fake_openai.disconnected.wait(COMMAND_S), "cancelling closed the request to the model server"
     finally:
         assert up.stop() == 0
+
+
+def test_demo_streams_one_answer_and_prints_nothing_but_the_answer(tmp_path):
+    """The README's first command: an answer, its final line, and no stray log or metrics output
+    (stopping the stack once printed the worker's last metrics flush as a raw JSON line)."""
+    done = subprocess.run(
+        [TOKENCAST, "demo", "say something short"],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_S,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines[0].startswith("local stack on http://127.0.0.1:")
+    assert lines[-1].startswith("[COMPLETED, ")
+    assert not [line for line in done.stdout.splitlines() + done.stderr.splitlines() if line.lstrip().startswith("{")]
+    assert "Traceback" not in done.stderr

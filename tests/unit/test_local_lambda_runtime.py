@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -130,3 +131,46 @@ def test_an_environment_update_applies_to_fresh_environments_only(function):
     after = function.invoke_sync({})
     assert before["env"] == "from-the-function" and after["env"] == "updated"
     assert after["pid"] != before["pid"] and function.cold_starts == 2 and function.crashes == 0
+
+
+GATE = threading.Event()
+ENTERED = threading.Event()
+
+
+def gated_handler(event, context):
+    """Holds its invocation open until the test opens the gate."""
+    ENTERED.set()
+    assert GATE.wait(10), "the test never opened the gate"
+    return "done"
+
+
+async def test_drain_and_close_lets_a_running_thread_invocation_end_first():
+    """Stopping the stack must not pull os.environ or the loop from under a running handler."""
+
+    GATE.clear()
+    ENTERED.clear()
+    function = LocalFunction("unit", f"{HERE}.gated_handler", isolation="thread", concurrency=1)
+    running = asyncio.ensure_future(function.invoke({}))
+    assert await asyncio.to_thread(ENTERED.wait, 10)
+    closing = asyncio.ensure_future(function.drain_and_close(grace_s=10))
+    await asyncio.sleep(0)  # one turn of the loop: the task starts, and closes the function first
+    with pytest.raises(LambdaInvocationError, match="shut down"):
+        function.invoke_sync({})  # refused at once: the function is closing
+    done, _ = await asyncio.wait({closing}, timeout=0.2)
+    assert not done, "closed while an invocation was still running"
+    GATE.set()
+    assert await asyncio.wait_for(running, 10) == "done"
+    await asyncio.wait_for(closing, 10)
+
+
+async def test_drain_and_close_gives_up_after_its_grace():
+
+    GATE.clear()
+    ENTERED.clear()
+    function = LocalFunction("unit", f"{HERE}.gated_handler", isolation="thread", concurrency=1)
+    running = asyncio.ensure_future(function.invoke({}))
+    assert await asyncio.to_thread(ENTERED.wait, 10)
+    await asyncio.wait_for(function.drain_and_close(grace_s=0.05), 5)
+    assert not running.done()
+    GATE.set()
+    assert await asyncio.wait_for(running, 10) == "done"

@@ -206,6 +206,8 @@ class LocalFunction:
         self._idle: list[_Environment] = []
         self._busy: set[_Environment] = set()
         self._closed = False
+        #: invocations started and not yet ended, in either isolation mode
+        self._in_flight = 0
         self._spawn_context = multiprocessing.get_context("spawn")
         #: invocations that ended because their environment died or timed out
         self.crashes = 0
@@ -263,8 +265,20 @@ class LocalFunction:
                 self.prewarm()
 
     def invoke_sync(self, event: Any) -> Any:
-        if self.isolation == "process":
-            return self._invoke_in_environment(event)
+        with self._state:
+            if self._closed:
+                raise LambdaInvocationError("Runtime.Closed", f"function {self.name} is shut down")
+            self._in_flight += 1
+        try:
+            if self.isolation == "process":
+                return self._invoke_in_environment(event)
+            return self._invoke_in_thread(event)
+        finally:
+            with self._state:
+                self._in_flight -= 1
+                self._state.notify_all()
+
+    def _invoke_in_thread(self, event: Any) -> Any:
         context = LambdaContext(function_name=self.name, timeout_s=self.timeout_s, region=self.region)
         try:
             return self._load()(event, context)
@@ -276,8 +290,6 @@ class LocalFunction:
 
     def _acquire(self, event: Any) -> _Environment:
         with self._state:
-            if self._closed:
-                raise LambdaInvocationError("Runtime.Closed", f"function {self.name} is shut down")
             environment = self._idle.pop() if self._idle else None
         if environment is None or not environment.process.is_alive():
             if environment is not None:
@@ -355,6 +367,23 @@ class LocalFunction:
         """Block (on any thread) until ``predicate(function)`` holds after an invocation starts or ends."""
         with self._state:
             return self._state.wait_for(lambda: predicate(self), timeout)
+
+    async def drain_and_close(self, grace_s: float) -> None:
+        """Refuse new invocations, let running ones end (up to ``grace_s``), then :meth:`close`.
+
+        A thread-mode invocation cannot be killed, and it shares this process's
+        ``os.environ`` and event loop: the stack must not undo either under it (its last
+        publish needs the loop; its metrics flush reads the environment). So the wait runs
+        on a thread, leaving the loop free to serve that last publish.
+        """
+        with self._state:
+            self._closed = True
+        await asyncio.to_thread(self._wait_idle, grace_s)
+        self.close()
+
+    def _wait_idle(self, timeout: float) -> bool:
+        with self._state:
+            return self._state.wait_for(lambda: self._in_flight == 0, timeout)
 
     def close(self) -> None:
         with self._state:
