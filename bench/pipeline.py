@@ -115,9 +115,12 @@ class Bench:
         self.endpoints = self.stack.start()
         self.up_s = time.monotonic() - self.up_started
         host = self.endpoints.graphql_url.split("/")[2]
-        self.subs = SubscriberProcess(self.endpoints.realtime_url, host, self.endpoints.api_key)
+        try:
+            self.subs = SubscriberProcess(self.endpoints.realtime_url, host, self.endpoints.api_key)
+        except BaseException:
+            self.stack.stop()
+            raise
         self.http = threading.local()
-        self.loop_thread = self.stack._thread  # the emulator's (and local model's) event loop
 
     # --- knobs ------------------------------------------------------------------------
 
@@ -157,9 +160,7 @@ class Bench:
         model.configure(tokens_per_second=tokens_per_second)
 
     def emulator_cpu(self) -> float:
-        ident = self.loop_thread.ident
-        assert ident is not None
-        return time.clock_gettime(time.pthread_getcpuclockid(ident))
+        return time.clock_gettime(time.pthread_getcpuclockid(self.stack.loop_thread_ident))
 
     # --- one batch of answers -----------------------------------------------------------
 

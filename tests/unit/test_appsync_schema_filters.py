@@ -18,7 +18,7 @@ from tokencast.access import can_read
 from tokencast.local.appsync.auth import AuthMode
 from tokencast.local.appsync.builtins import ResolverContext, publish_passthrough, session_access_filter
 from tokencast.local.appsync.errors import RequestRejected
-from tokencast.local.appsync.execution import GraphQLEngine, by_field_name, selection_list
+from tokencast.local.appsync.execution import GraphQLEngine
 from tokencast.local.appsync.filters import (
     FilterError,
     matches_arguments,
@@ -26,6 +26,7 @@ from tokencast.local.appsync.filters import (
     validate_filter,
 )
 from tokencast.local.appsync.schema import APPSYNC_SCALARS, AppSyncSchema
+from tokencast.local.appsync.selections import by_field_name, selection_list
 from tokencast.resolvers import SCHEMA_PATH, ResolverMap
 
 ALL_MODES = frozenset(AuthMode)

@@ -25,6 +25,13 @@ class BackgroundLoop:
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._thread.start()
 
+    @property
+    def thread_ident(self) -> int:
+        """The loop thread's id: what ``time.pthread_getcpuclockid`` needs to read its CPU time."""
+        ident = self._thread.ident
+        assert ident is not None  # started in __init__
+        return ident
+
     def run(self, coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
         """Run ``coro`` on the loop and return its result (or raise its exception)."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)

@@ -396,6 +396,12 @@ class BackgroundStack:
         assert self._loop is not None, "start() first"
         return self._loop.call(fn, *args, timeout_s=timeout_s)
 
+    @property
+    def loop_thread_ident(self) -> int:
+        """The thread the stack's loop (the emulator's, the local model's) runs on."""
+        assert self._loop is not None, "start() first"
+        return self._loop.thread_ident
+
     def stop(self, timeout_s: float = 30.0) -> None:
         loop, self._loop = self._loop, None
         if loop is None:

@@ -14,7 +14,9 @@ operation (a large document, or more than a few resolvers) is parsed, validated
 private event loop, with the mutation fan-out back on the caller's loop) on the engine's
 worker threads. Light ones -- publishToken, getSession, startStream -- run on the loop: they
 cost less than the thread hop, and their resolvers await Lambda invocations without holding
-a thread.
+a thread. A document is checked once per distinct text
+(:class:`~tokencast.local.appsync.documents.DocumentCache`); only variables are coerced per
+request.
 """
 
 from __future__ import annotations
@@ -34,30 +36,15 @@ from graphql import (
     ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
     GraphQLResolveInfo,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
     execute,
-    get_operation_ast,
-    parse,
-    print_ast,
 )
 from tokencast.local.appsync.auth import AuthMode, Caller
 from tokencast.local.appsync.builtins import BUILTINS, LAMBDA_BUILTINS, ResolverContext, UtilError
-from tokencast.local.appsync.cost import (
-    DEFAULT_LIMITS,
-    NO_COST,
-    Cost,
-    ExecutionLimits,
-    introspection_violations,
-    is_heavy,
-    measure,
-    violations,
-)
+from tokencast.local.appsync.cost import DEFAULT_LIMITS, NO_COST, Cost, ExecutionLimits, is_heavy
+from tokencast.local.appsync.documents import DocumentCache, ValidationFailure
 from tokencast.local.appsync.errors import (
     LAMBDA_UNHANDLED,
     MALFORMED_REQUEST,
@@ -69,10 +56,9 @@ from tokencast.local.appsync.errors import (
     RequestRejected,
     field_error,
     format_error,
-    validation_errors,
 )
 from tokencast.local.appsync.schema import AppSyncSchema
-from tokencast.local.appsync.validation import validate_document
+from tokencast.local.appsync.selections import by_field_name, fields_of, lambda_event, resolver_ctx
 from tokencast.local.lambda_runtime import LambdaInvocationError, LocalFunction
 from tokencast.resolvers import DataSourceType, ResolverMap
 
@@ -109,7 +95,7 @@ class Operation:
         return {d.name.value: d for d in self.document.definitions if isinstance(d, FragmentDefinitionNode)}
 
     def root_fields(self) -> list[FieldNode]:
-        return _fields(self.operation.selection_set, self.fragments)
+        return fields_of(self.operation.selection_set, self.fragments)
 
 
 @dataclass
@@ -135,11 +121,11 @@ class GraphQLEngine:
         limits: ExecutionLimits = DEFAULT_LIMITS,
     ) -> None:
         self.schema = schema
-        self.limits = limits
+        self.resolvers = resolvers
+        self.limits = limits  # and the document cache that checks under them
         # Heavy work only: a flood of it queues here, never in front of the light operations
         # a stream is made of (publishToken, getEvents), which run on the loop.
         self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graphql-heavy")
-        self.resolvers = resolvers
         self.functions = functions
         self.default_mode = default_mode
         self.on_mutation = on_mutation
@@ -147,12 +133,28 @@ class GraphQLEngine:
         #: AppSync (benchmarks set ~25 ms); 0 by default.
         self.mutation_latency_s = 0.0
 
+    @property
+    def limits(self) -> ExecutionLimits:
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: ExecutionLimits) -> None:
+        """New limits start an empty document cache: what passed under the old ones may not now."""
+        self._limits = limits
+        self.documents = DocumentCache(
+            self.schema.schema,
+            limits,
+            lambda type_name, field_name: self.resolvers.resolver_for(type_name, field_name) is not None,
+        )
+
     # -- parsing -------------------------------------------------------------------------
 
     async def prepare_off_loop(self, request: Mapping[str, Any]) -> Operation:
-        """:meth:`prepare`; on a worker thread when the document is large enough to cost."""
+        """:meth:`prepare`; on a worker thread when the document is new and large enough to cost."""
         query = request.get("query")
-        if not is_heavy(len(query) if isinstance(query, str) else 0):
+        if not isinstance(query, str) or not is_heavy(len(query)):
+            return self.prepare(request)
+        if self.documents.cached(query, request.get("operationName")) is not None:
             return self.prepare(request)
         return await self.off_loop(self.prepare, request)
 
@@ -169,58 +171,14 @@ class GraphQLEngine:
         raw_variables = request.get("variables") or {}
         if not isinstance(query, str) or not query.strip() or not isinstance(raw_variables, dict):
             raise RequestRejected(MALFORMED_REQUEST, UNPARSABLE_QUERY)
-        size = len(query.encode("utf-8", "surrogatepass"))
-        if self.limits.max_document_bytes and size > self.limits.max_document_bytes:
-            raise _ValidationFailure(
-                [
-                    GraphQLError(
-                        f"the query is {size} bytes; the document size limit is {self.limits.max_document_bytes}"
-                    )
-                ]
-            )
-        try:
-            document = parse(query)
-        except GraphQLError as error:
-            raise _ValidationFailure([error]) from None
-        except RecursionError:
-            raise _ValidationFailure([GraphQLError("Syntax Error: the document is nested too deeply.")]) from None
-        operation = get_operation_ast(document, request.get("operationName"))
-        cost = self._check_limits(document, operation) if operation is not None else NO_COST
-        errors = validate_document(self.schema.schema, document)
-        if errors:
-            raise _ValidationFailure(errors)
-        if operation is None:
-            name = request.get("operationName")
-            raise _ValidationFailure(
-                [
-                    GraphQLError(
-                        f"Unknown operation named '{name}'."
-                        if name
-                        else "Must provide operation name if query contains multiple operations."
-                    )
-                ]
-            )
-        coerced = get_variable_values(self.schema.schema, operation.variable_definitions or (), raw_variables)
+        operation_name = request.get("operationName")
+        checked = self.documents.check(query, operation_name if isinstance(operation_name, str) else None)
+        coerced = get_variable_values(self.schema.schema, checked.operation.variable_definitions or (), raw_variables)
         if isinstance(coerced, list):
-            raise _ValidationFailure(coerced)
-        return Operation(document, operation, coerced, raw_variables, cost, size)
-
-    def _check_limits(self, document: DocumentNode, operation: OperationDefinitionNode) -> Cost:
-        try:
-            cost = measure(
-                self.schema.schema,
-                document,
-                operation,
-                lambda type_name, field_name: self.resolvers.resolver_for(type_name, field_name) is not None,
-            )
-        except RecursionError:
-            problems = [f"Query depth exceeds the API's queryDepthLimit of {self.limits.max_depth}."]
-        else:
-            problems = violations(cost, self.limits)
-        problems += introspection_violations(document, self.limits)
-        if problems:
-            raise _ValidationFailure([GraphQLError(problem) for problem in problems])
-        return cost
+            raise ValidationFailure(coerced)
+        return Operation(
+            checked.document, checked.operation, coerced, raw_variables, checked.cost, checked.document_bytes
+        )
 
     # -- execution -----------------------------------------------------------------------
 
@@ -380,107 +338,5 @@ class GraphQLEngine:
         return rendered
 
 
-class _ValidationFailure(RequestRejected):
-    """Syntax, validation or variable errors: AppSync answers them with status 200."""
-
-    def __init__(self, errors: list[GraphQLError]) -> None:
-        super().__init__(VALIDATION, "; ".join(e.message for e in errors), status=200)
-        self.errors = errors
-
-    def as_errors(self) -> list[dict[str, Any]]:
-        return validation_errors(self.errors)
-
-
 def _project(source: Any, info: GraphQLResolveInfo[Any], **_: Any) -> Any:
     return source.get(info.field_name) if isinstance(source, Mapping) else None
-
-
-def _fields(
-    selection_set: SelectionSetNode | None,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    visited: set[str] | None = None,
-) -> list[FieldNode]:
-    """Field nodes of a selection set, with fragments flattened.
-
-    Each named fragment is expanded once per call, as graphql-core's field collection does,
-    so fragments spread into each other many times cannot multiply the work.
-    """
-    visited = set() if visited is None else visited
-    found: list[FieldNode] = []
-    for selection in selection_set.selections if selection_set else ():
-        if isinstance(selection, FieldNode):
-            found.append(selection)
-        elif isinstance(selection, InlineFragmentNode):
-            found.extend(_fields(selection.selection_set, fragments, visited))
-        elif isinstance(selection, FragmentSpreadNode) and selection.name.value in fragments:
-            if selection.name.value in visited:
-                continue
-            visited.add(selection.name.value)
-            found.extend(_fields(fragments[selection.name.value].selection_set, fragments, visited))
-    return found
-
-
-def by_field_name(
-    value: Any, selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]
-) -> Any:
-    """Re-key a result by field name instead of response key (aliases), keeping only selected fields."""
-    if selection_set is None or value is None:
-        return value
-    if isinstance(value, list):
-        return [by_field_name(item, selection_set, fragments) for item in value]
-    out: dict[str, Any] = {}
-    for node in _fields(selection_set, fragments):
-        name = node.name.value
-        if name.startswith("__"):
-            continue
-        key = node.alias.value if node.alias else name
-        if key in value:
-            nested = by_field_name(value[key], node.selection_set, fragments)
-            if isinstance(nested, dict) and isinstance(out.get(name), dict):
-                out[name].update(nested)
-            else:
-                out[name] = nested
-    return out
-
-
-def selection_list(
-    selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode], prefix: str = ""
-) -> list[str]:
-    """AppSync's ``info.selectionSetList``: field paths joined by ``/``."""
-    paths: list[str] = []
-    for node in _fields(selection_set, fragments):
-        path = prefix + node.name.value
-        paths.append(path)
-        paths.extend(selection_list(node.selection_set, fragments, path + "/"))
-    return paths
-
-
-def resolver_ctx(
-    info: GraphQLResolveInfo[Any], arguments: Mapping[str, Any], context: RequestContext
-) -> dict[str, Any]:
-    """AppSync's ``ctx`` for a resolver's code (``args``, ``identity``, ``request``, ``info`` ...)."""
-    node = info.field_nodes[0]
-    return {
-        "args": dict(arguments),
-        "identity": context.caller.identity,
-        "source": None,
-        "request": {"headers": dict(context.headers), "domainName": None},
-        "info": {
-            "fieldName": info.field_name,
-            "parentTypeName": info.parent_type.name,
-            "variables": context.operation.raw_variables,
-            "selectionSetList": selection_list(node.selection_set, info.fragments),
-            "selectionSetGraphQL": print_ast(node.selection_set) if node.selection_set else "",
-        },
-        "prev": None,
-        "stash": {},
-    }
-
-
-def lambda_event(
-    info: GraphQLResolveInfo[Any], arguments: Mapping[str, Any], context: RequestContext
-) -> dict[str, Any]:
-    """The direct Lambda resolver event AppSync sends."""
-    ctx = resolver_ctx(info, arguments, context)
-    ctx["arguments"] = ctx.pop("args")
-    return ctx
