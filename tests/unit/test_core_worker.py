@@ -210,6 +210,52 @@ def test_a_job_cancelled_while_queued_never_calls_the_model(core_aws, start_job,
     assert worker.process(job.body).outcome == Outcome.SKIPPED  # redelivery
 
 
+def asked_event(model) -> threading.Event:
+    """Set when the worker asks ``model`` for a stream."""
+    asked = threading.Event()
+    stream = model.stream
+    model.stream = lambda job: (asked.set(), stream(job))[1]
+    return asked
+
+
+def test_the_model_is_asked_while_the_attempt_is_taken(core_aws, start_job, make_worker, fakes, monkeypatch):
+    """The first token comes sooner: the model request overlaps the write that takes the attempt."""
+    job = start_job()
+    worker, model, transport, _ = make_worker(fakes.Script(["hi"]))
+    asked = asked_event(model)
+    take = core_aws.store._conditional_update
+
+    def taking(*args, **kwargs):
+        assert asked.wait(5), "the model was asked only after the attempt was taken"
+        return take(*args, **kwargs)
+
+    monkeypatch.setattr(core_aws.store, "_conditional_update", taking)
+    assert worker.process(job.body).outcome == Outcome.COMPLETED
+    assert len(model.jobs) == 1 and client_text(transport.events) == "hi"
+
+
+def test_an_early_stream_is_closed_unread_when_the_session_is_cancelled_meanwhile(
+    core_aws, start_job, make_worker, fakes, monkeypatch
+):
+    job = start_job()
+    worker, model, transport, _ = make_worker(fakes.Script(["never"]))
+    asked = asked_event(model)
+    take = core_aws.store._conditional_update
+    cancelling = threading.Event()
+
+    def cancel_then_take(*args, **kwargs):
+        if not cancelling.is_set():  # the owner cancels between the worker's read and its write
+            cancelling.set()
+            assert asked.wait(5)
+            SessionService(store=core_aws.store).cancel(job.session_id, {"sub": "alice"})
+        return take(*args, **kwargs)
+
+    monkeypatch.setattr(core_aws.store, "_conditional_update", cancel_then_take)
+    assert worker.process(job.body).outcome == Outcome.CANCELLED
+    assert model.streams[0].closed.wait(5), "the unused stream was left open"
+    assert [e["type"] for e in transport.events] == ["CANCELLED"]
+
+
 def test_cancel_mid_stream_closes_the_model_and_keeps_partial_text(core_aws, start_job, make_worker, fakes):
     job = start_job()
     script = fakes.Script(["par", "tial", " never"], block_after=2)  # then the model goes quiet

@@ -193,11 +193,15 @@ class SessionStore:
             return False
         return True
 
-    def begin_attempt(self, session_id: str, *, force: bool = False) -> Begin:
+    def begin_attempt(
+        self, session_id: str, *, force: bool = False, will_run: Callable[[SessionRecord], None] | None = None
+    ) -> Begin:
         """Take the next attempt number atomically, so no delivery ever reuses one.
 
         COMPLETED/FAILED sessions are skipped (duplicate delivery) unless ``force``; a session
         cancelled while queued gets an attempt only to record its CANCELLED event.
+        ``will_run(seen)`` is called once the read shows an attempt can run, before the write
+        that takes it: the worker asks the model meanwhile.
         """
         for _ in range(_CONFLICT_RETRIES):
             seen = self.get(session_id)
@@ -212,6 +216,9 @@ class SessionStore:
                 return Begin(BeginKind.SKIP, seen, seen)
             else:
                 kind, status = BeginKind.RUN, SessionStatus.STREAMING
+                if will_run is not None:
+                    will_run(seen)
+                    will_run = None
             now, expires = self._stamp()
             expr = Expr()
             update = expr.update(

@@ -24,6 +24,9 @@ becomes a batch item failure and SQS redelivers it. The queue's redrive policy
 (``Settings.redrive_max_receive_count``, strictly above the worker's own limit) is only the
 backstop for jobs the worker cannot settle at all.
 
+The first attempt's model request goes out while the attempt is being taken
+(:mod:`tokencast.core.early_stream`), once the session's record shows it can run.
+
 A session's terminal event (COMPLETED, FAILED, CANCELLED), once stored and before it is
 published, gives the owner's quota slot back and counts the answer's tokens
 (:mod:`tokencast.core.quotas`).
@@ -36,6 +39,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any
@@ -45,6 +49,7 @@ from tokencast.config import Limits, Settings
 from tokencast.core.attempt import AttemptLog
 from tokencast.core.coalescer import Coalescer
 from tokencast.core.dlq import DeadLetterSender
+from tokencast.core.early_stream import EarlyStream
 from tokencast.core.errors import (
     CancelRequested,
     Fenced,
@@ -137,6 +142,8 @@ class Worker:
         self._quotas = quotas
         self._sleep = sleep
         self._rand = rand
+        #: opens the first attempt's model stream while the attempt is taken (EarlyStream)
+        self._openers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="model-open")
 
     # --- entry ---------------------------------------------------------------------------
 
@@ -189,7 +196,23 @@ class Worker:
     # --- one job -------------------------------------------------------------------------
 
     def _process(self, job: Job, body: str) -> JobResult:
-        begin = self._store.begin_attempt(job.session_id, force=job.force)
+        asked: list[EarlyStream] = []
+
+        def ask_the_model_early(seen: SessionRecord) -> None:
+            if self._may_stream(job) and seen.attempt + 1 - seen.attempt_base <= self._settings.max_attempts:
+                asked.append(EarlyStream.request(self._model, job, self._openers))
+
+        try:
+            begin = self._store.begin_attempt(job.session_id, force=job.force, will_run=ask_the_model_early)
+            return self._begun(job, body, begin, asked[0] if asked else None)
+        finally:
+            for early in asked:
+                early.discard()
+
+    def _may_stream(self, job: Job) -> bool:
+        return job.model_id in self._limits.allowed_models
+
+    def _begun(self, job: Job, body: str, begin: Begin, early: EarlyStream | None) -> JobResult:
         if begin.kind is not BeginKind.RUN:
             return JobResult.of(job.session_id, [], self._not_run(begin, job, body))
         assert begin.session is not None and begin.previous is not None  # RUN carries both
@@ -205,18 +228,21 @@ class Worker:
             # Redelivered again and again: workers keep dying mid-stream (timeouts, crashes).
             reason = f"processing was interrupted {log.attempts_used - 1} times; {DLQ_SUFFIX}"
             return JobResult.of(job.session_id, [], self._fail(log, body, reason, "Interrupted"))
-        if job.model_id not in self._limits.allowed_models:
+        if not self._may_stream(job):
             refused = PermanentError(f"model {job.model_id} is not allowed in this deployment", "UnknownModel")
             settled = self._fail(log, body, f"{refused.reason}; {DLQ_SUFFIX}", refused.error_type)
             return JobResult.of(job.session_id, [], settled)
-        return self._attempts(job, body, log, restart_reason)
+        return self._attempts(job, body, log, restart_reason, early)
 
-    def _attempts(self, job: Job, body: str, log: AttemptLog, restart_reason: str | None) -> JobResult:
+    def _attempts(
+        self, job: Job, body: str, log: AttemptLog, restart_reason: str | None, early: EarlyStream | None
+    ) -> JobResult:
         """Model attempts until one settles the job, with a backoff before each retry."""
         tried: list[AttemptEnd] = []
         failures: list[JobError] = []
         while True:
-            end = self._attempt(job, log, restart_reason)
+            end = self._attempt(job, log, restart_reason, early)
+            early = None  # a retry asks the model again
             tried.append(end)
             if end.error is None:
                 return JobResult.of(job.session_id, tried)
@@ -271,7 +297,7 @@ class Worker:
 
     # --- one attempt ---------------------------------------------------------------------
 
-    def _attempt(self, job: Job, log: AttemptLog, restart_reason: str | None) -> AttemptEnd:
+    def _attempt(self, job: Job, log: AttemptLog, restart_reason: str | None, early: EarlyStream | None) -> AttemptEnd:
         holder = _StreamHolder()
         coalescer = Coalescer(
             log.append,
@@ -291,7 +317,7 @@ class Worker:
         stream: ModelStream | None = None
         first_at: float | None = None
         try:
-            stream = self._model.stream(job)
+            stream = early.take() if early is not None else self._model.stream(job)
             holder.set(stream)
             for delta in stream:
                 if coalescer.failure is not None:
