@@ -61,6 +61,16 @@ def appsync_event(arguments, identity=ALICE, field="startStream", parent="Mutati
     }
 
 
+@pytest.fixture(params=["quotas on", "quotas off"])
+def invoke_either_way(request, core_aws, monkeypatch):
+    """``invoke``, once with the default quotas and once with none: a repeated start is found
+    by a lookup first in one case, by the conditional put alone in the other."""
+    if request.param == "quotas off":
+        for name in ("MAX_ACTIVE_SESSIONS", "MAX_STARTS_PER_MINUTE", "MAX_TOKENS_PER_DAY"):
+            monkeypatch.setenv(f"TOKENCAST_{name}", "off")
+    return request.getfixturevalue("invoke")
+
+
 @pytest.fixture
 def invoke(core_aws):
     start.service.cache_clear()  # rebuilt from this test's environment
@@ -104,7 +114,8 @@ def test_bad_input_names_the_field_and_leaves_nothing_behind(core_aws, invoke):
     assert core_aws.table_items() == [] and core_aws.count(core_aws.settings.jobs_queue_url) == 0
 
 
-def test_a_client_chosen_session_id_is_idempotent_for_its_owner_only(core_aws, invoke):
+def test_a_client_chosen_session_id_is_idempotent_for_its_owner_only(core_aws, invoke_either_way):
+    invoke = invoke_either_way
     first = invoke({"input": {"sessionId": SID, "prompt": "once", "visibility": "SHARED"}})
     again = invoke({"input": {"sessionId": SID, "prompt": "once", "visibility": "SHARED"}})
     assert first["sessionId"] == again["sessionId"] == SID and again["createdAt"] == first["createdAt"]
@@ -126,7 +137,8 @@ def test_a_client_chosen_session_id_is_idempotent_for_its_owner_only(core_aws, i
         {"messages": [{"role": "user", "text": "earlier"}, {"role": "assistant", "text": "yes"}], "prompt": "once"},
     ],
 )
-def test_reusing_a_session_id_for_a_different_request_is_a_conflict(core_aws, invoke, different):
+def test_reusing_a_session_id_for_a_different_request_is_a_conflict(core_aws, invoke_either_way, different):
+    invoke = invoke_either_way
     invoke({"input": {"sessionId": SID, "prompt": "once"}})
     with pytest.raises(SessionIdConflict, match=r"^input\.sessionId: already used by a different request$") as raised:
         invoke({"input": {"sessionId": SID, **different}})

@@ -110,7 +110,10 @@ class StartService:
             raise InvalidInput(f"input.messages: the conversation must be at most {MAX_JOB_BYTES} bytes in total")
 
         fingerprint = request_fingerprint(request)
-        if request.session_id and (existing := self._store.get(session_id)) is not None:
+        charging = self._quotas is not None and self._quotas.enabled
+        # A repeated start must not be charged to the owner's quotas, so with quotas on the id is
+        # looked up first; without them the conditional put below finds a repeat by itself.
+        if charging and request.session_id and (existing := self._store.get(session_id)) is not None:
             return self._repeat(existing, owner, fingerprint)
         if self._quotas is not None:
             self._quotas.acquire(owner, session_id)
