@@ -24,6 +24,7 @@ function's state (e.g. that an environment finished its invocation).
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import multiprocessing
 import os
@@ -236,6 +237,9 @@ class LocalFunction:
             handler = _load_handler(self.handler_path, init=True)
             with self._state:
                 self._handler = self._handler or handler
+            # What the init phase built (clients, botocore's models) lives as long as the
+            # function: keep it out of full garbage collections (see LocalStack's start).
+            gc.freeze()
             return
         environment = _Environment(self._spawn_context, self)
         with self._state:

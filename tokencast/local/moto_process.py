@@ -59,7 +59,25 @@ def main(argv: list[str] | None = None) -> None:
         server.shutdown()
 
     threading.Thread(target=exit_with_parent, daemon=True).start()
+    _freeze_warm_backends(args.region)
     server.serve_forever()
+
+
+def _freeze_warm_backends(region: str) -> None:
+    """Load the DynamoDB and SQS backends now and keep them out of full garbage collections.
+
+    moto builds them (and their service models, tens of thousands of objects) on the first
+    request; every full collection would then walk them all while each request waits.
+    """
+    import gc
+
+    from moto.backends import get_backend
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+
+    for service in ("dynamodb", "sqs"):
+        get_backend(service)[DEFAULT_ACCOUNT_ID][region]  # created on first access
+    gc.collect()
+    gc.freeze()
 
 
 class MotoProcess:

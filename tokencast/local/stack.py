@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import Callable
@@ -285,6 +286,7 @@ class LocalStack:
             await asyncio.to_thread(function.prewarm)
         self.poller.start()
         undo.push_async_callback(self.poller.stop)
+        _freeze_startup_objects(undo)
 
         self.endpoints = LocalEndpoints(
             graphql_url=f"{base_url}/graphql",
@@ -361,6 +363,19 @@ class LocalStack:
         if self.config.model == "local":
             return Limits(allowed_models=[LOCAL_MODEL_ID], default_model=LOCAL_MODEL_ID).to_env()
         return {}
+
+
+def _freeze_startup_objects(undo: contextlib.AsyncExitStack) -> None:
+    """Keep what start-up built (botocore's service models, the schema, the warm handlers:
+    ~330,000 objects) out of the garbage collector's full passes until the stack stops.
+
+    Every full collection walks every tracked object while holding the GIL, so with them a
+    pass stalled every stream of the process for 200-280 ms (measured), which was the local
+    p99 token delay. Frozen, a pass walks only what streaming allocated since.
+    """
+    gc.collect()
+    gc.freeze()
+    undo.callback(gc.unfreeze)
 
 
 def _restore_environ(saved: dict[str, str]) -> None:
