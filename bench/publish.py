@@ -43,8 +43,8 @@ from requests_aws4auth import AWS4Auth
 
 from tokencast.config import LOCAL_MODEL_ID
 from tokencast.core.coalescer import Coalescer
+from tokencast.core.models import EVENT_FIELDS
 from tokencast.core.publisher import PUBLISH_MUTATION, AppSyncPublisher
-from tokencast.core.store import EVENT_FIELDS
 from tokencast.events import EventType
 from tokencast.local.bedrock.config import LocalBedrockConfig
 from tokencast.local.stack import BackgroundStack, StackConfig
