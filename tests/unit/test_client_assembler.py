@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tokencast.client import Delta, EventPage, Session, TokenEvent, Usage
 from tokencast.client.assembler import StreamAssembler
-from tokencast.client.types import Delta, EventPage, SessionInfo, TokenEvent
 from tokencast.events import EventType, SessionStatus
 
 SID = "3f0c2a4e-5b8d-4c1e-9a7f-1d2e3f4a5b6c"
@@ -137,7 +137,7 @@ def test_in_order_stream_assembles_text_and_finishes():
     assert not any(d.restarted for d in deltas)
     assert asm.done and asm.text == "Hello, world" and asm.status == SessionStatus.COMPLETED
     assert asm.cursor == (1, 5)
-    assert asm.usage == {"outputTokens": 3} and asm.stop_reason == "end_turn"
+    assert asm.usage == Usage(output_tokens=3) and asm.stop_reason == "end_turn"
     assert asm.fetch_due() is None and not asm.has_gap
     result = asm.result()
     assert (result.session_id, result.text, result.attempt, result.status) == (SID, "Hello, world", 1, "COMPLETED")
@@ -246,7 +246,7 @@ def test_late_join_gets_everything_from_catch_up():
     sim = Sim(asm, Log(events, limit=2))
     sim.run([])
     assert asm.done and asm.text == "one two three" and sim.fetches == 1
-    assert asm.usage == {"outputTokens": 3}
+    assert asm.usage == Usage(output_tokens=3)
 
 
 def test_live_and_catch_up_overlap_without_duplicating_text():
@@ -365,8 +365,8 @@ def test_an_unknown_event_type_still_occupies_its_seq():
 # -- settling from the session record ------------------------------------------------------
 
 
-def session(status: SessionStatus, attempt: int, text: str, last_seq: int, **extra) -> SessionInfo:
-    return SessionInfo(session_id=SID, status=status, attempt=attempt, text=text, last_seq=last_seq, **extra)
+def session(status: SessionStatus, attempt: int, text: str, last_seq: int, **extra) -> Session:
+    return Session(session_id=SID, status=status, attempt=attempt, text=text, last_seq=last_seq, **extra)
 
 
 def test_settle_finishes_from_a_final_session_record():
@@ -374,7 +374,7 @@ def test_settle_finishes_from_a_final_session_record():
     asm.feed_many(attempt_events(1, ["ab"], terminal=None), 0.0)
     deltas = asm.settle(session(SessionStatus.COMPLETED, 1, "abcd", 4, usage={"outputTokens": 2}))
     assert deltas == [Delta("cd", 1, 4)] and asm.done and asm.text == "abcd"
-    assert asm.status == SessionStatus.COMPLETED and asm.usage == {"outputTokens": 2}
+    assert asm.status == SessionStatus.COMPLETED and asm.usage == Usage(output_tokens=2)
 
 
 def test_settle_from_a_newer_attempt_restarts():
