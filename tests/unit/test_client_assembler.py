@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tests.vectors import assembler_cases as wire
 from tokencast.client import Delta, EventPage, Session, TokenEvent, Usage
 from tokencast.client.assembler import StreamAssembler
 from tokencast.events import EventType, SessionStatus
@@ -402,45 +403,16 @@ def test_settle_cancelled_while_queued():
 
 
 def random_session(rng: random.Random) -> tuple[list[TokenEvent], str, EventType]:
-    """1-4 attempts; all but the last stop part-way (or fail transiently); the last ends."""
-    attempts = rng.randint(1, 4)
-    events: list[TokenEvent] = []
-    attempt_no = 0
-    text = ""
-    terminal = EventType.COMPLETED
-    for index in range(attempts):
-        attempt_no += rng.choice((1, 1, 1, 2))  # an attempt number may be skipped (fenced)
-        tokens = [
-            rng.choice(("a", "bc", "def ", "ü", "🙂", "\n")) + str(rng.randint(0, 99))
-            for _ in range(rng.randint(0, 12))
-        ]
-        if index < attempts - 1:
-            events += attempt_events(attempt_no, tokens[: rng.randint(0, len(tokens))], terminal=None)
-        else:
-            terminal = rng.choice((EventType.COMPLETED, EventType.COMPLETED, EventType.FAILED, EventType.CANCELLED))
-            events += attempt_events(attempt_no, tokens, terminal=terminal)
-            text = "".join(tokens)
-    return events, text, terminal
+    """The shared vectors' random session (:func:`wire.random_session`), parsed as the SDK does."""
+    events, text, terminal = wire.random_session(rng)
+    return [TokenEvent.from_graphql(e) for e in events], text, EventType(terminal)
 
 
 @pytest.mark.parametrize("seed", range(400))
 def test_any_order_duplicates_and_losses_converge_on_the_final_attempt(seed):
     rng = random.Random(seed)
     events, expected, terminal = random_session(rng)
-    deliveries = []
-    for event in events:
-        if rng.random() < 0.2:
-            continue  # lost in delivery (AppSync: at most once)
-        deliveries.append(event)
-        if rng.random() < 0.15:
-            deliveries.append(event)  # and duplicated (reconnect overlap, catch-up overlap)
-    # local reordering, then an occasional wholesale shuffle
-    if rng.random() < 0.3:
-        rng.shuffle(deliveries)
-    else:
-        for i in range(len(deliveries) - 1):
-            if rng.random() < 0.3:
-                deliveries[i], deliveries[i + 1] = deliveries[i + 1], deliveries[i]
+    deliveries = wire.lossy_deliveries(events, rng)
     stored_at = {e.key: rng.choice((0.0, 0.0, 0.0, rng.uniform(0, 3))) for e in events}  # store lag
     asm = StreamAssembler(SID, gap_grace_s=GRACE)
     log = Log(events, limit=rng.choice((1, 2, 5, 100)), stored_at=stored_at)

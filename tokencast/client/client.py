@@ -174,15 +174,15 @@ class TokencastClient:
         stream = self._new_stream(session_id, follow=follow)
         try:
             await stream._attach()
-            session = await self.api.start_stream(
-                session_id=session_id,
-                prompt=prompt,
-                messages=_messages(messages),
+            session = await self.start(
+                prompt,
+                messages=messages,
                 system=system,
                 model_id=model_id,
                 max_tokens=max_tokens,
                 temperature=temperature,
-                visibility=_enum_value(visibility),
+                visibility=visibility,
+                session_id=session_id,
             )
         except BaseException:
             await stream.close()

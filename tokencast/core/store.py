@@ -72,36 +72,33 @@ class SessionStore(SessionReader):
         the same id tell a retry of this request from a different one.
         """
         now, expires = self._stamp()
-        item = new_session_item(
-            session_id=session_id,
-            owner=owner,
-            visibility=visibility,
-            model_id=model_id,
-            request_fingerprint=request_fingerprint,
-            now=now,
-            expires=expires,
-        )
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=serialize(item),
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": PK},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        item = serialize(
+            new_session_item(
+                session_id=session_id,
+                owner=owner,
+                visibility=visibility,
+                model_id=model_id,
+                request_fingerprint=request_fingerprint,
+                now=now,
+                expires=expires,
             )
-        except self._db.exceptions.ConditionalCheckFailedException as exc:
-            old = exc.response.get("Item")
-            existing = SessionRecord.from_item(old) if old else self.get(session_id)
-            if existing is None:  # deleted in between: try once more
-                return self.create(
-                    session_id=session_id,
-                    owner=owner,
-                    visibility=visibility,
-                    model_id=model_id,
-                    request_fingerprint=request_fingerprint,
+        )
+        while True:
+            try:
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#pk)",
+                    ExpressionAttributeNames={"#pk": PK},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-            return existing, False
-        return SessionRecord.from_item(serialize(item)), True
+            except self._db.exceptions.ConditionalCheckFailedException as exc:
+                old = exc.response.get("Item")
+                existing = SessionRecord.from_item(old) if old else self.get(session_id)
+                if existing is not None:
+                    return existing, False
+                continue  # deleted in between (delete_queued of a start that failed): put again
+            return SessionRecord.from_item(item), True
 
     def delete_queued(self, session_id: str) -> bool:
         """Undo :meth:`create` when the job could not be enqueued (only if still QUEUED)."""
