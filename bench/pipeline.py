@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -46,6 +45,7 @@ from typing import Any
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import ms, pct, token_delays
 from subscribers import Delivery, SubscriberProcess
 
 from tokencast.local.bedrock.server import Emits, LocalBedrockConfig, prompt_fingerprint
@@ -77,17 +77,6 @@ class Cell:
     write_units: int = 0
     deliveries: int = 0
     emulator_cpu_s: float = 0.0
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
-
-
-def ms(value: float) -> str:
-    return "—" if math.isnan(value) else f"{1000 * value:.0f} ms"
 
 
 class Bench:
@@ -223,20 +212,7 @@ class Bench:
                 cell.events += len(mine)
                 first_text = next(e[5] for e in mine if e[3])
                 cell.ttft.append(first_text - started - model_first)
-            cell.delays.extend(token_delays(emits.tokens, mine))
-
-
-def token_delays(emitted: list[tuple[float, str]], received: list[Delivery]) -> list[float]:
-    """For each emitted token, when the subscriber had all of its characters minus its emit time."""
-    delays: list[float] = []
-    offset = index = covered = 0
-    for emitted_at, token in emitted:
-        offset += len(token)
-        while covered < offset:
-            covered += len(received[index][3])
-            index += 1
-        delays.append(received[index - 1][5] - emitted_at)
-    return delays
+            cell.delays.extend(token_delays(emits.tokens, [(e[5], e[3]) for e in mine]))
 
 
 # --- the run ----------------------------------------------------------------------------

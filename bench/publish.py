@@ -27,11 +27,13 @@ import os
 import platform
 import queue
 import statistics
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -41,11 +43,15 @@ from gql.transport.appsync_auth import AppSyncApiKeyAuthentication
 from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from requests_aws4auth import AWS4Auth
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import Timed, ms, pct, token_delays
+
+from tokencast.access import ANONYMOUS
 from tokencast.config import LOCAL_MODEL_ID
 from tokencast.core.coalescer import Coalescer
+from tokencast.core.models import TokenEvent
 from tokencast.core.publisher import PUBLISH_MUTATION, AppSyncPublisher
-from tokencast.core.store import EVENT_FIELDS
-from tokencast.events import EventType
+from tokencast.events import EventType, Visibility
 from tokencast.local.bedrock.config import LocalBedrockConfig
 from tokencast.local.stack import BackgroundStack, StackConfig
 
@@ -65,24 +71,22 @@ class Run:
 
 
 def event(session_id: str, seq: int, kind: EventType, token: str) -> dict[str, Any]:
-    return {
-        "sessionId": session_id,
-        "attempt": 1,
-        "seq": seq,
-        "type": kind.value,
-        "token": token,
-        "isComplete": kind.is_terminal,
-        "stopReason": "end_turn" if kind.is_terminal else None,
-        "usage": None,
-        "error": None,
-        "timestamp": None,
-        "owner": "anonymous",
-        "visibility": "PRIVATE",
-    }
+    """The ``publishToken`` variables of one event of the benchmark's single attempt."""
+    return TokenEvent(
+        session_id=session_id,
+        attempt=1,
+        seq=seq,
+        type=kind,
+        token=token,
+        is_complete=kind.is_terminal,
+        stop_reason="end_turn" if kind.is_terminal else None,
+        owner=ANONYMOUS,
+        visibility=Visibility.PRIVATE.value,
+    ).to_graphql()
 
 
 def read_model(endpoint: str, prompt: str, out: queue.Queue[Any]) -> None:
-    """Stream one answer; put (token, emitted_at) per token, then _DONE."""
+    """Stream one answer; put (emitted_at, token) per token, then _DONE."""
     client = boto3.client(
         "bedrock-runtime",
         region_name="us-east-1",
@@ -98,7 +102,7 @@ def read_model(endpoint: str, prompt: str, out: queue.Queue[Any]) -> None:
     for item in response["stream"]:
         text = item.get("contentBlockDelta", {}).get("delta", {}).get("text")
         if text:
-            out.put((text, time.perf_counter()))
+            out.put((time.perf_counter(), text))
     out.put(_DONE)
 
 
@@ -108,7 +112,7 @@ def publish_per_token(graphql_url: str, session_id: str, tokens: queue.Queue[Any
     seq, publishes = 0, 0
     while (item := tokens.get()) is not _DONE:
         seq += 1
-        variables = {k: v for k, v in event(session_id, seq, EventType.TOKEN, item[0]).items() if k in EVENT_FIELDS}
+        variables = event(session_id, seq, EventType.TOKEN, item[1])
         requests.post(
             graphql_url, json={"query": PUBLISH_MUTATION, "variables": variables}, auth=auth, timeout=10
         ).raise_for_status()  # a plain requests.post opens a fresh connection
@@ -129,7 +133,7 @@ def publish_coalesced(graphql_url: str, session_id: str, tokens: queue.Queue[Any
     publisher = AppSyncPublisher(graphql_url, "us-east-1", credentials=_credentials())
     coalescer = Coalescer(sink, publisher, window_s=window_s).start()
     while (item := tokens.get()) is not _DONE:
-        coalescer.add(item[0])
+        coalescer.add(item[1])
     coalescer.finish(EventType.COMPLETED)
     publisher.close()
     return coalescer.stats.publishes
@@ -143,7 +147,7 @@ def _credentials():
 
 async def one_answer(
     stack: BackgroundStack, strategy: str, prompt: str, window_s: float
-) -> tuple[list, list, int, float]:
+) -> tuple[list[Timed], list[Timed], int, float]:
     """Stream one answer with ``strategy``; return (emitted, received, publishes, wall seconds)."""
     endpoints = stack.endpoints
     session_id = str(uuid.uuid4())
@@ -151,8 +155,8 @@ async def one_answer(
     transport = AppSyncWebsocketsTransport(
         url=endpoints.realtime_url, auth=AppSyncApiKeyAuthentication(host=host, api_key=endpoints.api_key)
     )
-    received: list[tuple[str, float]] = []
-    emitted: list[tuple[str, float]] = []
+    received: list[Timed] = []
+    emitted: list[Timed] = []
     hub = stack.stack.emulator.hub
     async with Client(transport=transport, fetch_schema_from_transport=False) as session:
         generator = session.subscribe(GraphQLRequest(SUBSCRIPTION, variable_values={"id": session_id}))
@@ -160,7 +164,7 @@ async def one_answer(
         async def consume() -> None:
             async for result in generator:
                 data = result["onTokenReceived"]
-                received.append((data["token"], time.perf_counter()))
+                received.append((time.perf_counter(), data["token"]))
                 if data["isComplete"]:
                     return
 
@@ -193,25 +197,6 @@ async def one_answer(
         reader.join(), teer.join()
         await generator.aclose()
     return emitted, received, publishes, wall
-
-
-def token_delays(emitted: list[tuple[str, float]], received: list[tuple[str, float]]) -> list[float]:
-    """For each emitted token, when the subscriber had all of its characters."""
-    text_received = "".join(t for t, _ in received)
-    assert text_received == "".join(t for t, _ in emitted), "subscriber text differs from the model output"
-    delays, offset, index, covered = [], 0, 0, 0
-    for token, emitted_at in emitted:
-        offset += len(token)
-        while covered < offset:
-            covered += len(received[index][0])
-            index += 1
-        delays.append(received[index - 1][1] - emitted_at)
-    return delays
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def bench(args: argparse.Namespace) -> list[Run]:
@@ -260,8 +245,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> str:
         by_rate.setdefault(run.rate, {})[run.strategy] = run
         lines.append(
             f"{run.rate:>11.0f} | {run.strategy:<10} | {1000 * run.publishes / run.tokens:>19.0f} | "
-            f"{1000 * percentile(run.delays, 50):>7.0f}ms | {1000 * percentile(run.delays, 99):>7.0f}ms | "
-            f"{1000 * statistics.mean(run.tail_lag):>15.0f}ms"
+            f"{ms(pct(run.delays, 50)):>9} | {ms(pct(run.delays, 99)):>9} | {ms(statistics.mean(run.tail_lag)):>17}"
         )
     lines.append("")
     for rate, pair in by_rate.items():
@@ -270,7 +254,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> str:
             lines.append(
                 f"at {rate:.0f} tok/s coalescing sends {a.publishes / a.tokens / (b.publishes / b.tokens):.1f}x fewer "
                 f"mutations; p99 delay ratio per-token/coalesced = "
-                f"{percentile(a.delays, 99) / percentile(b.delays, 99):.1f}x"
+                f"{pct(a.delays, 99) / pct(b.delays, 99):.1f}x"
             )
     return "\n".join(lines)
 

@@ -9,9 +9,9 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from tokencast.core import store as contract
+from tokencast.core import table as contract
 
-#: The table contract, defined once in tokencast.core.store (the local stack creates the same table).
+#: The table contract, defined once in tokencast.core.table (the local stack creates the same table).
 PARTITION_KEY = contract.PK
 SORT_KEY = contract.SK
 TTL_ATTRIBUTE = contract.TTL_ATTRIBUTE

@@ -60,7 +60,7 @@ async def test_stream_with_an_api_key(local_stack):
         result = await stream.result(check=True)
     assert result.text == expected_text(prompt) == screen(deltas) == stream.text
     assert (result.status, result.attempt, result.stop_reason) == ("COMPLETED", 1, "end_turn")
-    assert result.usage["outputTokens"] > 0
+    assert result.usage is not None and result.usage.output_tokens is not None and result.usage.output_tokens > 0
 
 
 @pytest.mark.parametrize("mode", ["jwt", "iam"])

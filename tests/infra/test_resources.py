@@ -48,8 +48,8 @@ def test_table_contract_on_demand_ttl_and_pitr(default_template):
 
 
 def test_owner_index_is_the_one_the_local_stack_creates(default_template):
-    """listSessions' index: one definition (tokencast.core.store) for the cloud and moto."""
-    from tokencast.core.store import table_definition
+    """listSessions' index: one definition (tokencast.core.table) for the cloud and moto."""
+    from tokencast.core.table import table_definition
 
     local = table_definition("t")
     table = default_template.to_json()["Resources"][one(default_template.to_json(), "AWS::DynamoDB::Table")]
@@ -65,11 +65,11 @@ def test_owner_index_is_the_one_the_local_stack_creates(default_template):
     assert index["Projection"]["ProjectionType"] == "INCLUDE"
 
 
-def test_table_key_names_match_the_core_store():
+def test_table_key_names_match_the_core_table_layout():
     from cdk import storage
-    from tokencast.core import store
+    from tokencast.core import table
 
-    assert (storage.PARTITION_KEY, storage.SORT_KEY, storage.TTL_ATTRIBUTE) == (store.PK, store.SK, store.TTL_ATTRIBUTE)
+    assert (storage.PARTITION_KEY, storage.SORT_KEY, storage.TTL_ATTRIBUTE) == (table.PK, table.SK, table.TTL_ATTRIBUTE)
 
 
 def test_destroy_removal_policy_is_opt_in(dev_template):

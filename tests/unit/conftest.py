@@ -21,7 +21,8 @@ from tokencast.config import Limits, Quotas, Settings
 from tokencast.core.dlq import DeadLetterSender
 from tokencast.core.quotas import QuotaLedger
 from tokencast.core.start import StartService
-from tokencast.core.store import SessionStore, table_definition, ttl_specification
+from tokencast.core.store import SessionStore
+from tokencast.core.table import table_definition, ttl_specification
 from tokencast.core.worker import Worker
 
 REGION = "us-east-1"

@@ -12,7 +12,7 @@ from tokencast.cli.errors import EXIT_UNREACHABLE, EXIT_USAGE, CliError, explain
 from tokencast.cli.logs import MAX_LINE, compact_line
 from tokencast.cli.main import build_parser
 from tokencast.cli.status import JsonDisplay, LiveDisplay, PlainDisplay, Progress, stop_note, summary
-from tokencast.client import Delta, StreamResult
+from tokencast.client import Delta, StreamResult, Usage
 from tokencast.client import errors as client
 
 
@@ -149,7 +149,7 @@ def test_progress_reports_waiting_ttft_rate_and_stalls():
 def test_stop_reasons_are_shown_unless_the_answer_ended_naturally():
     assert stop_note("end_turn") is None and stop_note(None) is None and stop_note("stop_sequence") is None
     assert "--max-tokens" in (stop_note("max_tokens") or "")
-    result = StreamResult("s", "COMPLETED", "text", 1, usage={"outputTokens": 5}, stop_reason="max_tokens")
+    result = StreamResult("s", "COMPLETED", "text", 1, usage=Usage(output_tokens=5), stop_reason="max_tokens")
     assert summary(result) == "[COMPLETED, 5 tokens; cut off by the token limit: raise --max-tokens for more]"
     failed = StreamResult("s", "FAILED", "", 1, error="model throttled 3 times")
     assert summary(failed) == "[FAILED; model throttled 3 times]"
@@ -159,9 +159,10 @@ def test_json_lines_each_carry_the_session_id():
     out = io.StringIO()
     display = JsonDisplay("sid", out, io.StringIO())
     display.delta(Delta("hi", 1, 2))
-    display.finish(StreamResult("sid", "COMPLETED", "hi", 1))
+    display.finish(StreamResult("sid", "COMPLETED", "hi", 1, usage=Usage(output_tokens=1)))
     first, last = (json.loads(line) for line in out.getvalue().splitlines())
     assert first["sessionId"] == last["sessionId"] == "sid" and last["result"]["status"] == "COMPLETED"
+    assert last["result"]["usage"]["output_tokens"] == 1
 
 
 def test_plain_display_says_reconnecting_once_per_drop():
@@ -197,7 +198,7 @@ def test_live_display_keeps_all_text_and_draws_the_status_line_on_a_terminal():
     for word in ("Streaming ", "tokens ", "to ", "every ", "subscriber ", "of ", "a ", "session.\nNext ", "line"):
         display.delta(Delta(word, 1, 1))
     display.tick()
-    display.finish(StreamResult("sid", "COMPLETED", "", 1, usage={"outputTokens": 9}))
+    display.finish(StreamResult("sid", "COMPLETED", "", 1, usage=Usage(output_tokens=9)))
     shown = out.getvalue()
     assert "TTFT" in shown, "the status line was drawn"
     for word in ("Streaming", "subscriber", "session.", "Next", "line"):

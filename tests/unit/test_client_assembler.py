@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tests.vectors import assembler_cases as wire
+from tokencast.client import Delta, EventPage, Session, TokenEvent, Usage
 from tokencast.client.assembler import StreamAssembler
-from tokencast.client.types import Delta, EventPage, SessionInfo, TokenEvent
 from tokencast.events import EventType, SessionStatus
 
 SID = "3f0c2a4e-5b8d-4c1e-9a7f-1d2e3f4a5b6c"
@@ -137,7 +138,7 @@ def test_in_order_stream_assembles_text_and_finishes():
     assert not any(d.restarted for d in deltas)
     assert asm.done and asm.text == "Hello, world" and asm.status == SessionStatus.COMPLETED
     assert asm.cursor == (1, 5)
-    assert asm.usage == {"outputTokens": 3} and asm.stop_reason == "end_turn"
+    assert asm.usage == Usage(output_tokens=3) and asm.stop_reason == "end_turn"
     assert asm.fetch_due() is None and not asm.has_gap
     result = asm.result()
     assert (result.session_id, result.text, result.attempt, result.status) == (SID, "Hello, world", 1, "COMPLETED")
@@ -246,7 +247,7 @@ def test_late_join_gets_everything_from_catch_up():
     sim = Sim(asm, Log(events, limit=2))
     sim.run([])
     assert asm.done and asm.text == "one two three" and sim.fetches == 1
-    assert asm.usage == {"outputTokens": 3}
+    assert asm.usage == Usage(output_tokens=3)
 
 
 def test_live_and_catch_up_overlap_without_duplicating_text():
@@ -365,8 +366,8 @@ def test_an_unknown_event_type_still_occupies_its_seq():
 # -- settling from the session record ------------------------------------------------------
 
 
-def session(status: SessionStatus, attempt: int, text: str, last_seq: int, **extra) -> SessionInfo:
-    return SessionInfo(session_id=SID, status=status, attempt=attempt, text=text, last_seq=last_seq, **extra)
+def session(status: SessionStatus, attempt: int, text: str, last_seq: int, **extra) -> Session:
+    return Session(session_id=SID, status=status, attempt=attempt, text=text, last_seq=last_seq, **extra)
 
 
 def test_settle_finishes_from_a_final_session_record():
@@ -374,7 +375,7 @@ def test_settle_finishes_from_a_final_session_record():
     asm.feed_many(attempt_events(1, ["ab"], terminal=None), 0.0)
     deltas = asm.settle(session(SessionStatus.COMPLETED, 1, "abcd", 4, usage={"outputTokens": 2}))
     assert deltas == [Delta("cd", 1, 4)] and asm.done and asm.text == "abcd"
-    assert asm.status == SessionStatus.COMPLETED and asm.usage == {"outputTokens": 2}
+    assert asm.status == SessionStatus.COMPLETED and asm.usage == Usage(output_tokens=2)
 
 
 def test_settle_from_a_newer_attempt_restarts():
@@ -402,45 +403,16 @@ def test_settle_cancelled_while_queued():
 
 
 def random_session(rng: random.Random) -> tuple[list[TokenEvent], str, EventType]:
-    """1-4 attempts; all but the last stop part-way (or fail transiently); the last ends."""
-    attempts = rng.randint(1, 4)
-    events: list[TokenEvent] = []
-    attempt_no = 0
-    text = ""
-    terminal = EventType.COMPLETED
-    for index in range(attempts):
-        attempt_no += rng.choice((1, 1, 1, 2))  # an attempt number may be skipped (fenced)
-        tokens = [
-            rng.choice(("a", "bc", "def ", "ü", "🙂", "\n")) + str(rng.randint(0, 99))
-            for _ in range(rng.randint(0, 12))
-        ]
-        if index < attempts - 1:
-            events += attempt_events(attempt_no, tokens[: rng.randint(0, len(tokens))], terminal=None)
-        else:
-            terminal = rng.choice((EventType.COMPLETED, EventType.COMPLETED, EventType.FAILED, EventType.CANCELLED))
-            events += attempt_events(attempt_no, tokens, terminal=terminal)
-            text = "".join(tokens)
-    return events, text, terminal
+    """The shared vectors' random session (:func:`wire.random_session`), parsed as the SDK does."""
+    events, text, terminal = wire.random_session(rng)
+    return [TokenEvent.from_graphql(e) for e in events], text, EventType(terminal)
 
 
 @pytest.mark.parametrize("seed", range(400))
 def test_any_order_duplicates_and_losses_converge_on_the_final_attempt(seed):
     rng = random.Random(seed)
     events, expected, terminal = random_session(rng)
-    deliveries = []
-    for event in events:
-        if rng.random() < 0.2:
-            continue  # lost in delivery (AppSync: at most once)
-        deliveries.append(event)
-        if rng.random() < 0.15:
-            deliveries.append(event)  # and duplicated (reconnect overlap, catch-up overlap)
-    # local reordering, then an occasional wholesale shuffle
-    if rng.random() < 0.3:
-        rng.shuffle(deliveries)
-    else:
-        for i in range(len(deliveries) - 1):
-            if rng.random() < 0.3:
-                deliveries[i], deliveries[i + 1] = deliveries[i + 1], deliveries[i]
+    deliveries = wire.lossy_deliveries(events, rng)
     stored_at = {e.key: rng.choice((0.0, 0.0, 0.0, rng.uniform(0, 3))) for e in events}  # store lag
     asm = StreamAssembler(SID, gap_grace_s=GRACE)
     log = Log(events, limit=rng.choice((1, 2, 5, 100)), stored_at=stored_at)

@@ -26,13 +26,14 @@ from tokencast.client import (
     JwtAuth,
     QuotaExceeded,
     RequestError,
-    SessionInfo,
+    Session,
     SessionNotFound,
     StreamFailed,
     StreamResult,
     TokencastClient,
     TokencastError,
     TokenEvent,
+    Usage,
     realtime_url_for,
 )
 from tokencast.client.errors import error_from_graphql, is_transient
@@ -244,7 +245,7 @@ def test_token_event_from_a_partial_live_payload():
             "usage": {"outputTokens": 4, "inputTokens": None},
         }
     )
-    assert done.is_terminal and done.token == "" and done.usage == {"outputTokens": 4}
+    assert done.is_terminal and done.token == "" and done.usage == Usage(output_tokens=4)
     future = TokenEvent.from_graphql({"sessionId": "s", "attempt": 1, "seq": 2, "type": "HEARTBEAT"})
     assert future.type == "HEARTBEAT" and not future.is_terminal
 
@@ -256,7 +257,7 @@ def test_token_event_needs_its_identity(payload):
 
 
 def test_session_and_page_from_graphql():
-    session = SessionInfo.from_graphql(
+    session = Session.from_graphql(
         {"sessionId": "s", "status": "RETRYING", "attempt": 2, "text": None, "lastSeq": None, "error": "throttled"}
     )
     assert session.status is SessionStatus.RETRYING and session.text == "" and session.last_seq == 0

@@ -34,6 +34,7 @@ from tokencast.client import (
     StreamFailed,
     StreamOptions,
     TokencastClient,
+    Usage,
 )
 from tokencast.core.errors import ApiError, CancelForbidden, InvalidInput, NotFound
 from tokencast.events import EventType
@@ -366,7 +367,7 @@ async def test_stream_subscribes_before_it_starts_and_assembles_the_text(fake):
     }
     assert [d.text for d in deltas] == tokens
     assert (result.status, result.text, result.attempt) == ("COMPLETED", "Hello, world", 1)
-    assert result.usage == {"outputTokens": 3} and result.stop_reason == "end_turn"
+    assert result.usage == Usage(output_tokens=3) and result.stop_reason == "end_turn"
     assert stream.text == "Hello, world" and stream.status == "COMPLETED" and stream.done
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tokencast.core.errors import CancelRequested, Fenced
-from tokencast.core.store import EVENT_FIELDS, event_sk, session_pk
+from tokencast.core.models import EVENT_FIELDS, SUMMARY_FIELDS
+from tokencast.core.store import SessionStore
+from tokencast.core.table import OWNER_INDEX, OWNER_INDEX_PROJECTION, event_sk, session_pk, table_definition
 from tokencast.events import SessionStatus
 
 
@@ -168,8 +170,6 @@ def stepping_clock(start="2026-03-01T10:00:00+00:00"):
 
 
 def test_sessions_of_pages_one_owners_sessions_newest_first(core_aws):
-    from tokencast.core.store import SessionStore
-
     store = SessionStore(core_aws.ddb, core_aws.settings.table_name, clock=stepping_clock())
     for n in range(5):
         store.create(session_id=f"a{n}", owner="alice", visibility="PRIVATE", model_id="m")
@@ -186,8 +186,6 @@ def test_sessions_of_pages_one_owners_sessions_newest_first(core_aws):
 
 
 def test_session_summaries_are_the_index_projection_without_text(core_aws):
-    from tokencast.core.store import SUMMARY_FIELDS
-
     store = core_aws.store
     store.create(session_id="s1", owner="alice", visibility="SHARED", model_id="m")
     store.begin_attempt("s1")
@@ -204,8 +202,6 @@ def test_session_summaries_are_the_index_projection_without_text(core_aws):
 
 
 def test_the_owner_index_holds_session_items_only_and_projects_no_per_token_field(core_aws):
-    from tokencast.core.store import OWNER_INDEX, OWNER_INDEX_PROJECTION, table_definition
-
     (index,) = table_definition("t")["GlobalSecondaryIndexes"]
     assert index["IndexName"] == OWNER_INDEX
     # A TOKEN event changes only these on the session item: projecting none keeps streams off the index.

@@ -10,7 +10,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.test import Client
 
-from tokencast.core.store import table_definition
+from tokencast.core.table import table_definition
 from tokencast.local.moto_meter import CONTROL_PATH, MotoMeter
 
 REGION = "eu-west-3"  # a region no other test's moto backend uses

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from tokencast.core.store import table_definition
+from tokencast.core.table import table_definition
 from tokencast.local import moto_speedups
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 SID = "3f0c2a4e-5b8d-4c1e-9a7f-1d2e3f4a5b6c"
 VECTORS_PATH = Path(__file__).with_name("assembler.json")
@@ -26,6 +26,7 @@ TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
 Event = dict[str, Any]
 Step = dict[str, Any]
+T = TypeVar("T")
 
 
 def ev(attempt: int, seq: int, kind: str, token: str = "", **extra: Any) -> Event:
@@ -324,14 +325,17 @@ def hand_written() -> list[dict[str, Any]]:
 
 
 def random_session(rng: random.Random) -> tuple[list[Event], str, str]:
-    """1-4 attempts; all but the last stop part-way; the last ends (as in the unit tests)."""
+    """1-4 attempts; all but the last stop part-way (or fail transiently); the last ends.
+
+    Returns the events (wire shape), the final attempt's text and its terminal type.
+    """
     attempts = rng.randint(1, 4)
     events: list[Event] = []
     attempt_no = 0
     text = ""
     terminal = "COMPLETED"
     for index in range(attempts):
-        attempt_no += rng.choice((1, 1, 1, 2))
+        attempt_no += rng.choice((1, 1, 1, 2))  # an attempt number may be skipped (fenced)
         tokens = [
             rng.choice(("a", "bc", "def ", "ü", "🙂", "\n")) + str(rng.randint(0, 99))
             for _ in range(rng.randint(0, 12))
@@ -345,6 +349,25 @@ def random_session(rng: random.Random) -> tuple[list[Event], str, str]:
     return events, text, terminal
 
 
+def lossy_deliveries(events: list[T], rng: random.Random) -> list[T]:
+    """What a subscriber may get of ``events``: some lost (AppSync delivers at most once), some
+    twice (reconnect or catch-up overlap), neighbours swapped, now and then the lot shuffled."""
+    deliveries = []
+    for event in events:
+        if rng.random() < 0.2:
+            continue
+        deliveries.append(event)
+        if rng.random() < 0.15:
+            deliveries.append(event)
+    if rng.random() < 0.3:
+        rng.shuffle(deliveries)
+    else:
+        for i in range(len(deliveries) - 1):
+            if rng.random() < 0.3:
+                deliveries[i], deliveries[i + 1] = deliveries[i + 1], deliveries[i]
+    return deliveries
+
+
 def property_cases(count: int = 40, seed: int = 20261202) -> list[dict[str, Any]]:
     """Lossy, duplicated, reordered deliveries, then catch-ups from the log until done: the
     result is the final attempt's text, whatever the order."""
@@ -352,19 +375,7 @@ def property_cases(count: int = 40, seed: int = 20261202) -> list[dict[str, Any]
     cases = []
     for index in range(count):
         events, expected, terminal = random_session(rng)
-        deliveries = []
-        for event in events:
-            if rng.random() < 0.2:
-                continue
-            deliveries.append(event)
-            if rng.random() < 0.15:
-                deliveries.append(event)
-        if rng.random() < 0.3:
-            rng.shuffle(deliveries)
-        else:
-            for i in range(len(deliveries) - 1):
-                if rng.random() < 0.3:
-                    deliveries[i], deliveries[i + 1] = deliveries[i + 1], deliveries[i]
+        deliveries = lossy_deliveries(events, rng)
         steps = [{"op": "feed", "event": e, "now": round(0.01 * (i + 1), 3)} for i, e in enumerate(deliveries)]
         steps.append({"op": "catchUp", "now": 10.0})
         steps.append(expect(done=True, text=expected, shown=expected, attempt=events[-1]["attempt"], status=terminal))

@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import json
 import sys
-from dataclasses import asdict
 from typing import Any, TextIO
 
+from tokencast.cli.status import plain
 from tokencast.cli.streaming import make_auth
 from tokencast.cli.target import resolve
 
@@ -43,7 +43,7 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 page = await client.list_sessions(args.limit, token)
                 for item in page.items:
                     rows += 1
-                    out.write(json.dumps(asdict(item)) + "\n" if args.json else _summary_row(item))
+                    out.write(json.dumps(plain(item)) + "\n" if args.json else _summary_row(item))
                 token = page.next_token
                 if token is None or not args.all:
                     break
@@ -58,8 +58,8 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _summary_row(item: Any) -> str:
-    usage = item.usage or {}
-    tokens = str(usage.get("outputTokens", "")) if usage else ""
+    output_tokens = item.usage.output_tokens if item.usage else None
+    tokens = "" if output_tokens is None else str(output_tokens)
     return _row(
         item.created_at or "", item.session_id, str(item.status), item.visibility or "", tokens, item.model_id or ""
     )

@@ -22,7 +22,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Protocol, TextIO
 
 #: no new text for this long (after the first token, or while waiting for it) shows as a stall
@@ -49,10 +49,10 @@ def stop_note(stop_reason: str | None) -> str | None:
 
 def summary(result: Any) -> str:
     """``[COMPLETED, 69 tokens]``, ``[COMPLETED, 1024 tokens; cut off by the token limit: ...]``."""
-    usage = getattr(result, "usage", None) or {}
+    usage = getattr(result, "usage", None)
     parts = [str(result.status)]
-    if usage.get("outputTokens") is not None:
-        parts.append(f"{usage['outputTokens']} tokens")
+    if usage is not None and usage.output_tokens is not None:
+        parts.append(f"{usage.output_tokens} tokens")
     head = ", ".join(parts)
     notes = [n for n in (stop_note(getattr(result, "stop_reason", None)), getattr(result, "error", None)) if n]
     return f"[{head}{'; ' + '; '.join(notes) if notes else ''}]"
@@ -121,11 +121,11 @@ class Display(Protocol):
 
 
 def plain(value: Any) -> Any:
-    """A dataclass or pydantic value as JSON-ready data."""
+    """A dataclass or pydantic value (and the models inside a dataclass) as JSON-ready data."""
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
     return value
 
 

@@ -209,7 +209,7 @@ async def cancel(client: Any, session_id: str) -> int:
     if str(final.status) != "CANCELLED":
         print(f"session {session_id} ended {final.status} before the cancel took effect; nothing cancelled")
         return EXIT_FAILED
-    tokens = (final.usage or {}).get("outputTokens")
+    tokens = final.usage.output_tokens if final.usage else None
     detail = f" after {tokens} tokens" if tokens else f" (was {before.status})"
     print(f"cancelled session {session_id}{detail}")
     return 0

@@ -15,6 +15,8 @@ for ``onTokenReceived``. Pieces: :mod:`~tokencast.client.auth` (modes),
 :mod:`~tokencast.client.assembler` (the pure reassembly state machine),
 :mod:`~tokencast.client.stream` (the handle and its driver), :mod:`~tokencast.client.api`
 and :mod:`~tokencast.client.realtime` (the two transports), :mod:`~tokencast.client.errors`.
+The GraphQL types it hands out (``TokenEvent``, ``Session``, ``SessionSummary``, ``Usage``)
+are the models of :mod:`tokencast.core.models`; ``usage.output_tokens`` and so on.
 """
 
 from tokencast.client.assembler import StreamAssembler
@@ -36,15 +38,10 @@ from tokencast.client.errors import (
     TokencastError,
 )
 from tokencast.client.stream import StreamOptions, TokenStream
-from tokencast.client.types import (
-    Delta,
-    EventPage,
-    SessionInfo,
-    SessionPage,
-    SessionSummary,
-    StreamResult,
-    TokenEvent,
-)
+from tokencast.client.types import Delta, EventPage, SessionPage, StreamResult
+
+# The GraphQL object types are the core's wire models: one class per type, one name each.
+from tokencast.core.models import Session, SessionSummary, TokenEvent, Usage
 
 __all__ = [
     "ApiKeyAuth",
@@ -64,7 +61,7 @@ __all__ = [
     "JwtAuth",
     "QuotaExceeded",
     "RequestError",
-    "SessionInfo",
+    "Session",
     "SessionNotFound",
     "SessionPage",
     "SessionSummary",
@@ -76,5 +73,6 @@ __all__ = [
     "TokenStream",
     "TokencastClient",
     "TokencastError",
+    "Usage",
     "realtime_url_for",
 ]

@@ -38,8 +38,8 @@ from tokencast.client.errors import (
     error_from_graphql,
     is_transient,
 )
-from tokencast.client.types import EventPage, SessionInfo, SessionPage
-from tokencast.core.models import EVENT_SELECTION, SESSION_SELECTION, SUMMARY_SELECTION
+from tokencast.client.types import EventPage, SessionPage
+from tokencast.core.models import EVENT_SELECTION, SESSION_SELECTION, SUMMARY_SELECTION, Session
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class GraphQLApi:
         max_tokens: int | None = None,
         temperature: float | None = None,
         visibility: str | None = None,
-    ) -> SessionInfo:
+    ) -> Session:
         fields = {
             "sessionId": session_id,
             "messages": messages,
@@ -206,15 +206,15 @@ class GraphQLApi:
             {"prompt": prompt, "input": {k: v for k, v in fields.items() if v is not None}},
             session_id=session_id,
         )
-        return SessionInfo.from_graphql(data["startStream"])
+        return Session.from_graphql(data["startStream"])
 
-    async def cancel_stream(self, session_id: str) -> SessionInfo:
+    async def cancel_stream(self, session_id: str) -> Session:
         data = await self.execute(CANCEL_STREAM, {"sessionId": session_id}, session_id=session_id)
-        return SessionInfo.from_graphql(data["cancelStream"])
+        return Session.from_graphql(data["cancelStream"])
 
-    async def get_session(self, session_id: str) -> SessionInfo | None:
+    async def get_session(self, session_id: str) -> Session | None:
         data = await self.execute(GET_SESSION, {"sessionId": session_id}, session_id=session_id)
-        return SessionInfo.from_graphql(data["getSession"]) if data.get("getSession") else None
+        return Session.from_graphql(data["getSession"]) if data.get("getSession") else None
 
     async def get_events(
         self, session_id: str, after_attempt: int = 0, after_seq: int = 0, limit: int | None = None

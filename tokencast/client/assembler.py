@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tokencast.client.types import Delta, SessionInfo, StreamResult, TokenEvent
+from tokencast.client.types import Delta, StreamResult
+from tokencast.core.models import Session, TokenEvent, Usage
 from tokencast.events import STATUS_AFTER, SessionStatus
 
 DEFAULT_GAP_GRACE_S = 0.25
@@ -67,7 +68,7 @@ class StreamAssembler:
         self._shown = False
         self._done = False
         self._status: SessionStatus | str = SessionStatus.QUEUED
-        self._usage: dict[str, int] | None = None
+        self._usage: Usage | None = None
         self._stop_reason: str | None = None
         self._error: str | None = None
         self._gap_since: float | None = None
@@ -111,7 +112,7 @@ class StreamAssembler:
         return (self._attempt, self._seq + 1) if self._pending else None
 
     @property
-    def usage(self) -> dict[str, int] | None:
+    def usage(self) -> Usage | None:
         return self._usage
 
     @property
@@ -192,7 +193,7 @@ class StreamAssembler:
         self._track_gap(now)
         return deltas
 
-    def settle(self, session: SessionInfo) -> list[Delta]:
+    def settle(self, session: Session) -> list[Delta]:
         """Finish from the session record: the backstop for a final session whose event log
         holds nothing more for us (e.g. a terminal event that was never stored).
 

@@ -28,7 +28,8 @@ from tokencast.client.endpoints import Endpoints
 from tokencast.client.errors import ClientClosed, SessionNotFound
 from tokencast.client.realtime import RealtimeChannel
 from tokencast.client.stream import StreamOptions, TokenStream
-from tokencast.client.types import EventPage, SessionInfo, SessionPage, SessionSummary
+from tokencast.client.types import EventPage, SessionPage
+from tokencast.core.models import Session, SessionSummary
 
 Message = Mapping[str, str] | tuple[str, str]
 
@@ -173,15 +174,15 @@ class TokencastClient:
         stream = self._new_stream(session_id, follow=follow)
         try:
             await stream._attach()
-            session = await self.api.start_stream(
-                session_id=session_id,
-                prompt=prompt,
-                messages=_messages(messages),
+            session = await self.start(
+                prompt,
+                messages=messages,
                 system=system,
                 model_id=model_id,
                 max_tokens=max_tokens,
                 temperature=temperature,
-                visibility=_enum_value(visibility),
+                visibility=visibility,
+                session_id=session_id,
             )
         except BaseException:
             await stream.close()
@@ -223,7 +224,7 @@ class TokencastClient:
         temperature: float | None = None,
         visibility: Any = None,
         session_id: str | None = None,
-    ) -> SessionInfo:
+    ) -> Session:
         """``startStream`` without listening (fire and forget; watch it later)."""
         return await self.api.start_stream(
             session_id=session_id or str(uuid.uuid4()),
@@ -236,11 +237,11 @@ class TokencastClient:
             visibility=_enum_value(visibility),
         )
 
-    async def cancel(self, session_id: str) -> SessionInfo:
+    async def cancel(self, session_id: str) -> Session:
         """``cancelStream``: the owner's request to stop; the stream then ends CANCELLED."""
         return await self.api.cancel_stream(session_id)
 
-    async def get_session(self, session_id: str) -> SessionInfo:
+    async def get_session(self, session_id: str) -> Session:
         """``getSession``; :class:`SessionNotFound` when there is none (or it is not yours)."""
         session = await self.api.get_session(session_id)
         if session is None:

@@ -35,7 +35,8 @@ from tokencast.client.assembler import (
 from tokencast.client.backoff import Backoff, retrying
 from tokencast.client.errors import ClientClosed, ConnectionLost, SessionNotFound, TokencastError, is_transient
 from tokencast.client.realtime import LiveEnded, LiveEvent, LiveSubscription, RealtimeChannel
-from tokencast.client.types import Delta, SessionInfo, StreamResult, TokenEvent
+from tokencast.client.types import Delta, StreamResult
+from tokencast.core.models import Session, TokenEvent, Usage
 from tokencast.events import SessionStatus
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class TokenStream:
         self.options = options or StreamOptions()
         self.follow = follow
         #: the session as startStream / getSession last returned it
-        self.session: SessionInfo | None = None
+        self.session: Session | None = None
         self._api = api
         self._channel = channel
         self._clock = clock
@@ -167,7 +168,7 @@ class TokenStream:
         return self._assembler.error
 
     @property
-    def usage(self) -> dict[str, int] | None:
+    def usage(self) -> Usage | None:
         return self._assembler.usage
 
     # -- consuming -------------------------------------------------------------------------
@@ -235,7 +236,7 @@ class TokenStream:
             with attempt:
                 self._subscription = await self._channel.subscribe(self.session_id, self._inbox.put_nowait)
 
-    def _start(self, session: SessionInfo | None = None) -> None:
+    def _start(self, session: Session | None = None) -> None:
         """Begin driving (after startStream, or after getSession for a late join)."""
         self.session = session
         self._last_progress = self._clock()

@@ -1,73 +1,20 @@
-"""The values the client SDK hands out: events, deltas, sessions, pages, results.
+"""The values the client SDK hands out besides the wire types: deltas, pages, results.
 
-All are frozen dataclasses built from the GraphQL wire shape by ``from_graphql``, which
-parses through the wire models of :mod:`tokencast.core.models` (the one mapping of camelCase
-fields to snake_case attributes) and is tolerant on purpose: AppSync sends a subscriber only
-the fields the triggering mutation selected, so optional fields may be missing from live
-events. ``usage`` stays the wire mapping (``inputTokens``, ``outputTokens``, ``totalTokens``).
+The GraphQL object types themselves -- ``TokenEvent``, ``Session``, ``SessionSummary`` and
+``Usage`` -- are the pydantic models of :mod:`tokencast.core.models`, the one Python spelling
+of their fields; :mod:`tokencast.client` re-exports them. Their parsing (``from_graphql``)
+is tolerant on purpose: AppSync sends a subscriber only the fields the triggering mutation
+selected, so optional fields may be missing from live events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from functools import cache
-from typing import Any, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any
 
-from tokencast.core import models
-from tokencast.events import EventType, SessionStatus
-
-_T = TypeVar("_T")
-
-
-@cache
-def _shared_fields(cls: type, model: type[models.WireModel]) -> tuple[str, ...]:
-    """The attributes ``cls`` copies from ``model`` (computed once per pair: parsing is per event)."""
-    return tuple(f.name for f in fields(cls) if f.name in model.model_fields)
-
-
-def _from_wire(cls: type[_T], model: type[models.WireModel], data: Any) -> _T:
-    """``cls`` from a wire object, parsed by ``model``: same-named attributes are copied.
-
-    A ValueError (pydantic's ValidationError is one) when a required field is missing; an
-    unknown event type or status is kept as its string (added after this client was written).
-    """
-    wire = model.model_validate(data)
-    values = {name: getattr(wire, name) for name in _shared_fields(cast(type, cls), model)}
-    if isinstance(values.get("usage"), models.Usage):
-        values["usage"] = values["usage"].model_dump(by_alias=True, exclude_none=True)
-    return cls(**values)
-
-
-@dataclass(frozen=True, slots=True)
-class TokenEvent:
-    """One stored and published event of a session, identified by ``(attempt, seq)``."""
-
-    session_id: str
-    attempt: int
-    seq: int
-    type: EventType | str
-    token: str = ""
-    is_complete: bool = False
-    stop_reason: str | None = None
-    usage: dict[str, int] | None = None
-    error: str | None = None
-    timestamp: str | None = None
-    owner: str | None = None
-    visibility: str | None = None
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.attempt, self.seq)
-
-    @property
-    def is_terminal(self) -> bool:
-        return isinstance(self.type, EventType) and self.type.is_terminal
-
-    @classmethod
-    def from_graphql(cls, data: Mapping[str, Any]) -> TokenEvent:
-        """Build from a ``TokenEvent`` object; ValueError when identity fields are missing."""
-        return _from_wire(cls, models.TokenEvent, data)
+from tokencast.core.models import SessionSummary, TokenEvent, Usage
+from tokencast.events import SessionStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,55 +29,6 @@ class Delta:
     attempt: int
     seq: int
     restarted: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    """The ``Session`` GraphQL type."""
-
-    session_id: str
-    status: SessionStatus | str
-    attempt: int = 0
-    text: str = ""
-    last_seq: int = 0
-    message: str | None = None
-    error: str | None = None
-    usage: dict[str, int] | None = None
-    stop_reason: str | None = None
-    model_id: str | None = None
-    visibility: str | None = None
-    owner: str | None = None
-    timestamp: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
-
-    @property
-    def is_final(self) -> bool:
-        return isinstance(self.status, SessionStatus) and self.status.is_final
-
-    @classmethod
-    def from_graphql(cls, data: Mapping[str, Any]) -> SessionInfo:
-        return _from_wire(cls, models.Session, data)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSummary:
-    """The ``SessionSummary`` GraphQL type: one row of ``listSessions`` (no text; see getSession)."""
-
-    session_id: str
-    status: SessionStatus | str
-    created_at: str | None = None
-    attempt: int = 0
-    message: str | None = None
-    model_id: str | None = None
-    visibility: str | None = None
-    usage: dict[str, int] | None = None
-    stop_reason: str | None = None
-    error: str | None = None
-
-    @classmethod
-    def from_graphql(cls, data: Mapping[str, Any]) -> SessionSummary:
-        return _from_wire(cls, models.SessionSummary, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +79,7 @@ class StreamResult:
     status: SessionStatus | str
     text: str
     attempt: int
-    usage: dict[str, int] | None = None
+    usage: Usage | None = None
     stop_reason: str | None = None
     error: str | None = None
 

@@ -5,8 +5,9 @@ One job per module:
 - :mod:`~tokencast.core.start_request` validates ``startStream`` arguments against the Limits;
 - :mod:`~tokencast.core.jobs` is the versioned job message on the SQS queue;
 - :mod:`~tokencast.core.models` is the GraphQL wire types (pydantic), whence every field list;
-- :mod:`~tokencast.core.store` reads and writes the DynamoDB table (sessions + event log, with
-  fencing); :mod:`~tokencast.core.table` is its layout, :mod:`~tokencast.core.records` its items;
+- :mod:`~tokencast.core.store` writes the DynamoDB table (sessions + event log, with fencing) on
+  top of :mod:`~tokencast.core.reader`, which reads it (a session, event and session pages);
+  :mod:`~tokencast.core.table` is its layout, :mod:`~tokencast.core.records` its items both ways;
 - :mod:`~tokencast.core.attempt` turns one processing attempt into ordered, stored events;
 - :mod:`~tokencast.core.model` adapts Bedrock ConverseStream to "an iterator of text deltas";
 - :mod:`~tokencast.core.publisher` signs ``publishToken`` calls and coalesces token deltas;

@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tokencast.core.clock import Clock, iso, utc_now
-from tokencast.core.store import SessionRecord, SessionStore, status_message
+from tokencast.core.models import TokenEvent, Usage
+from tokencast.core.records import SessionRecord, status_message
+from tokencast.core.store import SessionStore
 from tokencast.events import STATUS_AFTER, EventType, SessionStatus
 
 #: Called once the attempt's terminal event is stored, before anyone is told about it.
@@ -53,24 +55,24 @@ class AttemptLog:
         usage: Mapping[str, int] | None = None,
         error: str | None = None,
     ) -> dict[str, Any]:
-        """Store the next event (and the session's new state); return it as a TokenEvent."""
+        """Store the next event (and the session's new state); return its wire shape (a ``TokenEvent``)."""
         kind = EventType(type)
         seq = self.seq + 1
         text = self.text + token
-        event = {
-            "sessionId": self.session.session_id,
-            "attempt": self.attempt,
-            "seq": seq,
-            "type": kind.value,
-            "token": token,
-            "isComplete": kind.is_terminal,
-            "stopReason": stop_reason,
-            "usage": dict(usage) if usage else None,
-            "error": error,
-            "timestamp": iso(self._clock()),
-            "owner": self.session.owner,
-            "visibility": self.session.visibility,
-        }
+        event = TokenEvent(
+            session_id=self.session.session_id,
+            attempt=self.attempt,
+            seq=seq,
+            type=kind,
+            token=token,
+            is_complete=kind.is_terminal,
+            stop_reason=stop_reason,
+            usage=Usage.model_validate(usage) if usage else None,
+            error=error,
+            timestamp=iso(self._clock()),
+            owner=self.session.owner,
+            visibility=self.session.visibility,
+        ).to_graphql()
         status = STATUS_AFTER.get(kind, SessionStatus.STREAMING)
         # The session item gets the attempt's text once, with its terminal event; rewriting it
         # on every event would make a long answer's writes grow quadratically. While the

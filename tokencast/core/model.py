@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from tokencast.core.jobs import Job
-
-USAGE_FIELDS = ("inputTokens", "outputTokens", "totalTokens")
+from tokencast.core.models import USAGE_FIELDS
 
 
 class ModelStream(Protocol):

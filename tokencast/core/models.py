@@ -3,9 +3,10 @@
 ``graphql/schema.graphql`` is the contract; tests/unit/test_core_models.py proves each
 model's aliases equal its schema type's fields. Everything that lists those fields derives
 from here: the store's event and summary attributes (:data:`EVENT_FIELDS`,
-:data:`SUMMARY_FIELDS`), the worker's ``publishToken`` selection, and the Python SDK's
-selections and parsing. Field names are snake_case; ``alias_generator`` gives the camelCase
-wire names, and ``populate_by_name`` lets code build a model with either.
+:data:`SUMMARY_FIELDS`), the worker's ``publishToken`` selection and events, and the Python
+SDK's selections -- whose values *are* these models (``tokencast.client`` re-exports them).
+Field names are snake_case; ``alias_generator`` gives the camelCase wire names, and
+``populate_by_name`` lets code build a model with either.
 
 Parsing is tolerant where the wire may be partial: AppSync hands a subscriber only what the
 publishing mutation selected, so every field a client may go without has a default. The
@@ -15,7 +16,7 @@ any string after trying the enum.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Self, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -35,6 +36,14 @@ class WireModel(BaseModel):
         if isinstance(data, dict):
             return {key: value for key, value in data.items() if value is not None}
         return data
+
+    @classmethod
+    def from_graphql(cls, data: Any) -> Self:
+        """Parse the wire shape (the inverse of :meth:`to_graphql`).
+
+        A ValueError (pydantic's ValidationError is one) when a required field is missing.
+        """
+        return cls.model_validate(data)
 
     def to_graphql(self) -> dict[str, Any]:
         """The wire shape: every field under its GraphQL name, enums as their names, nulls kept."""
@@ -71,6 +80,16 @@ class TokenEvent(WireModel):
     owner: str | None = None
     visibility: str | None = None
 
+    @property
+    def key(self) -> tuple[int, int]:
+        """``(attempt, seq)``: the event's place in its session's log."""
+        return (self.attempt, self.seq)
+
+    @property
+    def is_terminal(self) -> bool:
+        """The attempt's last event; False for an event type this code does not know yet."""
+        return isinstance(self.type, EventType) and self.type.is_terminal
+
 
 class Session(WireModel):
     """A session as ``getSession``/``startStream``/``cancelStream`` return it."""
@@ -90,6 +109,11 @@ class Session(WireModel):
     owner: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        """COMPLETED, FAILED or CANCELLED; False for a status this code does not know yet."""
+        return isinstance(self.status, SessionStatus) and self.status.is_final
 
 
 class SessionSummary(WireModel):

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from tokencast.config import Quotas
 from tokencast.core.clock import Clock, utc_now
 from tokencast.core.errors import EnqueueFailed, QuotaRefused
-from tokencast.core.store import PK, SK, TTL_ATTRIBUTE
+from tokencast.core.table import PK, SK, TTL_ATTRIBUTE
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,10 @@
-"""The table's items as Python values: the session record, event pages, and the GraphQL shapes.
+"""The table's items as Python values and back: the session record, event pages, GraphQL shapes.
 
-The GraphQL field lists come from :mod:`tokencast.core.models`; the item attributes are the
-same camelCase names, so an event item is its TokenEvent fields plus keys and TTL.
+The one codec between DynamoDB items and what the core works with: :func:`new_session_item`
+and :func:`event_item` build the items the store writes; :meth:`SessionRecord.from_item`,
+:func:`event_from_item` and :func:`summary_from_item` read them back. The GraphQL field
+lists come from :mod:`tokencast.core.models`; the item attributes are the same camelCase
+names, so an event item is its TokenEvent fields plus keys and TTL.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from tokencast.core.models import EVENT_FIELDS, SUMMARY_FIELDS, Session, Usage
-from tokencast.core.table import deserialize, plain
+from tokencast.core.table import PK, SESSION_SK, SK, TTL_ATTRIBUTE, deserialize, event_sk, plain, session_pk
 from tokencast.events import SessionStatus, Visibility
 
 
@@ -149,3 +152,42 @@ def event_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """A stored event as the GraphQL ``TokenEvent`` (absent optional fields are null)."""
     data = plain(deserialize(item))
     return {name: data.get(name) for name in EVENT_FIELDS}
+
+
+def new_session_item(
+    *,
+    session_id: str,
+    owner: str,
+    visibility: str,
+    model_id: str,
+    request_fingerprint: str | None,
+    now: str,
+    expires: int,
+) -> dict[str, Any]:
+    """A QUEUED session's item (plain values: :func:`~tokencast.core.table.serialize` it to write)."""
+    return {
+        PK: session_pk(session_id),
+        SK: SESSION_SK,
+        "sessionId": session_id,
+        "status": SessionStatus.QUEUED.value,
+        "message": status_message(SessionStatus.QUEUED),
+        "attempt": 0,
+        "lastSeq": 0,
+        "text": "",
+        "modelId": model_id,
+        "visibility": visibility,
+        "owner": owner,
+        "createdAt": now,
+        "updatedAt": now,
+        "cancelRequested": False,
+        "requestFingerprint": request_fingerprint,
+        TTL_ATTRIBUTE: expires,
+    }
+
+
+def event_item(event: Mapping[str, Any], expires: int) -> dict[str, Any]:
+    """A ``TokenEvent`` as its stored item: keys from its identity, its fields, and the TTL."""
+    item: dict[str, Any] = {PK: session_pk(event["sessionId"]), SK: event_sk(int(event["attempt"]), int(event["seq"]))}
+    item.update({name: event.get(name) for name in EVENT_FIELDS})
+    item[TTL_ATTRIBUTE] = expires
+    return item

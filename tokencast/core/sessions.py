@@ -14,8 +14,9 @@ from typing import Any
 from tokencast.access import can_cancel, can_read, principal_of
 from tokencast.core.cursor import decode_cursor, encode_cursor
 from tokencast.core.errors import CancelForbidden, InvalidInput, NotFound
+from tokencast.core.records import SessionRecord
 from tokencast.core.start_request import parse_session_id
-from tokencast.core.store import SessionRecord, SessionStore
+from tokencast.core.store import SessionStore
 from tokencast.events import SessionStatus
 
 

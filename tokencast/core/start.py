@@ -28,8 +28,9 @@ from tokencast.core.clock import Clock, iso, utc_now
 from tokencast.core.errors import EnqueueFailed, InvalidInput, SessionIdConflict
 from tokencast.core.jobs import Job
 from tokencast.core.quotas import QuotaLedger
+from tokencast.core.records import SessionRecord
 from tokencast.core.start_request import StartRequest, parse_start
-from tokencast.core.store import SessionRecord, SessionStore
+from tokencast.core.store import SessionStore
 
 logger = logging.getLogger(__name__)
 

@@ -1,94 +1,46 @@
-"""The session store: one session item plus an append-only event log per session.
+"""The session store's writes: a session's lifecycle and its fenced, append-only event log.
 
-The table's layout is :mod:`tokencast.core.table`; its items as Python values are
-:mod:`tokencast.core.records`. Every event is written in a transaction with the session
-update, conditioned on the writer's attempt still being current and no cancel pending:
-fencing and cancel detection cost no extra round trip. When that condition fails, the store
-says why with :class:`Fenced`, :class:`CancelRequested` or :class:`SessionGone`.
+Reads (one session, the event log and owner lists by page) are :class:`SessionReader`'s,
+which :class:`SessionStore` extends; the table's layout is :mod:`tokencast.core.table`, its
+items as Python values (both ways) :mod:`tokencast.core.records`. Every write is
+conditional. Every event is written in a transaction with the session update, conditioned
+on the writer's attempt still being current and no cancel pending: fencing and cancel
+detection cost no extra round trip. When that condition fails, the store says why with
+:class:`Fenced`, :class:`CancelRequested` or :class:`SessionGone`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from tokencast.core.clock import Clock, iso, utc_now
 from tokencast.core.errors import CancelRequested, Fenced, SessionGone
-from tokencast.core.models import EVENT_FIELDS, SUMMARY_FIELDS
-from tokencast.core.records import (
-    Begin,
-    BeginKind,
-    SessionListPage,
-    SessionRecord,
-    StoredEventPage,
-    event_from_item,
-    status_message,
-    summary_from_item,
-)
-from tokencast.core.table import (
-    LAST_EVENT_SK,
-    OWNER_INDEX,
-    OWNER_INDEX_PK,
-    OWNER_INDEX_PROJECTION,
-    OWNER_INDEX_SK,
-    PK,
-    SESSION_SK,
-    SK,
-    TTL_ATTRIBUTE,
-    Expr,
-    event_sk,
-    serialize,
-    session_pk,
-    table_definition,
-    ttl_specification,
-)
+from tokencast.core.reader import SessionReader
+from tokencast.core.records import Begin, BeginKind, SessionRecord, event_item, new_session_item, status_message
+from tokencast.core.table import PK, SK, TTL_ATTRIBUTE, Expr, serialize
 from tokencast.events import SessionStatus
-
-#: What callers (cdk/storage.py, the local stack, the worker) import from here: the table's facade.
-__all__ = [
-    "EVENT_FIELDS",
-    "OWNER_INDEX",
-    "OWNER_INDEX_PK",
-    "OWNER_INDEX_PROJECTION",
-    "OWNER_INDEX_SK",
-    "PK",
-    "SK",
-    "SUMMARY_FIELDS",
-    "TTL_ATTRIBUTE",
-    "Begin",
-    "BeginKind",
-    "SessionListPage",
-    "SessionRecord",
-    "SessionStore",
-    "StoredEventPage",
-    "event_from_item",
-    "event_sk",
-    "session_pk",
-    "status_message",
-    "summary_from_item",
-    "table_definition",
-    "ttl_specification",
-]
 
 _CONFLICT_RETRIES = 5
 
 
-class SessionStore:
-    """Sessions and their event log in one DynamoDB table, through the low-level client."""
+def _no_cancel_pending(expr: Expr) -> str:
+    """The condition "the owner has not asked to cancel" (the flag absent or false)."""
+    cancel_requested = expr.n("cancelRequested")
+    return f"(attribute_not_exists({cancel_requested}) OR {cancel_requested} = {expr.v(False)})"
+
+
+class SessionStore(SessionReader):
+    """Sessions and their event log in one DynamoDB table: the reads, and the conditional writes."""
 
     def __init__(self, client: Any, table_name: str, *, ttl_days: int = 7, clock: Clock = utc_now):
-        self._db = client
-        self._table = table_name
+        super().__init__(client, table_name)
         self._ttl = timedelta(days=ttl_days)
         self._clock = clock
 
     # --- helpers -------------------------------------------------------------------------
-
-    def _key(self, session_id: str) -> dict[str, Any]:
-        return {PK: {"S": session_pk(session_id)}, SK: {"S": SESSION_SK}}
 
     def _stamp(self) -> tuple[str, int]:
         now = self._clock()
@@ -120,64 +72,33 @@ class SessionStore:
         the same id tell a retry of this request from a different one.
         """
         now, expires = self._stamp()
-        item = {
-            PK: session_pk(session_id),
-            SK: SESSION_SK,
-            "sessionId": session_id,
-            "status": SessionStatus.QUEUED.value,
-            "message": status_message(SessionStatus.QUEUED),
-            "attempt": 0,
-            "lastSeq": 0,
-            "text": "",
-            "modelId": model_id,
-            "visibility": visibility,
-            "owner": owner,
-            "createdAt": now,
-            "updatedAt": now,
-            "cancelRequested": False,
-            "requestFingerprint": request_fingerprint,
-            TTL_ATTRIBUTE: expires,
-        }
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=serialize(item),
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": PK},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        item = serialize(
+            new_session_item(
+                session_id=session_id,
+                owner=owner,
+                visibility=visibility,
+                model_id=model_id,
+                request_fingerprint=request_fingerprint,
+                now=now,
+                expires=expires,
             )
-        except self._db.exceptions.ConditionalCheckFailedException as exc:
-            old = exc.response.get("Item")
-            existing = SessionRecord.from_item(old) if old else self.get(session_id)
-            if existing is None:  # deleted in between: try once more
-                return self.create(
-                    session_id=session_id,
-                    owner=owner,
-                    visibility=visibility,
-                    model_id=model_id,
-                    request_fingerprint=request_fingerprint,
+        )
+        while True:
+            try:
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#pk)",
+                    ExpressionAttributeNames={"#pk": PK},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-            return existing, False
-        return SessionRecord.from_item(serialize(item)), True
-
-    def warm(self) -> None:
-        """Open the client's connection before the first job: one eventually consistent read of no item.
-
-        Best effort: an unreachable table shows up on the first real request, with its error.
-        """
-        with contextlib.suppress(Exception):
-            self._db.get_item(
-                TableName=self._table,
-                Key=self._key("warm-up"),
-                ProjectionExpression="#pk",
-                ExpressionAttributeNames={"#pk": PK},
-            )
-
-    def get(self, session_id: str) -> SessionRecord | None:
-        """Strongly consistent: a client that just saw an event must see the session that wrote it."""
-        out = self._db.get_item(TableName=self._table, Key=self._key(session_id), ConsistentRead=True)
-        item = out.get("Item")
-        return SessionRecord.from_item(item) if item else None
+            except self._db.exceptions.ConditionalCheckFailedException as exc:
+                old = exc.response.get("Item")
+                existing = SessionRecord.from_item(old) if old else self.get(session_id)
+                if existing is not None:
+                    return existing, False
+                continue  # deleted in between (delete_queued of a start that failed): put again
+            return SessionRecord.from_item(item), True
 
     def delete_queued(self, session_id: str) -> bool:
         """Undo :meth:`create` when the job could not be enqueued (only if still QUEUED)."""
@@ -270,10 +191,7 @@ class SessionStore:
                 TTL_ATTRIBUTE: expires,
             }
         )
-        cr = expr.n("cancelRequested")
-        condition = (
-            f"{expr.n('attempt')} = {expr.v(attempt)} AND (attribute_not_exists({cr}) OR {cr} = {expr.v(False)})"
-        )
+        condition = f"{expr.n('attempt')} = {expr.v(attempt)} AND {_no_cancel_pending(expr)}"
         record = self._conditional_update(session_id, expr, update, condition)
         if record is None:
             self._raise_if_stopped(self.get(session_id), attempt)
@@ -331,45 +249,6 @@ class SessionStore:
         update = expr.update({"deadLettered": True})
         self._conditional_update(session_id, expr, update, f"attribute_exists({expr.n(PK)})")
 
-    def sessions_of(self, owner: str, *, limit: int, after: tuple[str, str] | None = None) -> SessionListPage:
-        """``owner``'s sessions, newest first, at most ``limit``, strictly after ``after``.
-
-        One Query on :data:`OWNER_INDEX` (eventually consistent, as every GSI read is: a
-        session created a moment ago may appear on the next call). One item more than asked
-        is read so the last page says so (``after`` None) instead of leading to an empty one.
-        """
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": OWNER_INDEX,
-            "KeyConditionExpression": "#owner = :owner",
-            "ExpressionAttributeNames": {"#owner": OWNER_INDEX_PK},
-            "ExpressionAttributeValues": {":owner": {"S": owner}},
-            "ScanIndexForward": False,
-        }
-        if after is not None:
-            created_at, session_id = after
-            kwargs["ExclusiveStartKey"] = {
-                OWNER_INDEX_PK: {"S": owner},
-                OWNER_INDEX_SK: {"S": created_at},
-                **self._key(session_id),
-            }
-        page, more = self._query_page(kwargs, limit, summary_from_item)
-        return SessionListPage(page, (page[-1]["createdAt"], page[-1]["sessionId"]) if more else None)
-
-    def _query_page(
-        self, kwargs: dict[str, Any], limit: int, convert: Callable[[Mapping[str, Any]], dict[str, Any]]
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Up to ``limit`` converted items, and whether more follow (one more item is read to know)."""
-        items: list[dict[str, Any]] = []
-        while len(items) <= limit:
-            kwargs["Limit"] = limit + 1 - len(items)
-            out = self._db.query(**kwargs)
-            items.extend(convert(i) for i in out.get("Items", []))
-            if "LastEvaluatedKey" not in out:
-                break
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-        return items[:limit], len(items) > limit
-
     # --- events --------------------------------------------------------------------------
 
     def append(self, event: Mapping[str, Any], session_sets: Mapping[str, Any], *, check_cancel: bool = True) -> None:
@@ -380,14 +259,12 @@ class SessionStore:
         """
         session_id, attempt, seq = event["sessionId"], int(event["attempt"]), int(event["seq"])
         now, expires = self._stamp()
-        item = {PK: session_pk(session_id), SK: event_sk(attempt, seq), TTL_ATTRIBUTE: expires}
-        item.update({k: event.get(k) for k in EVENT_FIELDS})
+        item = event_item(event, expires)
         expr = Expr()
         update = expr.update({**session_sets, "lastSeq": seq, "updatedAt": now, TTL_ATTRIBUTE: expires})
         condition = f"{expr.n('attempt')} = {expr.v(attempt)}"
         if check_cancel:
-            cr = expr.n("cancelRequested")
-            condition += f" AND (attribute_not_exists({cr}) OR {cr} = {expr.v(False)})"
+            condition += f" AND {_no_cancel_pending(expr)}"
         request = [
             {
                 "Put": {
@@ -426,44 +303,3 @@ class SessionStore:
                 self._raise_if_stopped(record, attempt)
                 raise Fenced(f"event {attempt}/{seq} already stored by another writer") from None
         raise Fenced(f"event {attempt}/{seq}: too many transaction conflicts")
-
-    def attempt_text(self, session_id: str, attempt: int) -> str:
-        """One attempt's text so far, from its stored events (only ``token`` is read)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
-            "ExpressionAttributeNames": {"#pk": PK, "#sk": SK, "#token": "token"},
-            "ExpressionAttributeValues": {
-                ":pk": {"S": session_pk(session_id)},
-                ":low": {"S": event_sk(attempt, 1)},
-                ":high": {"S": event_sk(attempt, 999_999_999)},
-            },
-            "ProjectionExpression": "#token",
-            "ConsistentRead": True,
-        }
-        parts: list[str] = []
-        while True:
-            out = self._db.query(**kwargs)
-            parts.extend(item.get("token", {}).get("S", "") for item in out.get("Items", []))
-            if "LastEvaluatedKey" not in out:
-                return "".join(parts)
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-
-    def events(
-        self, session_id: str, *, after_attempt: int = 0, after_seq: int = 0, limit: int = 100
-    ) -> StoredEventPage:
-        """Events strictly after ``(after_attempt, after_seq)``, in order, at most ``limit``."""
-        low = event_sk(after_attempt, after_seq + 1)
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
-            "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
-            "ExpressionAttributeValues": {
-                ":pk": {"S": session_pk(session_id)},
-                ":low": {"S": low},
-                ":high": {"S": LAST_EVENT_SK},
-            },
-            "ConsistentRead": True,
-        }
-        page, more = self._query_page(kwargs, limit, event_from_item)
-        return StoredEventPage(page, page[-1]["attempt"], page[-1]["seq"]) if more else StoredEventPage(page)

@@ -65,8 +65,9 @@ from tokencast.core.jobs import Job, parse_job
 from tokencast.core.model import ModelAdapter, ModelStream
 from tokencast.core.publisher import PublishTransport, publish_with_retries
 from tokencast.core.quotas import QuotaLedger, settle_quietly
+from tokencast.core.records import Begin, BeginKind, SessionRecord
 from tokencast.core.results import AttemptEnd, Counts, JobResult, Outcome, Speed
-from tokencast.core.store import Begin, BeginKind, SessionRecord, SessionStore
+from tokencast.core.store import SessionStore
 from tokencast.events import EventType, SessionStatus
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 
 from tokencast.config import Settings
 from tokencast.core.jobs import DLQ_RETENTION_S
-from tokencast.core.store import table_definition, ttl_specification
+from tokencast.core.table import table_definition, ttl_specification
 
 
 @dataclass(frozen=True)
