@@ -44,7 +44,8 @@ ROOT = GRAPHQL_DIR.parent
 REQUIREMENTS = Path(__file__).resolve().parent / "lambda-requirements.txt"
 #: The packages copied into the bundle, and what inside them is not.
 PACKAGES = ("lambdas", "tokencast")
-EXCLUDED_TREES = ("tokencast/local",)  # the laptop stack: emulator, moto, local model
+#: the laptop stack (emulator, moto, local model) and the TypeScript generator (a build step)
+EXCLUDED_TREES = ("tokencast/local", "tokencast/codegen")
 EXCLUDED_DIR_NAMES = frozenset({"__pycache__", "tests"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 

@@ -8,7 +8,7 @@ import { CANCEL_STREAM, GET_EVENTS, GET_SESSION, LIST_SESSIONS, START_STREAM } f
 import { isTransient, toTokencastError } from "./errors.js";
 import type { GraphQLTransport, Variables } from "./transport.js";
 import { parsePage, parseSession, parseSessionPage } from "./types.js";
-import type { EventPage, SessionInfo, SessionPage } from "./types.js";
+import type { EventPage, SessionInfo, SessionPage, Visibility } from "./types.js";
 
 export interface Message {
   role: "user" | "assistant";
@@ -23,7 +23,7 @@ export interface StartInput {
   modelId?: string;
   maxTokens?: number;
   temperature?: number;
-  visibility?: "PRIVATE" | "SHARED";
+  visibility?: Visibility;
   /** Client-chosen UUID; a new one (crypto.randomUUID) when absent. */
   sessionId?: string;
 }

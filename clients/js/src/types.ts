@@ -3,44 +3,16 @@
  *
  * Built from the GraphQL wire shape by tolerant parsers on purpose: AppSync sends a
  * subscriber only the fields the triggering mutation selected, so optional fields may be
- * missing from live events. Mirrors tokencast/client/types.py.
+ * missing from live events. Mirrors tokencast/client/types.py; the object types themselves
+ * (TokenEvent, SessionInfo, SessionSummary, Usage) are generated from its wire models.
  */
 
-export const EVENT_TYPES = ["STARTED", "TOKEN", "RESTARTED", "COMPLETED", "FAILED", "CANCELLED"] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+import { FINAL_STATUSES, STATUS_AFTER } from "./wire.generated.js";
+import type { SessionInfo, SessionStatus, SessionSummary, TokenEvent, Usage } from "./wire.generated.js";
 
-export const SESSION_STATUSES = ["QUEUED", "STREAMING", "RETRYING", "COMPLETED", "FAILED", "CANCELLED"] as const;
-export type SessionStatus = (typeof SESSION_STATUSES)[number];
-
-/** Terminal event type → the session status it leaves (tokencast/events.py STATUS_AFTER). */
-export const STATUS_AFTER: Readonly<Record<string, SessionStatus>> = {
-  COMPLETED: "COMPLETED",
-  FAILED: "FAILED",
-  CANCELLED: "CANCELLED",
-};
-
-export const FINAL_STATUSES: ReadonlySet<string> = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
-
-export interface Usage {
-  inputTokens?: number;
-  outputTokens?: number;
-  totalTokens?: number;
-}
-
-/** One stored and published event of a session, identified by `(attempt, seq)`. */
-export interface TokenEvent {
-  sessionId: string;
-  attempt: number;
-  seq: number;
-  /** An EventType, or a type added after this client was written (it still occupies its seq). */
-  type: EventType | string;
-  token: string;
-  isComplete: boolean;
-  stopReason: string | null;
-  usage: Usage | null;
-  error: string | null;
-  timestamp: string | null;
-}
+// The enums and the object types are generated from the Python side (`make generate`).
+export { EVENT_TYPES, FINAL_STATUSES, SESSION_STATUSES, STATUS_AFTER, VISIBILITIES } from "./wire.generated.js";
+export type { EventType, SessionInfo, SessionStatus, SessionSummary, TokenEvent, Usage, Visibility } from "./wire.generated.js";
 
 /** What a stream yields: new text, or (`restarted`, empty text) "drop what you showed". */
 export interface Delta {
@@ -48,39 +20,6 @@ export interface Delta {
   attempt: number;
   seq: number;
   restarted: boolean;
-}
-
-/** The `Session` GraphQL type. */
-export interface SessionInfo {
-  sessionId: string;
-  status: SessionStatus | string;
-  attempt: number;
-  text: string;
-  lastSeq: number;
-  message: string | null;
-  error: string | null;
-  usage: Usage | null;
-  stopReason: string | null;
-  modelId: string | null;
-  visibility: string | null;
-  owner: string | null;
-  timestamp: string | null;
-  createdAt: string | null;
-  updatedAt: string | null;
-}
-
-/** The `SessionSummary` GraphQL type: one row of `listSessions` (no text; getSession has it). */
-export interface SessionSummary {
-  sessionId: string;
-  status: SessionStatus | string;
-  createdAt: string | null;
-  attempt: number;
-  message: string | null;
-  modelId: string | null;
-  visibility: string | null;
-  usage: Usage | null;
-  stopReason: string | null;
-  error: string | null;
 }
 
 /** One page of `listSessions`: the caller's own sessions, newest first. */
@@ -159,6 +98,8 @@ export function parseEvent(data: unknown): TokenEvent {
     usage: usage(data.usage),
     error: str(data.error),
     timestamp: str(data.timestamp),
+    owner: str(data.owner),
+    visibility: str(data.visibility),
   };
 }
 

@@ -1,6 +1,6 @@
 /** The prompt box: prompt, system prompt, model, maxTokens, temperature, visibility. */
 import { useState } from "react";
-import type { StartInput } from "@tokencast/client";
+import type { StartInput, Visibility } from "@tokencast/client";
 
 export function PromptForm({ onSubmit, busy }: { onSubmit: (input: StartInput) => void; busy: boolean }) {
   const [prompt, setPrompt] = useState("");
@@ -8,7 +8,7 @@ export function PromptForm({ onSubmit, busy }: { onSubmit: (input: StartInput) =
   const [modelId, setModelId] = useState("");
   const [maxTokens, setMaxTokens] = useState("");
   const [temperature, setTemperature] = useState("");
-  const [visibility, setVisibility] = useState<"PRIVATE" | "SHARED">("PRIVATE");
+  const [visibility, setVisibility] = useState<Visibility>("PRIVATE");
 
   const submit = (event: React.FormEvent): void => {
     event.preventDefault();
@@ -45,7 +45,7 @@ export function PromptForm({ onSubmit, busy }: { onSubmit: (input: StartInput) =
         </label>
         <label>
           Visibility
-          <select name="visibility" value={visibility} onChange={(e) => setVisibility(e.target.value as "PRIVATE" | "SHARED")}>
+          <select name="visibility" value={visibility} onChange={(e) => setVisibility(e.target.value as Visibility)}>
             <option value="PRIVATE">PRIVATE (only you)</option>
             <option value="SHARED">SHARED (anyone signed in)</option>
           </select>
