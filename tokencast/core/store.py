@@ -12,7 +12,7 @@ detection cost no extra round trip. When that condition fails, the store says wh
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
