@@ -1,13 +1,15 @@
 """Deployment settings, read once from CDK context into typed, validated props.
 
-Every knob has a documented default, and where the runtime already defines that default
-(``tokencast.config.Limits`` / ``Settings``) it is taken from there rather than repeated, so
-``cdk deploy`` and ``tokencast up`` agree unless someone asks them not to.
+Every knob has a documented default, and where the runtime already defines that knob
+(``tokencast.config.Limits`` / ``Settings`` / ``ApiLimits`` / ``Quotas``) its default and its
+bounds are taken from there rather than repeated, so ``cdk deploy`` and ``tokencast up`` agree
+unless someone asks them not to.
 
 Context comes from ``cdk.json``, ``cdk.context.json`` or ``-c key=value`` on the command line.
-Command-line values always arrive as strings, so every reader below accepts both the JSON
-type and its string spelling (``-c maxConcurrency=20``, ``-c enableApiKey=true``,
-``-c allowedModels=a,b``, ``-c 'limits={"maxTokens": 2048}'``).
+Command-line values always arrive as strings, so every key accepts both the JSON type and its
+string spelling (``-c maxConcurrency=20``, ``-c enableApiKey=true``, ``-c allowedModels=a,b``,
+``-c 'limits={"maxTokens": 2048}'``). :class:`TokencastConfig` is a pydantic model whose
+aliases are the context keys; a bad value raises :class:`ConfigError` naming the key and the rule.
 
 | context key            | default                                         | what it sets                                        |
 |------------------------|-------------------------------------------------|-----------------------------------------------------|
@@ -22,7 +24,7 @@ type and its string spelling (``-c maxConcurrency=20``, ``-c enableApiKey=true``
 | ``quotas``             | ``tokencast.config.Quotas`` defaults            | per-owner quotas (object; ``null`` switches one off) |
 | ``queryDepthLimit``    | ``ApiLimits.query_depth_limit`` (16)            | AppSync ``queryDepthLimit`` (1..75)                 |
 | ``resolverCountLimit`` | ``ApiLimits.resolver_count_limit`` (100)        | AppSync ``resolverCountLimit`` (1..10000)           |
-| ``enableIntrospection`` | ``false``                                      | AppSync introspection queries                        |
+| ``enableIntrospection`` | ``ApiLimits.introspection`` (``false``)        | AppSync introspection queries                        |
 | ``retentionDays``      | ``Settings.session_ttl_days`` (7)               | session/event TTL; log retention (rounded up to a CloudWatch value) |
 | ``alarmEmail``         | none                                            | e-mail subscribed to the alarm topic                |
 | ``enableApiKey``       | ``false``                                       | adds the API_KEY auth mode and one key (dev only)   |
@@ -36,117 +38,166 @@ type and its string spelling (``-c maxConcurrency=20``, ``-c enableApiKey=true``
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from copy import copy
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 
 from tokencast.config import ApiLimits, Limits, Quotas, Settings
 
 #: Claude Haiku 4.5 through the US cross-region inference profile: cheap, fast, streams well.
 #: Outside the US use the ``eu.``/``apac.``/``global.`` profile id (see docs/cloud.md).
 DEFAULT_ALLOWED_MODELS: tuple[str, ...] = ("us.anthropic.claude-haiku-4-5-20251001-v1:0",)
-DEFAULT_MAX_CONCURRENCY = 10
-DEFAULT_STACK_NAME = "Tokencast"
 
-_LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-_REMOVAL_POLICIES = frozenset({"retain", "destroy"})
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def _settings_default(name: str) -> Any:
-    return Settings.model_fields[name].default
+#: Context keys are the camelCase spelling of the field names (``flush_window_ms`` is
+#: ``flushWindowMs``); Python callers may use either. Strings are trimmed.
+_CONTEXT = ConfigDict(
+    alias_generator=to_camel, validate_by_name=True, extra="forbid", frozen=True, str_strip_whitespace=True
+)
 
 
 class ConfigError(ValueError):
-    """A context value is malformed; the message names the context key."""
+    """A context value is malformed; the message names the context key and the rule."""
 
 
-@dataclass(frozen=True)
-class TokencastConfig:
+def _runtime(model: type[BaseModel], name: str) -> Any:
+    """The runtime's own field (default, bounds, description) for a key that sets it as is."""
+    return copy(model.model_fields[name])
+
+
+def _default(model: type[BaseModel], name: str) -> Any:
+    """The runtime's default for a key whose deployment bounds are stricter than the runtime's."""
+    return model.model_fields[name].default
+
+
+def _overrides(name: str, model: type[BaseModel], *, without: frozenset[str] = frozenset()) -> type[BaseModel]:
+    """A context object overriding some of ``model``'s fields: camelCase keys, the runtime's
+    bounds, unknown keys refused. Only the keys given are applied (``exclude_unset``)."""
+    fields: dict[str, Any] = {
+        field: (info.annotation, _runtime(model, field))
+        for field, info in model.model_fields.items()
+        if field not in without
+    }
+    return create_model(name, __config__=_CONTEXT, **fields)
+
+
+#: The models have their own keys (``allowedModels``, ``defaultModel``): IAM is scoped to them.
+LimitOverrides = _overrides("LimitOverrides", Limits, without=frozenset({"allowed_models", "default_model"}))
+QuotaOverrides = _overrides("QuotaOverrides", Quotas)
+
+
+def _json_object(raw: Any) -> Any:
+    """An object, or its JSON text (``-c 'limits={"maxTokens": 2048}'`` arrives as text)."""
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = None
+    if not isinstance(value, Mapping | BaseModel):
+        raise ValueError("expected a JSON object")
+    return value
+
+
+def _names(raw: Any) -> Any:
+    """``-c allowedModels=a,b`` or a JSON list, as text or as a list; blank entries dropped."""
+    if isinstance(raw, str):
+        raw = json.loads(raw) if raw.strip().startswith("[") else raw.split(",")
+    if isinstance(raw, list | tuple):
+        return [item for item in raw if not isinstance(item, str) or item.strip()]
+    return raw
+
+
+def _upper(raw: Any) -> Any:
+    return raw.upper() if isinstance(raw, str) else raw
+
+
+def _lower(raw: Any) -> Any:
+    return raw.lower() if isinstance(raw, str) else raw
+
+
+class TokencastConfig(BaseModel):
     """Typed deployment props. Build with :meth:`from_context`; defaults are the documented ones."""
 
-    stack_name: str = DEFAULT_STACK_NAME
-    allowed_models: tuple[str, ...] = DEFAULT_ALLOWED_MODELS
-    default_model: str | None = None
-    limit_overrides: Mapping[str, Any] = field(default_factory=dict)
-    quota_overrides: Mapping[str, Any] = field(default_factory=dict)
-    query_depth_limit: int = ApiLimits.model_fields["query_depth_limit"].default
-    resolver_count_limit: int = ApiLimits.model_fields["resolver_count_limit"].default
-    enable_introspection: bool = False
-    job_visibility_seconds: int = _settings_default("visibility_timeout_s")
-    flush_window_ms: int = _settings_default("flush_window_ms")
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
-    max_attempts: int = _settings_default("max_attempts")
-    retention_days: int = _settings_default("session_ttl_days")
-    alarm_email: str | None = None
+    model_config = _CONTEXT
+
+    # In the order of the table above (a test keeps the two alike).
+    stack_name: str = "Tokencast"
+    allowed_models: Annotated[tuple[str, ...], BeforeValidator(_names)] = Field(
+        DEFAULT_ALLOWED_MODELS, min_length=1, description="at least one model must be allowed"
+    )
+    default_model: str | None = None  # None: the first allowed model
+    limit_overrides: Annotated[LimitOverrides, BeforeValidator(_json_object)] = Field(
+        default_factory=LimitOverrides, alias="limits"
+    )
+    flush_window_ms: int = _runtime(Settings, "flush_window_ms")
+    max_concurrency: int = Field(10, ge=2, le=1000, description="SQS event sources accept 2..1000")
+    max_attempts: int = Field(
+        _default(Settings, "max_attempts"),
+        ge=1,
+        le=998,
+        description="the DLQ's maxReceiveCount, 1000 at most, is 2 more",
+    )
+    job_visibility_seconds: int = Field(
+        _default(Settings, "visibility_timeout_s"),
+        ge=5,
+        le=60,
+        description="a crashed worker's job must be back within a minute",
+    )
+    quota_overrides: Annotated[QuotaOverrides, BeforeValidator(_json_object)] = Field(
+        default_factory=QuotaOverrides, alias="quotas"
+    )
+    query_depth_limit: int = _runtime(ApiLimits, "query_depth_limit")
+    resolver_count_limit: int = _runtime(ApiLimits, "resolver_count_limit")
+    enable_introspection: bool = _runtime(ApiLimits, "introspection")
+    retention_days: int = _runtime(Settings, "session_ttl_days")
+    alarm_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="an e-mail address")
     enable_api_key: bool = False
-    user_pool_id: str | None = None
-    log_level: str = "INFO"
-    worker_timeout_seconds: int = _settings_default("worker_timeout_s")
-    removal_policy: str = "retain"
+    user_pool_id: str | None = Field(None, pattern=r"^[\w-]+_[0-9a-zA-Z]+$", description="a Cognito user pool id")
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)] = "INFO"
+    worker_timeout_seconds: int = _runtime(Settings, "worker_timeout_s")
+    removal_policy: Annotated[Literal["retain", "destroy"], BeforeValidator(_lower)] = "retain"
     bundle_dependencies: bool = True
 
-    def __post_init__(self) -> None:
-        if not self.allowed_models:
-            raise ConfigError("allowedModels: at least one model must be allowed")
-        if self.default_model is not None and self.default_model not in self.allowed_models:
-            raise ConfigError(f"defaultModel: {self.default_model!r} is not in allowedModels")
-        if not 2 <= self.max_concurrency <= 1000:
-            raise ConfigError("maxConcurrency: SQS event sources accept 2..1000")
-        if not 1 <= self.max_attempts <= 998:
-            raise ConfigError("maxAttempts: must be 1..998 (the DLQ maxReceiveCount, 1000 at most, is 2 more)")
-        if self.flush_window_ms < 0:
-            raise ConfigError("flushWindowMs: must be >= 0")
-        if self.retention_days < 1:
-            raise ConfigError("retentionDays: must be >= 1")
-        if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
-            raise ConfigError(f"alarmEmail: {self.alarm_email!r} is not an e-mail address")
-        if self.log_level not in _LOG_LEVELS:
-            raise ConfigError(f"logLevel: one of {sorted(_LOG_LEVELS)}")
-        if not 30 <= self.worker_timeout_seconds <= 900:
-            raise ConfigError("workerTimeoutSeconds: must be 30..900 (Lambda's maximum)")
-        if self.removal_policy not in _REMOVAL_POLICIES:
-            raise ConfigError(f"removalPolicy: one of {sorted(_REMOVAL_POLICIES)}")
-        if self.user_pool_id is not None and not re.match(r"^[\w-]+_[0-9a-zA-Z]+$", self.user_pool_id):
-            raise ConfigError(f"userPoolId: {self.user_pool_id!r} is not a Cognito user pool id")
-        if not 5 <= self.job_visibility_seconds <= 60:
-            raise ConfigError("jobVisibilitySeconds: must be 5..60 (a crashed job must be back within a minute)")
-        _ = self.limits, self.quotas, self.api_limits  # validates the overrides now, not at first use
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc)) from None
+
+    @field_validator("default_model")
+    @classmethod
+    def _allowed(cls, model: str | None, info: Any) -> str | None:
+        allowed = info.data.get("allowed_models")
+        if model is not None and allowed is not None and model not in allowed:
+            raise ValueError("must be one of allowedModels")
+        return model
 
     # -- derived values -------------------------------------------------------------------
 
     @property
     def limits(self) -> Limits:
         """The runtime's Limits with the model allow-list and any overrides applied."""
-        try:
-            return Limits(
-                **{
-                    **self.limit_overrides,
-                    "allowed_models": list(self.allowed_models),
-                    "default_model": self.default_model or self.allowed_models[0],
-                }
-            )
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise ConfigError(f"limits: {exc}") from exc
+        return Limits(
+            **self.limit_overrides.model_dump(exclude_unset=True),
+            allowed_models=list(self.allowed_models),
+            default_model=self.default_model or self.allowed_models[0],
+        )
 
     @property
     def quotas(self) -> Quotas:
-        try:
-            return Quotas(**self.quota_overrides)
-        except ValueError as exc:
-            raise ConfigError(f"quotas: {exc}") from exc
+        return Quotas(**self.quota_overrides.model_dump(exclude_unset=True))
 
     @property
     def api_limits(self) -> ApiLimits:
-        try:
-            return ApiLimits(
-                query_depth_limit=self.query_depth_limit,
-                resolver_count_limit=self.resolver_count_limit,
-                introspection=self.enable_introspection,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"queryDepthLimit/resolverCountLimit: {exc}") from exc
+        return ApiLimits(
+            query_depth_limit=self.query_depth_limit,
+            resolver_count_limit=self.resolver_count_limit,
+            introspection=self.enable_introspection,
+        )
 
     def settings(self, **where: Any) -> Settings:
         """The runtime Settings for the deployed functions; ``where`` carries resource names/URLs.
@@ -167,108 +218,40 @@ class TokencastConfig:
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any] | Mapping[str, Any]) -> TokencastConfig:
-        """Read every key with ``get(key)`` (e.g. ``app.node.try_get_context``) or from a mapping."""
+        """Read every key with ``get(key)`` (e.g. ``app.node.try_get_context``) or from a mapping.
+
+        A key that is absent, ``null`` or empty keeps its default.
+        """
         lookup = get.get if isinstance(get, Mapping) else get
-
-        def value(key: str) -> Any:
-            raw = lookup(key)
-            return None if raw is None or raw == "" else raw
-
-        kwargs: dict[str, Any] = {}
-        readers: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
-            "stackName": ("stack_name", _as_str),
-            "allowedModels": ("allowed_models", _as_str_tuple),
-            "defaultModel": ("default_model", _as_str),
-            "limits": ("limit_overrides", _as_limits),
-            "quotas": ("quota_overrides", _as_quotas),
-            "queryDepthLimit": ("query_depth_limit", _as_int),
-            "resolverCountLimit": ("resolver_count_limit", _as_int),
-            "enableIntrospection": ("enable_introspection", _as_bool),
-            "jobVisibilitySeconds": ("job_visibility_seconds", _as_int),
-            "flushWindowMs": ("flush_window_ms", _as_int),
-            "maxConcurrency": ("max_concurrency", _as_int),
-            "maxAttempts": ("max_attempts", _as_int),
-            "retentionDays": ("retention_days", _as_int),
-            "alarmEmail": ("alarm_email", _as_str),
-            "enableApiKey": ("enable_api_key", _as_bool),
-            "userPoolId": ("user_pool_id", _as_str),
-            "logLevel": ("log_level", lambda k, v: _as_str(k, v).upper()),
-            "workerTimeoutSeconds": ("worker_timeout_seconds", _as_int),
-            "removalPolicy": ("removal_policy", lambda k, v: _as_str(k, v).lower()),
-            "bundleDependencies": ("bundle_dependencies", _as_bool),
-        }
-        for key, (attr, read) in readers.items():
-            raw = value(key)
-            if raw is not None:
-                kwargs[attr] = read(key, raw)
-        return cls(**kwargs)
+        given = {key: lookup(key) for key in context_keys()}
+        return cls(**{key: raw for key, raw in given.items() if raw is not None and raw != ""})
 
 
-# -- context value readers: JSON types or their command-line string spelling ----------------
+def context_keys() -> list[str]:
+    """Every context key :class:`TokencastConfig` reads, in declaration order."""
+    return [field.alias or name for name, field in TokencastConfig.model_fields.items()]
 
 
-def _as_str(key: str, raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise ConfigError(f"{key}: expected a string, got {raw!r}")
-    return raw.strip()
+def _explain(exc: ValidationError) -> str:
+    """pydantic's errors as ``contextKey: rule, got value (why)``, one per bad key."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        field = _field(loc[0]) if loc else None
+        if error["type"] == "extra_forbidden":
+            # An unknown key at the top (a Python caller) or in ``limits``/``quotas``.
+            model = field.annotation if field is not None and len(loc) > 1 else TokencastConfig
+            rule = f"unknown key (known: {_keys(model)})"
+        else:
+            why = f" ({field.description})" if field is not None and field.description and len(loc) == 1 else ""
+            rule = f"{error['msg'].removeprefix('Value error, ')}, got {error['input']!r}{why}"
+        problems.append(f"{'.'.join(loc)}: {rule}")
+    return "; ".join(problems)
 
 
-def _as_int(key: str, raw: Any) -> int:
-    if isinstance(raw, bool):
-        raise ConfigError(f"{key}: expected an integer, got {raw!r}")
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected an integer, got {raw!r}") from None
+def _field(key: str) -> FieldInfo | None:
+    return next((f for name, f in TokencastConfig.model_fields.items() if key in (name, f.alias)), None)
 
 
-def _as_bool(key: str, raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.strip().lower() in {"true", "1", "yes"}:
-        return True
-    if isinstance(raw, str) and raw.strip().lower() in {"false", "0", "no"}:
-        return False
-    raise ConfigError(f"{key}: expected true or false, got {raw!r}")
-
-
-def _as_str_tuple(key: str, raw: Any) -> tuple[str, ...]:
-    if isinstance(raw, str):
-        text = raw.strip()
-        items = json.loads(text) if text.startswith("[") else text.split(",")
-    else:
-        items = raw
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-        raise ConfigError(f"{key}: expected a list of strings, got {raw!r}")
-    return tuple(i.strip() for i in items if i.strip())
-
-
-def _camel_to_snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _overrides(key: str, raw: Any, known: set[str], what: str) -> dict[str, Any]:
-    """A context object (or its JSON text) of camelCase overrides, checked against ``known``."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{key}: expected a JSON object, got {raw!r}") from exc
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{key}: expected an object, got {raw!r}")
-    out: dict[str, Any] = {}
-    for name, val in raw.items():
-        snake = _camel_to_snake(name)
-        if snake not in known:
-            raise ConfigError(f"{key}.{name}: unknown {what}; known: {sorted(known)}")
-        out[snake] = val
-    return out
-
-
-def _as_limits(key: str, raw: Any) -> dict[str, Any]:
-    known = set(Limits.model_fields) - {"allowed_models", "default_model"}
-    return _overrides(key, raw, known, "limit (models have their own keys)")
-
-
-def _as_quotas(key: str, raw: Any) -> dict[str, Any]:
-    return _overrides(key, raw, set(Quotas.model_fields), "quota")
+def _keys(model: Any) -> list[str]:
+    return sorted(field.alias or name for name, field in model.model_fields.items())

@@ -36,6 +36,7 @@ from cdk.functions import FunctionSizing, TokencastFunctions, TokencastFunctions
 from cdk.queues import JobQueues, JobQueuesProps
 from cdk.storage import SessionTable, SessionTableProps
 from cdk.worker import StreamWorker, StreamWorkerProps
+from tokencast.config import Wiring
 from tokencast.metrics import NAMESPACE as METRICS_NAMESPACE
 from tokencast.outputs import StackOutput
 from tokencast.resolvers import ResolverMap
@@ -56,8 +57,8 @@ def log_retention(days: int) -> logs.RetentionDays:
     return logs.RetentionDays[_LOG_RETENTION[chosen]]
 
 
-#: the worker's setting that names the API it sends publishToken to (tokencast.config.Settings)
-PUBLISH_URL_ENV = "TOKENCAST_GRAPHQL_URL"
+#: the worker's setting that names the API it sends publishToken to
+PUBLISH_URL_ENV = Wiring.env_name("graphql_url")
 
 
 @dataclass(frozen=True)

@@ -50,16 +50,10 @@ def build_worker(
 ) -> Worker:
     """The worker from configuration alone; ``wrap_transport`` lets a benchmark observe publishes."""
     settings = settings or Settings.from_env()
-    required = {
-        "jobs_queue_url": settings.jobs_queue_url,
-        "dead_letter_queue_url": settings.dead_letter_queue_url,
-        "graphql_url": settings.graphql_url,
-    }
-    missing = [name for name, value in required.items() if not value]
-    if missing or not settings.graphql_url or not settings.dead_letter_queue_url:
-        raise RuntimeError("not set: " + ", ".join("TOKENCAST_" + m.upper() for m in missing))
+    # The worker's heartbeat needs the jobs queue too (through settings).
+    _, dead_letter_queue_url, graphql_url = settings.required("jobs_queue_url", "dead_letter_queue_url", "graphql_url")
     sqs = client("sqs", settings)
-    publisher = AppSyncPublisher(settings.graphql_url, settings.region, timeout_s=settings.publish_timeout_s)
+    publisher = AppSyncPublisher(graphql_url, settings.region, timeout_s=settings.publish_timeout_s)
     publisher.warm()  # open the keep-alive connections now, not on the first token
     dynamodb = client("dynamodb", settings)
     store = SessionStore(dynamodb, settings.table_name, ttl_days=settings.session_ttl_days)
@@ -69,7 +63,7 @@ def build_worker(
         store=store,
         model=BedrockModel(client("bedrock-runtime", settings)),
         transport=transport,
-        dead_letters=DeadLetterSender(sqs, settings.dead_letter_queue_url),
+        dead_letters=DeadLetterSender(sqs, dead_letter_queue_url),
         settings=settings,
         limits=limits or Limits.from_env(),
         sqs=sqs,

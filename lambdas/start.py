@@ -35,14 +35,13 @@ router = Router()
 @cache
 def service() -> StartService:
     settings = Settings.from_env()
-    if not settings.jobs_queue_url:
-        raise RuntimeError("TOKENCAST_JOBS_QUEUE_URL is not set")
+    (jobs_queue_url,) = settings.required("jobs_queue_url")
     dynamodb = client("dynamodb", settings)
     store = SessionStore(dynamodb, settings.table_name, ttl_days=settings.session_ttl_days)
     return StartService(
         store=store,
         sqs=client("sqs", settings),
-        jobs_queue_url=settings.jobs_queue_url,
+        jobs_queue_url=jobs_queue_url,
         limits=Limits.from_env(),
         quotas=QuotaLedger(dynamodb, settings.table_name, Quotas.from_env()),
     )

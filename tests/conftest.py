@@ -49,6 +49,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory):
     Fast model pacing keeps the suite quick; tests that need other pacing or faults use the
     model's fault rules, which match on a marker in the prompt so tests do not interfere.
     """
+    from tokencast.config import Quotas, Settings
     from tokencast.local.bedrock.config import LocalBedrockConfig
     from tokencast.local.stack import BackgroundStack, StackConfig
 
@@ -65,17 +66,18 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory):
             log_level="WARNING",
             model_config=LocalBedrockConfig(first_token_delay_s=0.01, tokens_per_second=1000.0),
             settings={
-                "TOKENCAST_RETRY_BASE_DELAY_MS": "20",
-                "TOKENCAST_RETRY_MAX_DELAY_MS": "200",
-                "TOKENCAST_FLUSH_WINDOW_MS": "20",
-                # A dead worker's job comes back within 5 s; the heartbeat renews a live one's
-                # every 1.7 s, so a worker starved of CPU for over 3 s on a loaded machine is
-                # still not mistaken for a dead one (3 s was, once, in a full run).
-                "TOKENCAST_VISIBILITY_TIMEOUT_S": "5",
+                **Settings(
+                    retry_base_delay_ms=20,
+                    retry_max_delay_ms=200,
+                    flush_window_ms=20,
+                    # A dead worker's job comes back within 5 s; the heartbeat renews a live one's
+                    # every 1.7 s, so a worker starved of CPU for over 3 s on a loaded machine is
+                    # still not mistaken for a dead one (3 s was, once, in a full run).
+                    visibility_timeout_s=5,
+                ).to_env(exclude_unset=True),
                 # The suite starts many sessions as few callers; quotas get their own stack
                 # (tests/e2e/test_quotas.py).
-                "TOKENCAST_MAX_ACTIVE_SESSIONS": "off",
-                "TOKENCAST_MAX_STARTS_PER_MINUTE": "off",
+                **Quotas(max_active_sessions=None, max_starts_per_minute=None).to_env(exclude_unset=True),
             },
         )
     )

@@ -2,7 +2,9 @@
 
 The CDK app sets the same variables on the Lambda functions from CDK context, and
 ``tokencast up`` sets them for the local stack, so handlers read configuration one way.
-Defaults here are the documented defaults everywhere.
+Defaults here are the documented defaults everywhere. A variable's name is its field's
+(``TOKENCAST_<FIELD>``): code writes variables with ``to_env()`` or names one with
+``env_name()``, never by spelling it; :class:`Wiring` holds where the resources are.
 """
 
 from __future__ import annotations
@@ -60,16 +62,32 @@ class _FromEnv(BaseSettings):
         values = _MappingEnvSource(cls, os.environ if environ is None else environ)()
         return cls(**{**_from_strings(cls, values), **overrides})
 
-    def to_env(self) -> dict[str, str]:
-        """The environment variables that reproduce this configuration (for Lambda and local)."""
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The variable that sets ``field``: ``TOKENCAST_<FIELD>``, the one naming rule.
+
+        Code that names a variable asks here instead of spelling it, so a misspelt or
+        renamed field fails at once instead of setting a variable nothing reads.
+        """
+        if field not in cls.model_fields:
+            raise KeyError(f"{cls.__name__} has no field {field!r}")
+        return ENV_PREFIX + field.upper()
+
+    def to_env(self, *, exclude_unset: bool = False) -> dict[str, str]:
+        """The environment variables that reproduce this configuration (for Lambda and local).
+
+        ``exclude_unset``: only the fields given when this was built, e.g.
+        ``Settings(flush_window_ms=20).to_env(exclude_unset=True)`` to override one setting
+        and leave the others to the environment.
+        """
         env = {}
-        for name, value in self.model_dump().items():
+        for name, value in self.model_dump(exclude_unset=exclude_unset).items():
             if value is None:
                 # Say "off" where the default is something else, so the reader gets None back.
                 if type(self).model_fields[name].default is not None:
-                    env[ENV_PREFIX + name.upper()] = "off"
+                    env[self.env_name(name)] = "off"
                 continue
-            env[ENV_PREFIX + name.upper()] = ",".join(value) if isinstance(value, list) else str(value)
+            env[self.env_name(name)] = ",".join(value) if isinstance(value, list) else str(value)
         return env
 
 
@@ -121,8 +139,13 @@ class Limits(_FromEnv):
         return value
 
 
-class Settings(_FromEnv):
-    """Where things are and how the worker behaves."""
+class Wiring(_FromEnv):
+    """Where the handlers' resources are: the variables the deployment (cdk/construct.py, from
+    the resources it creates) and ``tokencast up`` (tokencast/local/stack.py) set, never a user.
+
+    The URLs are ``None`` until wired; a handler asks for the ones it needs with
+    :meth:`required`, which fails at cold start naming every variable that is missing.
+    """
 
     table_name: str = "tokencast-sessions"
     jobs_queue_url: str | None = None
@@ -131,6 +154,19 @@ class Settings(_FromEnv):
     region: str = Field(
         default_factory=lambda: os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     )
+
+    def required(self, *fields: str) -> list[str]:
+        """The values of ``fields``, in order; a ``RuntimeError`` naming the unset variables."""
+        names = {field: self.env_name(field) for field in fields}  # a name that is no field raises
+        missing = [name for field, name in names.items() if not getattr(self, field)]
+        if missing:
+            raise RuntimeError("not set: " + ", ".join(missing))
+        return [getattr(self, field) for field in fields]
+
+
+class Settings(Wiring):
+    """How the handlers and the worker behave, and (:class:`Wiring`) where things are."""
+
     flush_window_ms: int = Field(50, ge=0, description="coalescing window between publishes")
     delay_budget_ms: int = Field(
         0,
@@ -211,3 +247,11 @@ class ApiLimits(_FromEnv):
     query_depth_limit: int = Field(16, ge=1, le=75, description="nesting levels of fields in one operation")
     resolver_count_limit: int = Field(100, ge=1, le=10_000, description="resolver executions in one request")
     introspection: bool = Field(False, description="whether __schema/__type queries are allowed")
+
+
+class LocalWiring(_FromEnv):
+    """What ``tokencast up`` tells its own servers through the environment; never set in the cloud."""
+
+    local_api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="the API keys the AppSync emulator accepts"
+    )

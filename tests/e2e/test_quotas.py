@@ -24,12 +24,13 @@ import boto3
 import pytest
 
 from tokencast.client import ApiKeyAuth, QuotaExceeded, SessionNotFound, TokencastClient
+from tokencast.config import Quotas
 from tokencast.local.admin_client import AdminClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 TOKENCAST = str(Path(sys.executable).with_name("tokencast"))
-QUOTA_ENV = {"TOKENCAST_MAX_ACTIVE_SESSIONS": "1", "TOKENCAST_MAX_STARTS_PER_MINUTE": "off"}
+QUOTA_ENV = Quotas(max_active_sessions=1, max_starts_per_minute=None).to_env(exclude_unset=True)
 
 
 @pytest.fixture(scope="module")

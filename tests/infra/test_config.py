@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from cdk.config import DEFAULT_ALLOWED_MODELS, ConfigError, TokencastConfig
+import cdk.config
+from cdk.config import DEFAULT_ALLOWED_MODELS, ConfigError, TokencastConfig, context_keys
 from cdk.stack import log_retention
 from tokencast.config import Limits, Settings
 
@@ -102,6 +104,67 @@ def test_quotas_and_api_limits_from_context():
 def test_bad_context_names_the_key(context, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         TokencastConfig.from_context(context)
+
+
+@pytest.mark.parametrize(
+    "context,message",
+    [
+        (
+            {"maxConcurrency": 1},
+            "maxConcurrency: Input should be greater than or equal to 2, got 1 (SQS event sources accept 2..1000)",
+        ),
+        ({"maxConcurrency": "many"}, "maxConcurrency: Input should be a valid integer"),
+        (
+            {"maxAttempts": 999},
+            "maxAttempts: Input should be less than or equal to 998, got 999 (the DLQ's maxReceiveCount",
+        ),
+        ({"allowedModels": " , "}, "allowedModels: Tuple should have at least 1 item"),
+        ({"defaultModel": "b", "allowedModels": "a"}, "defaultModel: must be one of allowedModels, got 'b'"),
+        ({"enableApiKey": "maybe"}, "enableApiKey: Input should be a valid boolean"),
+        ({"alarmEmail": "nobody"}, "alarmEmail: String should match pattern"),
+        ({"logLevel": "loud"}, "logLevel: Input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
+        ({"removalPolicy": "snapshot"}, "removalPolicy: Input should be 'retain' or 'destroy', got 'snapshot'"),
+        ({"limits": "{maxTokens: 5}"}, "limits: expected a JSON object, got '{maxTokens: 5}'"),
+        ({"limits": "[1]"}, "limits: expected a JSON object"),
+        ({"limits": '{"maxTokens": "lots"}'}, "limits.maxTokens: Input should be a valid integer"),
+        ({"limits": {"allowedModels": ["x"]}}, "limits.allowedModels: unknown key (known: ['defaultMaxTokens', "),
+        ({"quotas": {"maxActiveSessions": 0}}, "quotas.maxActiveSessions: Input should be greater than 0, got 0"),
+        ({"stackName": 5}, "stackName: Input should be a valid string, got 5"),
+    ],
+)
+def test_bad_context_message_says_the_rule_and_the_value(context, message):
+    with pytest.raises(ConfigError) as raised:
+        TokencastConfig.from_context(context)
+    assert str(raised.value).startswith(message)
+
+
+def test_every_bad_key_is_reported_at_once():
+    with pytest.raises(ConfigError) as raised:
+        TokencastConfig.from_context({"maxConcurrency": 1, "logLevel": "loud", "quotas": {"maxActive": 1}})
+    assert [p.split(":")[0] for p in str(raised.value).split("; ")] == [
+        "maxConcurrency",
+        "quotas.maxActive",
+        "logLevel",
+    ]
+
+
+def test_python_callers_get_config_errors_too():
+    """Building the props in Python (another CDK app) checks the same rules, by field name or key."""
+    assert TokencastConfig(max_concurrency=20).max_concurrency == TokencastConfig(maxConcurrency=20).max_concurrency
+    with pytest.raises(ConfigError, match="max_concurrency: Input should be greater than or equal to 2"):
+        TokencastConfig(max_concurrency=1)
+    with pytest.raises(ConfigError, match=r"bogus: unknown key \(known: .*'maxConcurrency'"):
+        TokencastConfig(bogus=1)
+
+
+def test_empty_and_null_context_values_keep_the_defaults():
+    assert TokencastConfig.from_context({"maxConcurrency": "", "alarmEmail": None}) == TokencastConfig()
+
+
+def test_the_docstring_table_lists_every_context_key_in_order():
+    """The module docstring is the reference users read: it names exactly the keys read."""
+    documented = re.findall(r"^\| ``(\w+)``", cdk.config.__doc__ or "", flags=re.MULTILINE)
+    assert documented == context_keys()
 
 
 @pytest.mark.parametrize("days,expected", [(1, 1), (7, 7), (8, 14), (10, 14), (365, 365), (5000, 3653)])

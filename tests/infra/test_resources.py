@@ -207,7 +207,7 @@ def test_function_environment_is_settings_limits_and_quotas_to_env(assembly, sta
         assert env["POWERTOOLS_LOG_LEVEL"] == cfg.log_level
         assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
         # Every variable is one the runtime reads: nothing stale, nothing misspelled.
-        known = {f"TOKENCAST_{f.upper()}" for f in (*Settings.model_fields, *Limits.model_fields, *Quotas.model_fields)}
+        known = {model.env_name(field) for model in (Settings, Limits, Quotas) for field in model.model_fields}
         assert {k for k in env if k.startswith("TOKENCAST_")} <= known
 
 

@@ -232,3 +232,41 @@ def test_powertools_json_lines_become_one_short_line():
     short = compact_line(json.dumps(failure))
     assert len(short) <= MAX_LINE + 1 and "EndpointConnectionError" in short and "Traceback" not in short
     assert compact_line("tokencast local stack is up\n") == "tokencast local stack is up\n"
+
+
+def test_up_options_become_the_settings_the_handlers_read():
+    """``--flush-window-ms`` and ``--model-id`` reach the handlers as the variables Settings/Limits
+    read; nothing else is overridden, so the rest stays what the environment says."""
+    from tokencast.cli.local import stack_config
+    from tokencast.config import Limits, Settings
+
+    args = build_parser().parse_args(
+        [
+            "up",
+            "--flush-window-ms",
+            "20",
+            "--model",
+            "openai",
+            "--openai-base-url",
+            "http://127.0.0.1:9/v1",
+            "--model-id",
+            "llama3.2",
+            "--model-id",
+            "qwen3",
+        ]
+    )
+    settings = stack_config(args).settings
+    assert Settings.from_env(settings).flush_window_ms == 20
+    limits = Limits.from_env(settings)
+    assert (limits.allowed_models, limits.default_model) == (["llama3.2", "qwen3"], "llama3.2")
+    assert set(settings) == {Settings.env_name("flush_window_ms")} | {
+        Limits.env_name(name) for name in ("allowed_models", "default_model")
+    }
+
+
+def test_up_refuses_a_negative_flush_window_as_a_usage_error():
+    from tokencast.cli.local import stack_config
+
+    with pytest.raises(CliError) as refused:
+        stack_config(build_parser().parse_args(["up", "--flush-window-ms", "-1"]))
+    assert refused.value.code == EXIT_USAGE and "--flush-window-ms" in refused.value.message

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 import lambdas.start as start
+from tokencast.config import Settings
 from tokencast.core.errors import ApiError, EnqueueFailed, InvalidInput, SessionIdConflict
 from tokencast.core.start import SESSION_ID_UNAVAILABLE
 
@@ -153,7 +154,7 @@ def test_api_key_callers_own_their_sessions_as_anonymous(core_aws, invoke):
 
 
 def test_an_enqueue_failure_removes_the_session_again(core_aws, invoke, monkeypatch):
-    monkeypatch.setenv("TOKENCAST_JOBS_QUEUE_URL", core_aws.settings.jobs_queue_url + "-missing")
+    monkeypatch.setenv(Settings.env_name("jobs_queue_url"), core_aws.settings.jobs_queue_url + "-missing")
     start.service.cache_clear()
     with pytest.raises(EnqueueFailed):
         invoke({"input": {"sessionId": SID, "prompt": "hi"}})

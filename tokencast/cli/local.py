@@ -11,10 +11,13 @@ import signal
 import sys
 from typing import NoReturn
 
+from pydantic import ValidationError
+
 from tokencast.cli.banner import describe, invocation
 from tokencast.cli.errors import EXIT_USAGE, CliError
 from tokencast.cli.logs import compact_stdout_until_exit, finish_compacting
 from tokencast.cli.target import Target, clear_local, save_local
+from tokencast.config import Limits, Settings
 from tokencast.local.bedrock.config import LocalBedrockConfig
 from tokencast.local.bedrock.openai_bridge import OpenAIBridgeConfig
 from tokencast.local.ports import PortInUse
@@ -53,9 +56,12 @@ def stack_config(args: argparse.Namespace) -> StackConfig:
         model["tokens_per_second"] = args.tokens_per_second
     if args.first_token_delay is not None:
         model["first_token_delay_s"] = args.first_token_delay
-    settings = {}
+    settings: dict[str, str] = {}
     if args.flush_window_ms is not None:
-        settings["TOKENCAST_FLUSH_WINDOW_MS"] = str(args.flush_window_ms)
+        try:
+            settings.update(Settings(flush_window_ms=args.flush_window_ms).to_env(exclude_unset=True))
+        except ValidationError as exc:
+            raise CliError(f"--flush-window-ms: {exc.errors()[0]['msg']}", None, EXIT_USAGE) from None
     openai = None
     if args.model in ("bedrock", "openai"):
         if not args.model_ids:
@@ -63,8 +69,9 @@ def stack_config(args: argparse.Namespace) -> StackConfig:
             raise CliError(
                 f"--model {args.model} needs at least one --model-id", f"e.g. --model-id {example}", EXIT_USAGE
             )
-        settings["TOKENCAST_ALLOWED_MODELS"] = ",".join(args.model_ids)
-        settings["TOKENCAST_DEFAULT_MODEL"] = args.model_ids[0]
+        settings.update(
+            Limits(allowed_models=args.model_ids, default_model=args.model_ids[0]).to_env(exclude_unset=True)
+        )
     if args.model == "bedrock":
         _require_bedrock_credentials()
     if args.model == "openai":

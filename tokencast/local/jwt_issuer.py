@@ -37,6 +37,8 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import RSAKey
 
+from tokencast.local import state_dir
+
 __all__ = [
     "DEFAULT_AUDIENCE",
     "DEFAULT_ISSUER",
@@ -94,7 +96,7 @@ def default_key_file(environ: Mapping[str, str] | None = None) -> Path:
     named = environ.get(KEY_FILE_ENV)
     if named:
         return Path(named)
-    return Path(environ.get("TOKENCAST_STATE_DIR", ".tokencast")) / "jwt-signing-key.json"
+    return state_dir(environ) / "jwt-signing-key.json"
 
 
 def new_signing_key() -> RSAKey:

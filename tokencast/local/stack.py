@@ -23,7 +23,7 @@ from typing import Any, Literal
 import boto3
 from aiohttp import web
 
-from tokencast.config import LOCAL_MODEL_ID, ApiLimits, Limits, Quotas, Settings
+from tokencast.config import LOCAL_MODEL_ID, ApiLimits, Limits, LocalWiring, Quotas, Settings, Wiring
 from tokencast.core.dlq import DeadLetterQueue
 from tokencast.core.store import SessionStore
 from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT, state_dir
@@ -179,7 +179,7 @@ class LocalStack:
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "POWERTOOLS_LOG_LEVEL": config.log_level,
-            "TOKENCAST_LOCAL_API_KEYS": config.api_key,
+            **LocalWiring(local_api_keys=[config.api_key]).to_env(),
         }
         if config.model in ("local", "openai"):
             env.update(LOCAL_CREDENTIALS)
@@ -206,9 +206,9 @@ class LocalStack:
         handler_env = {
             **settings.to_env(),
             **quotas.to_env(),
-            "TOKENCAST_JOBS_QUEUE_URL": queues.jobs_url,
-            "TOKENCAST_DEAD_LETTER_QUEUE_URL": queues.dlq_url,
-            "TOKENCAST_GRAPHQL_URL": f"{base_url}/graphql",
+            **Wiring(
+                jobs_queue_url=queues.jobs_url, dead_letter_queue_url=queues.dlq_url, graphql_url=f"{base_url}/graphql"
+            ).to_env(exclude_unset=True),
             **self._model_limits(),
             **config.settings,
         }
@@ -361,7 +361,8 @@ class LocalStack:
 
     def _model_limits(self) -> dict[str, str]:
         if self.config.model == "local":
-            return Limits(allowed_models=[LOCAL_MODEL_ID], default_model=LOCAL_MODEL_ID).to_env()
+            # Only the models: the other limits stay what this process's TOKENCAST_* say.
+            return Limits(allowed_models=[LOCAL_MODEL_ID], default_model=LOCAL_MODEL_ID).to_env(exclude_unset=True)
         return {}
 
 

@@ -87,6 +87,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from tokencast.config import LocalWiring
 from tokencast.local.appsync.auth.api_key import authenticate_api_key
 from tokencast.local.appsync.auth.cognito import authenticate_jwt
 from tokencast.local.appsync.auth.common import (
@@ -155,14 +156,14 @@ class AuthConfig:
         IAM: one credential pair from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``
         (default ``test``/``test``, what moto and the local worker use). Region from
         ``AWS_REGION``/``AWS_DEFAULT_REGION`` (default ``us-east-1``). API keys: the
-        ``api_keys`` argument, else ``TOKENCAST_LOCAL_API_KEYS`` (comma separated), else
-        none. JWT: :meth:`LocalJwtIssuer.from_env`.
+        ``api_keys`` argument, else ``TOKENCAST_LOCAL_API_KEYS`` (comma separated; see
+        :class:`~tokencast.config.LocalWiring`), else none. JWT: :meth:`LocalJwtIssuer.from_env`.
         """
         env = os.environ if environ is None else environ
         access_key = env.get("AWS_ACCESS_KEY_ID") or "test"
         secret_key = env.get("AWS_SECRET_ACCESS_KEY") or "test"
         if api_keys is None:
-            api_keys = [k.strip() for k in env.get("TOKENCAST_LOCAL_API_KEYS", "").split(",") if k.strip()]
+            api_keys = LocalWiring.from_env(env).local_api_keys
         values: dict[str, Any] = {
             "api_keys": frozenset(api_keys),
             "iam_credentials": {access_key: secret_key},
