@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import ms, pct, token_delays
 from subscribers import Delivery, SubscriberProcess
 
+from tokencast.config import Quotas, Settings
 from tokencast.local.bedrock.server import Emits, LocalBedrockConfig, prompt_fingerprint
 from tokencast.local.stack import BackgroundStack, StackConfig
 
@@ -93,10 +94,9 @@ class Bench:
                 log_level="WARNING",
                 model_config=LocalBedrockConfig(first_token_delay_s=FIRST_TOKEN_DELAY_S, record_emits=True),
                 settings={
-                    "TOKENCAST_FLUSH_WINDOW_MS": str(args.window_ms),
+                    **Settings(flush_window_ms=args.window_ms).to_env(exclude_unset=True),
                     # The bench starts many sessions as one caller: per-owner quotas off.
-                    "TOKENCAST_MAX_ACTIVE_SESSIONS": "off",
-                    "TOKENCAST_MAX_STARTS_PER_MINUTE": "off",
+                    **Quotas(max_active_sessions=None, max_starts_per_minute=None).to_env(exclude_unset=True),
                 },
             )
         )
@@ -136,12 +136,10 @@ class Bench:
         return meter
 
     def strategy(self, name: str) -> None:
-        self.stack.stack.process_function.update_environment(
-            {
-                "TOKENCAST_COALESCE": "false" if name == "per-token" else "true",
-                "TOKENCAST_DELAY_BUDGET_MS": str(self.args.budget_ms if name == "adaptive" else 0),
-            }
+        settings = Settings(
+            coalesce=name != "per-token", delay_budget_ms=self.args.budget_ms if name == "adaptive" else 0
         )
+        self.stack.stack.process_function.update_environment(settings.to_env(exclude_unset=True))
 
     def rate(self, tokens_per_second: float) -> None:
         model = self.stack.stack.model

@@ -46,7 +46,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
-from tokencast.config import ApiLimits, Limits, Quotas, Settings
+from tokencast.config import WORKER_CONCURRENCY, ApiLimits, Limits, Quotas, Settings
 
 #: Claude Haiku 4.5 through the US cross-region inference profile: cheap, fast, streams well.
 #: Outside the US use the ``eu.``/``apac.``/``global.`` profile id (see docs/cloud.md).
@@ -134,7 +134,7 @@ class TokencastConfig(BaseModel):
         default_factory=LimitOverrides, alias="limits"
     )
     flush_window_ms: int = _runtime(Settings, "flush_window_ms")
-    max_concurrency: int = Field(10, ge=2, le=1000, description="SQS event sources accept 2..1000")
+    max_concurrency: int = Field(WORKER_CONCURRENCY, ge=2, le=1000, description="SQS event sources accept 2..1000")
     max_attempts: int = Field(
         _default(Settings, "max_attempts"),
         ge=1,

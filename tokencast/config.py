@@ -22,6 +22,10 @@ ENV_PREFIX = "TOKENCAST_"
 #: The local model's id. The local stack allows it; deployments allow real Bedrock ids.
 LOCAL_MODEL_ID = "tokencast.local-model-v1"
 
+#: Jobs processed at once: the processing function's SQS event source maximum concurrency
+#: (CDK context ``maxConcurrency``, a guard for the Bedrock quota), and the local stack's.
+WORKER_CONCURRENCY = 10
+
 
 class _MappingEnvSource(EnvSettingsSource):
     """pydantic-settings' environment source, reading a given mapping instead of ``os.environ``."""

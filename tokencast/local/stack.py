@@ -23,7 +23,16 @@ from typing import Any, Literal
 import boto3
 from aiohttp import web
 
-from tokencast.config import LOCAL_MODEL_ID, ApiLimits, Limits, LocalWiring, Quotas, Settings, Wiring
+from tokencast.config import (
+    LOCAL_MODEL_ID,
+    WORKER_CONCURRENCY,
+    ApiLimits,
+    Limits,
+    LocalWiring,
+    Quotas,
+    Settings,
+    Wiring,
+)
 from tokencast.core.dlq import DeadLetterQueue
 from tokencast.core.store import SessionStore
 from tokencast.local import DEFAULT_API_KEY, DEFAULT_PORT, state_dir
@@ -73,7 +82,7 @@ class StackConfig:
     model_config: LocalBedrockConfig = field(default_factory=LocalBedrockConfig)
     openai: OpenAIBridgeConfig | None = None
     keep_alive_interval_s: float = 60.0
-    worker_concurrency: int = 8
+    worker_concurrency: int = WORKER_CONCURRENCY  # as deployed
     #: "thread": the process handler runs on threads of this process; "process": in spawned
     #: execution environments, one invocation each at a time, that can crash like Lambda's
     worker_isolation: Literal["thread", "process"] = "thread"
