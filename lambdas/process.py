@@ -33,7 +33,7 @@ from tokencast.core.quotas import QuotaLedger
 from tokencast.core.results import Outcome
 from tokencast.core.store import SessionStore
 from tokencast.core.worker import Worker
-from tokencast.metrics import NAMESPACE, PipelineMetric, service_name
+from tokencast.metrics import NAMESPACE, PipelineMetric, drop_disabled_metrics, service_name
 
 SERVICE = service_name("process")
 logger = Logger(service=SERVICE)
@@ -120,6 +120,7 @@ def record_handler(record: SQSRecord) -> str:
     return result.outcome.value
 
 
+@drop_disabled_metrics(metrics)
 @metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler

@@ -19,7 +19,7 @@ from tokencast.core.aws import client
 from tokencast.core.logs import route_core_logs
 from tokencast.core.sessions import SessionService
 from tokencast.core.store import SessionStore
-from tokencast.metrics import NAMESPACE, service_name
+from tokencast.metrics import NAMESPACE, drop_disabled_metrics, service_name
 
 SERVICE = service_name("sessions")
 logger = Logger(service=SERVICE)
@@ -79,6 +79,7 @@ def cancel_stream(sessionId: str) -> dict[str, Any]:
     return session
 
 
+@drop_disabled_metrics(metrics)
 @metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler

@@ -22,7 +22,7 @@ from tokencast.core.logs import route_core_logs
 from tokencast.core.quotas import QuotaLedger
 from tokencast.core.start import StartService
 from tokencast.core.store import SessionStore
-from tokencast.metrics import NAMESPACE, service_name
+from tokencast.metrics import NAMESPACE, drop_disabled_metrics, service_name
 
 SERVICE = service_name("start")
 logger = Logger(service=SERVICE)
@@ -71,6 +71,7 @@ def start_stream(prompt: str | None = None, input: dict[str, Any] | None = None)
     return session
 
 
+@drop_disabled_metrics(metrics)
 @metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler

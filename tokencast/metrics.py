@@ -8,7 +8,15 @@ leave an empty chart behind.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any, TypeVar, cast
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+Handler = TypeVar("Handler", bound=Callable[[Any, Any], Any])
 
 NAMESPACE = "tokencast"
 
@@ -26,3 +34,26 @@ class PipelineMetric(StrEnum):
     TOKENS_PER_SECOND = "TokensPerSecond"
     EVENTS_PER_ANSWER = "EventsPerAnswer"
     RETRIES = "Retries"
+
+
+def drop_disabled_metrics(metrics: Metrics) -> Callable[[Handler], Handler]:
+    """Outermost handler decorator: with metrics disabled, drop what the invocation buffered.
+
+    Powertools' ``log_metrics`` keeps the buffer when ``POWERTOOLS_METRICS_DISABLED`` is set
+    (the local stack and the tests set it), and ``add_metric`` prints the whole buffer as EMF
+    once a metric holds 100 values -- so every hundredth answer printed a JSON line into
+    ``tokencast up``'s terminal, and the buffer grew until then.
+    """
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def run(event: Any, context: Any) -> Any:
+            try:
+                return handler(event, context)
+            finally:
+                if is_metrics_disabled():
+                    metrics.clear_metrics()
+
+        return cast(Handler, run)
+
+    return decorate

@@ -168,3 +168,13 @@ def test_job_bodies_are_ascii_json_whatever_the_prompt(core_aws, invoke):
     [message] = core_aws.receive_jobs()
     assert message["Body"].isascii()
     assert json.loads(message["Body"])["messages"][0]["text"] == prompt
+
+
+def test_disabled_metrics_are_dropped_not_printed_every_hundredth_start(core_aws, invoke, monkeypatch, capsys):
+    """With metrics off (the local stack), Powertools kept buffering and printed the buffer as
+    an EMF line once a metric reached 100 values: a stray JSON line in `tokencast up`."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    for _ in range(101):
+        invoke({"prompt": "count me"})
+    assert '"_aws"' not in capsys.readouterr().out
+    assert not start.metrics.metric_set
