@@ -94,3 +94,34 @@ def test_routing_uses_the_module_list_computed_once(table):
     }
     assert set(moto.backends.list_of_moto_modules()) == listed
     assert moto.backends.list_of_moto_modules() is moto.backends.list_of_moto_modules()
+
+
+def test_a_transaction_copies_the_items_it_names_not_their_whole_partition(table, monkeypatch):
+    """A session's partition holds every event it stored: copying it per event made storing
+    O(events so far) and filled moto's heap with millions of copies."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    for i in range(2, 30):
+        table.put_item(TableName="t", Item={"pk": {"S": "P#1"}, "sk": {"S": f"EVENT#{i}"}})
+    copied: list[Item] = []
+
+    def counted_deepcopy(item: Item, memo: dict) -> Item:
+        copied.append(item)
+        clone = Item.__new__(Item)
+        memo[id(item)] = clone
+        clone.__dict__.update(copy.deepcopy(item.__dict__, memo))
+        return clone
+
+    monkeypatch.setattr(Item, "__deepcopy__", counted_deepcopy, raising=False)
+    table.transact_write_items(TransactItems=_transaction(condition_value="0"))
+    named = {("P#1", "S")}  # the only named item that existed before: the Put's targets are new
+    assert {(i.hash_key.value, i.range_key.value) for i in copied} == named
+
+
+def test_a_failed_condition_keeps_the_partitions_other_items(table):
+    for i in range(2, 6):
+        table.put_item(TableName="t", Item={"pk": {"S": "P#1"}, "sk": {"S": f"EVENT#{i}"}})
+    before = _items(table)
+    with pytest.raises(ClientError):
+        table.transact_write_items(TransactItems=_transaction(condition_value="7"))
+    assert _items(table) == before

@@ -13,10 +13,13 @@ with 10 items, 230 ms at 5,000. Real DynamoDB has no such cost, and no option of
 it off, hence this patch.
 
 While a transaction runs, a table's deep copy becomes a *rollback snapshot*: the map of
-partitions is copied, untouched partitions are shared with the live table, and only the
-partitions the transaction names are deep-copied, because only those can change. Everything else
-about moto's transaction (checks, errors, rollback by swapping the table back) is unchanged,
-and outside transactions ``deepcopy(table)`` behaves as before.
+partitions is copied, untouched partitions are shared with the live table, and of the
+partitions the transaction names only the map and the items it names are copied, because only
+those can change. (Copying whole partitions made each stored event cost O(events already in
+its session): 7 million objects after a few hundred answers, and full garbage collections of
+up to a second that stalled every stream.) Everything else about moto's transaction (checks,
+errors, rollback by swapping the table back) is unchanged, and outside transactions
+``deepcopy(table)`` behaves as before.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def install() -> None:
     original = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        touched: dict[str, set[Any]] = {}
+        touched: dict[str, set[tuple[Any, Any]]] = {}
         for entry in transact_items:
             for operation in entry.values():
                 table = self.tables.get(operation.get("TableName"))
@@ -50,8 +53,11 @@ def install() -> None:
                     continue
                 key = operation.get("Key") or operation.get("Item") or {}
                 hash_value = key.get(table.hash_key_attr)
+                range_value = key.get(table.range_key_attr) if table.range_key_attr else None
                 if hash_value is not None:
-                    touched.setdefault(table.name, set()).add(DynamoType(hash_value))
+                    touched.setdefault(table.name, set()).add(
+                        (DynamoType(hash_value), DynamoType(range_value) if range_value is not None else None)
+                    )
         token = _TOUCHED.set(touched)
         try:
             return original(self, transact_items)
@@ -66,13 +72,25 @@ def install() -> None:
             clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
             return clone
         clone.__dict__.update(self.__dict__)
-        partitions = touched.get(self.name, set())
-        # The outer map is copied without rehashing (DynamoType hashes are slow); partitions
-        # the transaction cannot touch are shared with the live table, touched ones are deep.
+        # The outer map is copied without rehashing (DynamoType hashes are slow). What the
+        # transaction cannot touch is shared with the live table; a touched partition's map is
+        # copied (a Put or Delete changes it) and only the touched items in it are deep-copied
+        # (an Update changes them in place) -- not the whole partition, which for a session is
+        # every event it has stored.
         items = copy.copy(self.items)
-        for hash_value in partitions:
-            if hash_value in items:
+        copied: set[Any] = set()
+        for hash_value, range_value in touched.get(self.name, set()):
+            if hash_value not in items:
+                continue
+            if range_value is None:
                 items[hash_value] = copy.deepcopy(items[hash_value], memo)
+                continue
+            if hash_value not in copied:
+                items[hash_value] = copy.copy(items[hash_value])
+                copied.add(hash_value)
+            partition = items[hash_value]
+            if range_value in partition:
+                partition[range_value] = copy.deepcopy(partition[range_value], memo)
         clone.items = items
         return clone
 
