@@ -144,14 +144,19 @@ def gated_handler(event, context):
     return "done"
 
 
-async def test_drain_and_close_lets_a_running_thread_invocation_end_first():
-    """Stopping the stack must not pull os.environ or the loop from under a running handler."""
-
+async def gated_invocation() -> tuple[LocalFunction, asyncio.Future]:
+    """A thread-mode function with one invocation running, held open until ``GATE`` is set."""
     GATE.clear()
     ENTERED.clear()
     function = LocalFunction("unit", f"{HERE}.gated_handler", isolation="thread", concurrency=1)
     running = asyncio.ensure_future(function.invoke({}))
     assert await asyncio.to_thread(ENTERED.wait, 10)
+    return function, running
+
+
+async def test_drain_and_close_lets_a_running_thread_invocation_end_first():
+    """Stopping the stack must not pull os.environ or the loop from under a running handler."""
+    function, running = await gated_invocation()
     closing = asyncio.ensure_future(function.drain_and_close(grace_s=10))
     await asyncio.sleep(0)  # one turn of the loop: the task starts, and closes the function first
     with pytest.raises(LambdaInvocationError, match="shut down"):
@@ -164,12 +169,7 @@ async def test_drain_and_close_lets_a_running_thread_invocation_end_first():
 
 
 async def test_drain_and_close_gives_up_after_its_grace():
-
-    GATE.clear()
-    ENTERED.clear()
-    function = LocalFunction("unit", f"{HERE}.gated_handler", isolation="thread", concurrency=1)
-    running = asyncio.ensure_future(function.invoke({}))
-    assert await asyncio.to_thread(ENTERED.wait, 10)
+    function, running = await gated_invocation()
     await asyncio.wait_for(function.drain_and_close(grace_s=0.05), 5)
     assert not running.done()
     GATE.set()
