@@ -72,7 +72,10 @@ class EmulatorConfig:
     limits: ExecutionLimits = field(default_factory=ExecutionLimits)
     max_body_bytes: int = MAX_BODY_BYTES
     function_timeout_s: float = 30.0
-    function_concurrency: int = 16
+    #: invocations at once per resolver function: the deployed ones have no reserved
+    #: concurrency (only the account's), so this is generous; 16 queued a burst of 50 starts
+    #: (startStream p99 1.24-1.35 s -> 0.85-1.0 s)
+    function_concurrency: int = 64
     region: str = "us-east-1"
 
 
