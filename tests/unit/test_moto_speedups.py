@@ -125,3 +125,17 @@ def test_a_failed_condition_keeps_the_partitions_other_items(table):
     with pytest.raises(ClientError):
         table.transact_write_items(TransactItems=_transaction(condition_value="7"))
     assert _items(table) == before
+
+
+def test_moto_keeps_no_copy_of_every_item_it_ever_made(table):
+    """moto appends every model instance to its class's ``instances_tracked``; untracked, an
+    item (or a transaction's snapshot of it) lives only as long as the table needs it."""
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import Table
+
+    moto_speedups.stop_tracking_instances("dynamodb")  # mock_aws() reset the lists on entry
+    table.transact_write_items(TransactItems=_transaction(condition_value="0"))
+    for i in range(5):
+        table.put_item(TableName="t", Item={"pk": {"S": "P#1"}, "sk": {"S": f"EVENT#{i + 2}"}})
+    table.delete_item(TableName="t", Key={"pk": {"S": "P#2"}, "sk": {"S": "S"}})
+    assert list(Item.instances_tracked) == [] and list(Table.instances_tracked) == []

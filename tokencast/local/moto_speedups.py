@@ -94,9 +94,32 @@ def install() -> None:
         clone.items = items
         return clone
 
+    stop_tracking_instances("dynamodb", "sqs")
     modules = tuple(moto.backends.list_of_moto_modules())
     moto.backends.list_of_moto_modules = lambda: modules
     # Monkey-patching moto is the point of this module (pinned to the minor version tested).
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     Table.__deepcopy__ = table_deepcopy  # type: ignore[attr-defined]
     _INSTALLED = True
+
+
+class _Untracked(list[Any]):
+    """A model's ``instances_tracked`` that keeps nothing."""
+
+    def append(self, _instance: Any) -> None:
+        pass
+
+
+def stop_tracking_instances(*services: str) -> None:
+    """moto appends every model instance it ever creates to its class's ``instances_tracked``
+    (for its model browser, ``/moto-api/data.json``), so every item stored, every transaction
+    snapshot and every SQS message stayed in memory for the server's life -- and in every full
+    garbage collection. Nothing of ours reads those lists."""
+    import importlib
+
+    from moto.core.model_instances import model_data
+
+    for service in services:
+        importlib.import_module(f"moto.{service}.models")
+        for model in model_data[service].values():
+            setattr(model, "instances_tracked", _Untracked())  # noqa: B010 -- moto's class attribute, untyped
