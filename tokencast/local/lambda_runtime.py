@@ -43,6 +43,11 @@ ACCOUNT_ID = "000000000000"
 Isolation = Literal["thread", "process"]
 
 
+#: how long shutting a function down lets running invocations end before it takes away what
+#: they share (sockets, ``os.environ``); a job cut off after this is redelivered, as in Lambda
+DRAIN_GRACE_S = 3.0
+
+
 @dataclass
 class LambdaContext:
     """The attributes of the Python runtime's context object that libraries rely on."""
@@ -372,7 +377,7 @@ class LocalFunction:
         with self._state:
             return self._state.wait_for(lambda: predicate(self), timeout)
 
-    async def drain_and_close(self, grace_s: float) -> None:
+    async def drain_and_close(self, grace_s: float = DRAIN_GRACE_S) -> None:
         """Refuse new invocations, let running ones end (up to ``grace_s``), then :meth:`close`.
 
         A thread-mode invocation cannot be killed, and it shares this process's

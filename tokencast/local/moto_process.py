@@ -59,11 +59,11 @@ def main(argv: list[str] | None = None) -> None:
         server.shutdown()
 
     threading.Thread(target=exit_with_parent, daemon=True).start()
-    _freeze_warm_backends(args.region)
+    _keep_full_collections_short(args.region)
     server.serve_forever()
 
 
-def _freeze_warm_backends(region: str) -> None:
+def _keep_full_collections_short(region: str) -> None:
     """Keep moto's long-lived objects out of full garbage collections.
 
     moto builds the DynamoDB and SQS backends (and their service models, tens of thousands of

@@ -59,9 +59,6 @@ from tokencast.resolvers import ResolverMap
 log = logging.getLogger(__name__)
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-#: how long stop() lets running worker invocations end before it undoes what they share
-#: (sockets, os.environ); a job cut off after this is redelivered, as in Lambda
-_WORKER_DRAIN_GRACE_S = 3.0
 
 
 @dataclass
@@ -279,7 +276,7 @@ class LocalStack:
             region=config.region,
             isolation=config.worker_isolation,
         )
-        undo.push_async_callback(self._process.drain_and_close, _WORKER_DRAIN_GRACE_S)
+        undo.push_async_callback(self._process.drain_and_close)
         self.poller = SqsPoller(
             sqs,
             self._process,

@@ -182,5 +182,5 @@ class AppSyncEmulator:
 
     async def _close_functions(self, app: web.Application) -> None:
         for function in self.functions.values():
-            function.close()
+            await function.drain_and_close()
         self.engine.close()
