@@ -78,7 +78,9 @@ def worker() -> Worker:
 
 
 def init() -> None:
-    """Cold-start work, done by the runtime before the first invocation: clients and connections."""
+    """Cold-start work, done by the runtime before the first invocation: clients and connections,
+    built from this environment's settings (anew when one process hosts a later environment)."""
+    worker.cache_clear()
     worker()
 
 

@@ -48,7 +48,9 @@ def service() -> StartService:
 
 
 def init() -> None:
-    """Cold-start work, done by the runtime before the first invocation: clients and connections."""
+    """Cold-start work, done by the runtime before the first invocation: clients and connections,
+    built from this environment's settings (anew when one process hosts a later environment)."""
+    service.cache_clear()
     service()
 
 

@@ -7,6 +7,7 @@ environment set and the HTTP server listening), is held by the test.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import socket
@@ -107,3 +108,25 @@ def test_a_running_stack_keeps_its_start_up_objects_out_of_full_collections(tmp_
     finally:
         stack.stop()
     assert gc.get_freeze_count() == 0
+
+
+def test_a_second_stack_in_the_same_process_streams_through_its_own_resources() -> None:
+    """Thread-mode handlers share their modules across stacks: each cold start must build its
+    clients for its own stack, not reuse the previous stack's (whose moto is gone)."""
+    from tokencast.client import ApiKeyAuth, TokencastClient
+
+    first = BackgroundStack(StackConfig(port=0, tls_port=None, prefix="tokencast-first", log_level="WARNING"))
+    first.start()
+    first.stop()
+    second = BackgroundStack(StackConfig(port=0, tls_port=None, prefix="tokencast-second", log_level="WARNING"))
+    endpoints = second.start()
+    try:
+
+        async def one_answer() -> str:
+            auth = ApiKeyAuth(endpoints.api_key)
+            async with TokencastClient(endpoints.graphql_url, auth=auth) as client:
+                return (await (await client.stream("two stacks [tokens=5]")).result()).text
+
+        assert asyncio.run(one_answer())
+    finally:
+        second.stop()
