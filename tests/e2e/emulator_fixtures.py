@@ -105,8 +105,8 @@ class FakeFunction:
         except Exception as error:
             raise LambdaInvocationError(type(error).__name__, str(error)) from error
 
-    def close(self) -> None:
-        pass
+    async def drain_and_close(self) -> None:
+        pass  # invocations run inline: none is left running when the emulator shuts down
 
 
 def canned_session(
