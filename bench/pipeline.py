@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import ms, pct, token_delays
 from subscribers import Delivery, SubscriberProcess
 
-from tokencast.config import Quotas, Settings
+from tokencast.config import WORKER_CONCURRENCY, Quotas, Settings
 from tokencast.local.bedrock.server import Emits, LocalBedrockConfig, prompt_fingerprint
 from tokencast.local.stack import BackgroundStack, StackConfig
 
@@ -412,7 +412,9 @@ def main() -> None:
     parser.add_argument("--fanout-tokens", type=int, default=100)
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--concurrent-tokens", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=16, help="worker concurrency (SQS poller)")
+    parser.add_argument(
+        "--workers", type=int, default=WORKER_CONCURRENCY, help="worker concurrency (SQS poller); default: as deployed"
+    )
     parser.add_argument("--worker-isolation", choices=("thread", "process"), default="thread")
     parser.add_argument("--moto-isolation", choices=("thread", "process"), default="process")
     parser.add_argument("--profiles", type=lambda s: s.split(","), default=["local", "cloud-like"])

@@ -1,4 +1,4 @@
-"""moto server in a process of its own, behind :class:`~tokencast.local.moto_meter.MotoMeter`.
+"""moto server (:mod:`tokencast.local.moto_server`) in a process of its own.
 
 Every stored event is a DynamoDB transaction and every poll an SQS request; moto handles them
 in Python. In the stack's process that work competes for one GIL with the emulator, the
@@ -14,7 +14,6 @@ stdin closes -- so it never outlives the stack, even when the stack is killed.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import subprocess
@@ -34,29 +33,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to `tokencast up`, which closes our stdin
 
-    from moto.core.models import DEFAULT_ACCOUNT_ID
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
+    from tokencast.local.moto_server import MotoServer
 
-    from tokencast.local import moto_atomic, moto_speedups
-    from tokencast.local.moto_meter import MotoMeter
-
-    moto_speedups.install()
-    moto_atomic.install()  # conditional writes atomic, as DynamoDB's are (fencing, quotas)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = MotoMeter(
-        DomainDispatcherApplication(create_backend_app),
-        account=DEFAULT_ACCOUNT_ID,
-        region=args.region,
-        api_key=os.environ.get(API_KEY_VARIABLE),
-    )
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
-    sys.stdout.write(f"{server.server_address[1]}\n")
+    server = MotoServer(args.host, args.port, region=args.region, api_key=os.environ.get(API_KEY_VARIABLE))
+    sys.stdout.write(f"{server.port}\n")
     sys.stdout.flush()
 
     def exit_with_parent() -> None:
         sys.stdin.read()  # EOF: the stack closed the pipe or died
-        server.shutdown()
+        server.stop()
 
     threading.Thread(target=exit_with_parent, daemon=True).start()
     _keep_full_collections_short(args.region)

@@ -47,9 +47,8 @@ from tokencast.local.bedrock.server import LocalBedrock, LocalBedrockConfig
 from tokencast.local.console import Console, ConsoleConfig
 from tokencast.local.jwt_issuer import LocalJwtIssuer
 from tokencast.local.lambda_runtime import LocalFunction
-from tokencast.local.moto_meter import MotoMeter
 from tokencast.local.moto_process import MotoProcess
-from tokencast.local.moto_thread import bound_moto_server_class
+from tokencast.local.moto_server import MotoServer
 from tokencast.local.ports import bind
 from tokencast.local.resources import QueueSet, create_queues, create_table
 from tokencast.local.sqs_poller import PollerConfig, SqsPoller
@@ -322,7 +321,7 @@ class LocalStack:
 
     async def _start_moto(self, undo: contextlib.AsyncExitStack) -> str:
         """Start moto server (child process or thread) and register its stop with ``undo``."""
-        if self.config.moto_port:  # werkzeug prints to stderr and exits on a busy port: look first
+        if self.config.moto_port:  # the child would only die on a busy port: look first
             bind(self.config.host, self.config.moto_port, "moto").close()
         if self.config.moto_isolation == "process":
             moto = MotoProcess(self.config.host, self.config.moto_port, self.config.region, api_key=self.config.api_key)
@@ -331,23 +330,12 @@ class LocalStack:
         return self._start_moto_thread(undo)
 
     def _start_moto_thread(self, undo: contextlib.AsyncExitStack) -> str:
-
-        from moto.core.models import DEFAULT_ACCOUNT_ID
-
-        from tokencast.local import moto_atomic, moto_speedups
-
-        moto_speedups.install()  # each stored event is a transaction: keep it O(1) in table size
-        moto_atomic.install()  # conditional writes atomic, as DynamoDB's are (fencing, quotas)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        moto = bound_moto_server_class()(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
-        moto.start()
-        undo.push_async_callback(asyncio.to_thread, moto.stop)
-        server = moto._server  # the request handler reads server.app per request
-        server.app = MotoMeter(
-            server.app, account=DEFAULT_ACCOUNT_ID, region=self.config.region, api_key=self.config.api_key
+        moto = MotoServer(
+            self.config.host, self.config.moto_port, region=self.config.region, api_key=self.config.api_key
         )
-        host, port = moto.get_host_and_port()
-        return f"http://{host}:{port}"
+        moto.serve_in_thread()
+        undo.push_async_callback(asyncio.to_thread, moto.stop)
+        return moto.url
 
     def _auth_config(self) -> AuthConfig:
         credentials = boto3.Session().get_credentials()
