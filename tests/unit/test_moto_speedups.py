@@ -139,3 +139,80 @@ def test_moto_keeps_no_copy_of_every_item_it_ever_made(table):
         table.put_item(TableName="t", Item={"pk": {"S": "P#1"}, "sk": {"S": f"EVENT#{i + 2}"}})
     table.delete_item(TableName="t", Key={"pk": {"S": "P#2"}, "sk": {"S": "S"}})
     assert list(Item.instances_tracked) == [] and list(Table.instances_tracked) == []
+
+
+def _conditional_update(table, expected: str, new: str, **extra) -> None:
+    table.update_item(
+        TableName="t",
+        Key={"pk": {"S": "P#3"}, "sk": {"S": "S"}},
+        UpdateExpression="SET #n = :new",
+        ConditionExpression="#n = :expected",
+        ExpressionAttributeNames={"#n": "n"},
+        ExpressionAttributeValues={":new": {"N": new}, ":expected": {"N": expected}, **extra},
+    )
+
+
+def _n(table) -> str:
+    return table.get_item(TableName="t", Key={"pk": {"S": "P#3"}, "sk": {"S": "S"}})["Item"]["n"]["N"]
+
+
+def test_a_cached_condition_is_judged_with_each_requests_values(table):
+    """The same expression text, parsed once: each request's own values still decide it."""
+    _conditional_update(table, expected="0", new="1")
+    _conditional_update(table, expected="1", new="2")
+    with pytest.raises(ClientError) as refused:
+        _conditional_update(table, expected="1", new="3")  # n is 2 now
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert _n(table) == "2"
+
+
+def test_a_cached_update_expression_writes_each_requests_values(table):
+    for value in ("5", "6", "7"):
+        table.update_item(
+            TableName="t",
+            Key={"pk": {"S": "P#4"}, "sk": {"S": "S"}},
+            UpdateExpression="SET n = :v",
+            ExpressionAttributeValues={":v": {"N": value}},
+        )
+        assert table.get_item(TableName="t", Key={"pk": {"S": "P#4"}, "sk": {"S": "S"}})["Item"]["n"]["N"] == value
+
+
+def test_an_unused_value_is_refused_on_a_cached_parse_too(table):
+    """moto's unused-placeholder check reads what the parser found: a cached parse restores it."""
+    _conditional_update(table, expected="0", new="1")  # parsed and cached
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            _conditional_update(table, expected="1", new="2", **{":unused": {"N": "9"}})
+        assert "unused" in refused.value.response["Error"]["Message"].lower()
+    assert _n(table) == "1"
+
+
+def test_each_condition_is_lexed_once(table, monkeypatch):
+    """moto lexed a transaction's conditions several times per request, in pure Python."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    lexed: list[str] = []
+    lex = ConditionExpressionParser._lex_condition_expression
+
+    def counted(self):
+        lexed.append(self.condition_expression)
+        return lex(self)
+
+    def swap(was: str, now: str) -> None:
+        table.update_item(
+            TableName="t",
+            Key={"pk": {"S": "P#5"}, "sk": {"S": "S"}},
+            UpdateExpression="SET #m = :now",
+            ConditionExpression="#m = :was",  # this test's own text: the cache outlives a test
+            ExpressionAttributeNames={"#m": "n"},
+            ExpressionAttributeValues={":now": {"N": now}, ":was": {"N": was}},
+        )
+
+    monkeypatch.setattr(ConditionExpressionParser, "_lex_condition_expression", counted)
+    swap("0", "1")
+    swap("1", "2")
+    assert lexed == ["#m = :was", "#m = :was"]  # a new :was each time: parsed anew
+    for now in ("3", "4", "5"):
+        swap("2", now)  # the same text, names and :was (:now is not in the condition)
+        swap(now, "2")
+    assert len(lexed) == 2 + 4  # :was 2, 3, 4 and 5 once each: "2" served three swaps from one parse
