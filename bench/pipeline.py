@@ -2,7 +2,8 @@
 
 What a subscriber gets, measured from outside: ``startStream`` over HTTP → SQS → the process
 handler (the deployed code: fenced DynamoDB writes in moto, SigV4 ``publishToken``) → the
-AppSync emulator → real WebSocket subscribers in a separate process. The reference for every
+AppSync emulator → real WebSocket subscribers. The clients (subscribers and ``startStream``
+callers) run in a process of their own (``bench/clients.py``), as real clients do. The reference for every
 delay is the local model's own emit time for each token (it records them), so model pacing
 is not counted as pipeline delay.
 
@@ -34,10 +35,8 @@ import json
 import os
 import platform
 import sys
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,8 +45,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import ms, pct, token_delays
-from subscribers import Delivery, SubscriberProcess
 
+from clients import ClientProcess, Delivery
 from tokencast.config import WORKER_CONCURRENCY, Quotas, Settings
 from tokencast.local.bedrock.server import Emits, LocalBedrockConfig, prompt_fingerprint
 from tokencast.local.stack import BackgroundStack, StackConfig
@@ -58,7 +57,6 @@ APPSYNC_UPDATE = 2.00e-6
 DYNAMODB_WRU = 0.625e-6
 COST_RATE = 150.0  # the model rate whose measured counts price the cost table (Haiku streams ~125 tok/s)
 
-START = "mutation Start($prompt: String, $input: StartStreamInput) { startStream(prompt: $prompt, input: $input) { sessionId status } }"
 FIRST_TOKEN_DELAY_S = 0.05
 
 
@@ -105,11 +103,12 @@ class Bench:
         self.up_s = time.monotonic() - self.up_started
         host = self.endpoints.graphql_url.split("/")[2]
         try:
-            self.subs = SubscriberProcess(self.endpoints.realtime_url, host, self.endpoints.api_key)
+            self.clients = ClientProcess(
+                self.endpoints.realtime_url, self.endpoints.graphql_url, host, self.endpoints.api_key
+            )
         except BaseException:
             self.stack.stop()
             raise
-        self.http = threading.local()
 
     # --- knobs ------------------------------------------------------------------------
 
@@ -151,38 +150,16 @@ class Bench:
 
     # --- one batch of answers -----------------------------------------------------------
 
-    def start_stream(self, session_id: str, prompt: str) -> float:
-        session = getattr(self.http, "session", None)
-        if session is None:
-            session = self.http.session = requests.Session()
-        response = session.post(
-            self.endpoints.graphql_url,
-            json={"query": START, "variables": {"prompt": prompt, "input": {"sessionId": session_id}}},
-            headers={"x-api-key": self.endpoints.api_key},
-            timeout=60,
-        )
-        response.raise_for_status()
-        body = response.json()
-        if body.get("errors"):
-            raise RuntimeError(f"startStream: {body['errors']}")
-        return time.monotonic()
-
     def answers(self, cell: Cell, sessions: int, subscribers: int, tokens: int) -> None:
         """Start ``sessions`` answers at once, each watched by ``subscribers``; add to ``cell``."""
         ids = [str(uuid.uuid4()) for _ in range(sessions)]
         prompts = {sid: f"bench {sid} [tokens={tokens}]" for sid in ids}
-        self.subs.subscribe(ids, subscribers)
+        self.clients.subscribe(ids, subscribers)
         hub = self.stack.stack.emulator.hub  # type: ignore[union-attr]
         units_before, delivered_before, cpu_before = self.meter()["writeUnits"], hub.delivered, self.emulator_cpu()
-        started: dict[str, float] = {}
-
-        def start(sid: str) -> None:
-            started[sid] = time.monotonic()
-            cell.start_latency.append(self.start_stream(sid, prompts[sid]) - started[sid])
-
-        with ThreadPoolExecutor(max_workers=min(64, sessions)) as pool:
-            list(pool.map(start, ids))
-        deliveries = self.subs.collect(timeout_s=60 + tokens / 20 * max(1, sessions / self.args.workers))
+        started = self.clients.start(prompts)
+        cell.start_latency.extend(answered - sent for sent, answered in started.values())
+        deliveries = self.clients.collect(timeout_s=60 + tokens / 20 * max(1, sessions / self.args.workers))
         cell.emulator_cpu_s += self.emulator_cpu() - cpu_before
         cell.deliveries += hub.delivered - delivered_before
         cell.write_units += self.meter()["writeUnits"] - units_before
@@ -191,7 +168,7 @@ class Bench:
         for sid in ids:
             emits = model.emits(prompt_fingerprint(prompts[sid]))
             assert emits is not None, "the model saw no request for this prompt"
-            self.score(cell, emits, started[sid], deliveries.get(sid, []))
+            self.score(cell, emits, started[sid][0], deliveries.get(sid, []))
 
     def score(self, cell: Cell, emits: Emits, started: float, per_subscriber: list[list[Delivery]]) -> None:
         cell.answers += 1
@@ -269,7 +246,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress("concurrency", concurrent)
         out["load"].append(os.getloadavg())
     finally:
-        bench.subs.stop()
+        bench.clients.stop()
         bench.stack.stop()
     return out
 

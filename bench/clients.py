@@ -1,11 +1,17 @@
-"""Many AppSync real-time subscribers in a child process, for bench/pipeline.py.
+"""The benchmark's AppSync clients in a child process, for bench/pipeline.py: many
+real-time subscribers, and callers of ``startStream``.
 
-The subscribers run in their own process (their own GIL and event loop) so that a thousand
-of them neither slow the stack down nor get slowed by it, and the stack's CPU can be told
-apart from theirs. Each subscriber is one WebSocket connection with one ``onTokenReceived``
-subscription, speaking AppSync's protocol (``graphql-ws``, API-key auth in ``?header=``).
-Every delivered event is stamped with ``time.monotonic()`` on arrival; the clock is
-system-wide, so the parent compares it with the model's emit times.
+Clients run in their own process (their own GIL and event loop), as real clients run apart
+from the service: a thousand subscribers or fifty simultaneous ``startStream`` calls neither
+slow the stack down nor get slowed by it, and the stack's CPU can be told apart from theirs.
+
+* Each subscriber is one WebSocket connection with one ``onTokenReceived`` subscription,
+  speaking AppSync's protocol (``graphql-ws``, API-key auth in ``?header=``). Every delivered
+  event is stamped with ``time.monotonic()`` on arrival.
+* ``start`` sends every ``startStream`` at once, over HTTP with the API key, and returns when
+  each was sent and answered.
+
+The clock is system-wide, so the parent compares these stamps with the model's emit times.
 """
 
 from __future__ import annotations
@@ -27,8 +33,12 @@ SUBSCRIPTION = (
     "{ sessionId attempt seq type token isComplete } }"
 )
 
+START = "mutation Start($prompt: String, $input: StartStreamInput) { startStream(prompt: $prompt, input: $input) { sessionId status } }"
+
 #: one delivered event: (attempt, seq, type, token, isComplete, received_at)
 Delivery = tuple[int, int, str, str, bool, float]
+#: one ``startStream``: (sent_at, answered_at)
+Started = tuple[float, float]
 
 
 @dataclass
@@ -75,7 +85,18 @@ async def _read(sub: _Sub) -> None:
             sub.done.set()
 
 
-async def _serve(conn: Any, url: str, host: str, api_key: str) -> None:
+async def _start(http: aiohttp.ClientSession, graphql_url: str, api_key: str, session_id: str, prompt: str) -> Started:
+    body = {"query": START, "variables": {"prompt": prompt, "input": {"sessionId": session_id}}}
+    sent = time.monotonic()
+    async with http.post(graphql_url, json=body, headers={"x-api-key": api_key}) as response:
+        response.raise_for_status()
+        answer = await response.json()
+    if answer.get("errors"):
+        raise RuntimeError(f"startStream: {answer['errors']}")
+    return sent, time.monotonic()
+
+
+async def _serve(conn: Any, url: str, graphql_url: str, host: str, api_key: str) -> None:
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -102,6 +123,16 @@ async def _serve(conn: Any, url: str, host: str, api_key: str) -> None:
                     continue
                 subs.extend(new)
                 conn.send(("ready", len(new)))
+            elif kind == "start":
+                _, prompts = command
+                try:
+                    stamps = await asyncio.gather(
+                        *(_start(http, graphql_url, api_key, sid, prompt) for sid, prompt in prompts.items())
+                    )
+                except Exception as exc:
+                    conn.send(("error", repr(exc)))
+                    continue
+                conn.send(("started", dict(zip(prompts, stamps, strict=True))))
             elif kind == "collect":
                 _, timeout_s = command
                 with contextlib.suppress(TimeoutError):
@@ -117,17 +148,20 @@ async def _serve(conn: Any, url: str, host: str, api_key: str) -> None:
                 conn.send(("events", out))
 
 
-def _main(conn: Any, url: str, host: str, api_key: str) -> None:
-    asyncio.run(_serve(conn, url, host, api_key))
+def _main(conn: Any, url: str, graphql_url: str, host: str, api_key: str) -> None:
+    asyncio.run(_serve(conn, url, graphql_url, host, api_key))
 
 
-class SubscriberProcess:
-    """The parent's handle: ``subscribe`` (returns once every subscription is acknowledged), ``collect``."""
+class ClientProcess:
+    """The parent's handle: ``subscribe`` (returns once every subscription is acknowledged),
+    ``start``, ``collect``."""
 
-    def __init__(self, realtime_url: str, host: str, api_key: str) -> None:
+    def __init__(self, realtime_url: str, graphql_url: str, host: str, api_key: str) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_main, args=(child, realtime_url, host, api_key), daemon=True)
+        self._process = context.Process(
+            target=_main, args=(child, realtime_url, graphql_url, host, api_key), daemon=True
+        )
         self._process.start()
 
     def subscribe(self, session_ids: list[str], per_session: int) -> None:
@@ -135,6 +169,15 @@ class SubscriberProcess:
         reply = self._conn.recv()
         if reply[0] != "ready":
             raise RuntimeError(reply[1])
+
+    def start(self, prompts: dict[str, str]) -> dict[str, Started]:
+        """``startStream`` for every ``{sessionId: prompt}`` at once; when each was sent and answered."""
+        self._conn.send(("start", prompts))
+        reply = self._conn.recv()
+        if reply[0] != "started":
+            raise RuntimeError(reply[1])
+        stamps: dict[str, Started] = reply[1]
+        return stamps
 
     def collect(self, timeout_s: float) -> dict[str, list[list[Delivery]]]:
         """Every subscriber's deliveries, once all saw a terminal event (or the timeout passed)."""
