@@ -176,7 +176,7 @@ class Settings(Wiring):
         0,
         ge=0,
         description="if > 0, the coalescing window adapts so a token spends about this long in the worker "
-        "(window + store + publish), with as few events as that allows; 0 = the fixed flush window",
+        "(its wait + store + publish), with as few events as that allows; 0 = the fixed flush window",
     )
     coalesce: bool = Field(
         True, description="merge deltas into few events; false = one event per model delta (a benchmark baseline)"

@@ -278,13 +278,44 @@ def test_with_a_delay_budget_the_window_is_what_the_budget_leaves_after_a_flush(
 
     coalescer = Coalescer(Sink(), SlowTransport(), window_s=0.05, delay_budget_s=0.1, clock=lambda: now[0]).start()
     assert coalescer.current_window() == 0.05  # nothing measured yet: the fixed window
-    for i in range(40):
-        now[0] += 1.0  # past any window: the next delta is cut at once
+    for i in range(30):
         coalescer.add(f"{i} ")
+        now[0] += 1.0  # past any window: cut at the store thread's next timed check
         assert recording.wait_for(lambda events, n=i + 1: len(events) == n)
     coalescer.finish(EventType.COMPLETED)
     # cut-to-published is 30 ms every time: the budget leaves a 70 ms window
     assert coalescer.current_window() == pytest.approx(0.07, abs=0.002)
+
+
+def test_a_budget_window_never_outpaces_the_publisher(fakes):
+    """Cutting events faster than the publisher publishes them only queues them behind it:
+    the window keeps the publisher busy at most two thirds of the time."""
+    coalescer = Coalescer(Sink(), fakes.RecordingTransport(), delay_budget_s=0.1)
+    coalescer.flush_latency.add(0.06)  # cut to published: the budget alone would leave 40 ms or less
+    coalescer.publish_time.add(0.05)  # but each publish takes 50 ms
+    assert coalescer.current_window() == pytest.approx(0.05 * 3 / 2)
+    coalescer.publish_time.add(0.5)  # never beyond the budget, though
+    assert coalescer.current_window() == pytest.approx(0.1)
+
+
+def test_with_a_delay_budget_a_delta_after_a_pause_waits_its_window_to_merge(fakes):
+    """A budget's window counts from the oldest waiting delta, not the previous cut: after a
+    pause the next delta still waits for company, so slow streams spend fewer events."""
+    now = [0.0]
+    recording = fakes.RecordingTransport()
+    coalescer = Coalescer(Sink(), recording, window_s=0.05, delay_budget_s=0.1, clock=lambda: now[0]).start()
+    coalescer.add("a")  # the first token goes out at once; its flush "took" 0 ms: the window is 0.1
+    assert recording.wait_for(lambda events: len(events) == 1)
+    now[0] = 5.0  # a long pause
+    coalescer.add("b")
+    assert not recording.wait_for(lambda events: len(events) == 2, timeout=0.15)
+    now[0] = 5.05
+    coalescer.add("c")
+    assert not recording.wait_for(lambda events: len(events) == 2, timeout=0.15)
+    now[0] = 5.1  # "b" has waited its window
+    assert recording.wait_for(lambda events: len(events) == 2)
+    assert recording.events[1]["token"] == "bc"
+    coalescer.finish(EventType.COMPLETED)
 
 
 def test_the_budget_window_never_goes_below_zero_nor_above_the_budget(fakes):

@@ -30,6 +30,7 @@ Sink = Callable[..., dict[str, Any]]
 @dataclass
 class _Tokens:
     parts: list[str]
+    arrived: float  # when the first of these deltas was queued
 
 
 @dataclass
@@ -63,6 +64,10 @@ class FlushLatency:
 
 _IDLE = object()
 
+#: With a delay budget, cut events at most this fast relative to the publisher: busier than
+#: two thirds of the time, events queue behind it and wait longer than a shorter window saved.
+_MAX_PUBLISHER_LOAD = 2 / 3
+
 
 @dataclass
 class CoalescerStats:
@@ -88,8 +93,11 @@ class Coalescer:
     deltas keep merging, so a slow publish costs fewer, larger events instead of a backlog.
     ``coalesce=False`` cuts one event per delta (the per-token baseline benchmarks compare
     against; never the default). With ``delay_budget_s`` the window adapts instead: as long
-    as the budget allows after paying for a flush (see :meth:`current_window`), so tokens
-    wait about the budget in the worker and as few events as possible are spent on it.
+    as the budget allows after paying for a flush (see :meth:`current_window`), counted from
+    the oldest waiting delta rather than the previous cut, so every delta waits about the
+    budget in the worker and as few events as possible are spent on it. (A fixed window
+    counts from the previous cut: a delta after a pause goes out at once, lower delay for
+    more events at slow rates.)
 
     Lifecycle: :meth:`start`, then :meth:`emit` (control events) and :meth:`add` (deltas)
     from the model thread, then exactly one of :meth:`finish` (terminal event), :meth:`drain`
@@ -123,6 +131,7 @@ class Coalescer:
         self._coalesce = coalesce
         self._budget = delay_budget_s
         self.flush_latency = FlushLatency()
+        self.publish_time = FlushLatency()
         self._idle_check = idle_check
         self._idle_interval = idle_interval_s
         self._on_failure = on_failure
@@ -170,7 +179,7 @@ class Coalescer:
             if self._coalesce and isinstance(tail, _Tokens):
                 tail.parts.append(delta)
             else:
-                self._queue.append(_Tokens([delta]))
+                self._queue.append(_Tokens([delta], arrived=self._clock()))
                 self._cond.notify_all()
 
     def finish(self, type: EventType, **fields: Any) -> dict[str, Any]:
@@ -224,7 +233,11 @@ class Coalescer:
                     head = self._queue[0]
                     if isinstance(head, _Control):
                         return self._queue.popleft()
-                    due = self._last_cut + self.current_window()
+                    # A fixed window counts from the previous cut; a budget's from the oldest
+                    # waiting delta, which then waits exactly its window: as few events as
+                    # the budget allows (see current_window).
+                    anchor = head.arrived if self._budget is not None else self._last_cut
+                    due = anchor + self.current_window()
                     if (
                         not self._coalesce
                         or not self._first_token_sent
@@ -250,14 +263,18 @@ class Coalescer:
     def current_window(self) -> float:
         """The fixed window, or with a delay budget: what the budget leaves once a flush is paid for.
 
-        A token waits at most one window before its event is cut, then the cut-to-published
-        time; so window = budget − (a high estimate of that time), never below 0. Until a
-        flush has been measured the fixed window applies.
+        A token waits at most one window (counted from when the oldest waiting delta arrived)
+        before its event is cut, then the cut-to-published time; so window = budget − (a high
+        estimate of that time), never below 0. Nor below what the publisher needs per event
+        (its mean publish time over :data:`_MAX_PUBLISHER_LOAD`): cutting faster only queues
+        events behind it, which lengthens the very flushes the window was shortened for.
+        Until a flush has been measured the fixed window applies.
         """
         high = self.flush_latency.high() if self._budget is not None else None
         if self._budget is None or high is None:
             return self._window
-        return min(self._budget, max(0.0, self._budget - high))
+        publisher_pace = (self.publish_time.mean or 0.0) / _MAX_PUBLISHER_LOAD
+        return min(self._budget, max(0.0, self._budget - high, publisher_pace))
 
     def _run_store(self) -> None:
         try:
@@ -303,15 +320,18 @@ class Coalescer:
         """Publish stored events in order, one at a time; taking one lets the store thread cut the next."""
         while (entry := self._next_stored()) is not None:
             item, event = entry
+            started = self._clock()
             try:
                 self._publish(event)
             except BaseException as exc:
                 self._fail(exc)
                 return
             item.result = event
-            if item.cut_at is not None:
-                with self._cond:
-                    self.flush_latency.add(self._clock() - item.cut_at)
+            with self._cond:
+                now = self._clock()
+                self.publish_time.add(now - started)
+                if item.cut_at is not None:
+                    self.flush_latency.add(now - item.cut_at)
 
     def _publish(self, event: Mapping[str, Any]) -> None:
         publish_retried(
