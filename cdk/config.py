@@ -38,11 +38,21 @@ aliases are the context keys; a bad value raises :class:`ConfigError` naming the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from copy import copy
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
@@ -63,6 +73,28 @@ class ConfigError(ValueError):
     """A context value is malformed; the message names the context key and the rule."""
 
 
+#: text pydantic would read as a whole number though it is written as a fraction ("2.0", "2e0")
+_FRACTION = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)")
+
+
+class _ContextModel(BaseModel):
+    """Context keys in camelCase, unknown keys refused, and whole numbers meant as such."""
+
+    model_config = _CONTEXT
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole_numbers_only(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic's lax mode reads ``true`` as 1 and ``2.0`` or ``"2.0"`` as 2: in a deployment's
+        settings those are typos, so a key that takes a whole number refuses them."""
+        annotation = cls.model_fields[info.field_name or ""].annotation
+        if int not in (annotation, *get_args(annotation)):
+            return value
+        if isinstance(value, bool | float) or (isinstance(value, str) and _FRACTION.fullmatch(value.strip())):
+            raise ValueError("expected a whole number")
+        return value
+
+
 def _runtime(model: type[BaseModel], name: str) -> Any:
     """The runtime's own field (default, bounds, description) for a key that sets it as is."""
     return copy(model.model_fields[name])
@@ -81,7 +113,7 @@ def _overrides(name: str, model: type[BaseModel], *, without: frozenset[str] = f
         for field, info in model.model_fields.items()
         if field not in without
     }
-    return create_model(name, __config__=_CONTEXT, **fields)
+    return create_model(name, __base__=_ContextModel, **fields)
 
 
 #: The models have their own keys (``allowedModels``, ``defaultModel``): IAM is scoped to them.
@@ -119,10 +151,8 @@ def _lower(raw: Any) -> Any:
     return raw.lower() if isinstance(raw, str) else raw
 
 
-class TokencastConfig(BaseModel):
+class TokencastConfig(_ContextModel):
     """Typed deployment props. Build with :meth:`from_context`; defaults are the documented ones."""
-
-    model_config = _CONTEXT
 
     # In the order of the table above (a test keeps the two alike).
     stack_name: str = "Tokencast"

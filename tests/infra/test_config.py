@@ -130,12 +130,23 @@ def test_bad_context_names_the_key(context, key):
         ({"limits": {"allowedModels": ["x"]}}, "limits.allowedModels: unknown key (known: ['defaultMaxTokens', "),
         ({"quotas": {"maxActiveSessions": 0}}, "quotas.maxActiveSessions: Input should be greater than 0, got 0"),
         ({"stackName": 5}, "stackName: Input should be a valid string, got 5"),
+        # pydantic's lax mode would read these as 1 and 2: a typo in a deployment's settings
+        ({"maxAttempts": True}, "maxAttempts: expected a whole number, got True (the DLQ's maxReceiveCount"),
+        ({"maxConcurrency": 2.0}, "maxConcurrency: expected a whole number, got 2.0"),
+        ({"retentionDays": "7.5"}, "retentionDays: expected a whole number, got '7.5'"),
+        ({"limits": '{"maxTokens": true}'}, "limits.maxTokens: expected a whole number, got True"),
     ],
 )
 def test_bad_context_message_says_the_rule_and_the_value(context, message):
     with pytest.raises(ConfigError) as raised:
         TokencastConfig.from_context(context)
     assert str(raised.value).startswith(message)
+
+
+def test_whole_numbers_arrive_as_numbers_or_as_cli_text():
+    """``-c maxAttempts=4`` arrives as text, cdk.json's ``"maxAttempts": 4`` as a number."""
+    assert TokencastConfig.from_context({"maxAttempts": "4", "maxConcurrency": 12}).max_attempts == 4
+    assert TokencastConfig.from_context({"quotas": {"maxActiveSessions": None}}).quotas.max_active_sessions is None
 
 
 def test_every_bad_key_is_reported_at_once():
