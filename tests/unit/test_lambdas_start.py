@@ -178,3 +178,21 @@ def test_disabled_metrics_are_dropped_not_printed_every_hundredth_start(core_aws
         invoke({"prompt": "count me"})
     assert '"_aws"' not in capsys.readouterr().out
     assert not start.metrics.metric_set
+
+
+def test_a_start_that_counts_nothing_logs_no_warning(core_aws, invoke, monkeypatch):
+    """A refused start adds no metric; Powertools would warn on each one (a log line per request in
+    Lambda): the handlers' metrics module silences that one warning, and only that one."""
+    import warnings
+
+    from tokencast.metrics import quiet_empty_invocations
+
+    invoke({"input": {"sessionId": SID, "prompt": "first"}})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        warnings.simplefilter("always")
+        quiet_empty_invocations()
+        with pytest.raises(SessionIdConflict):
+            invoke({"input": {"sessionId": SID, "prompt": "a different request"}})
+        warnings.warn("another warning still shows", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["another warning still shows"]
