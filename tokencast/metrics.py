@@ -22,7 +22,6 @@ Handler = TypeVar("Handler", bound=Callable[[Any, Any], Any])
 NAMESPACE = "tokencast"
 
 
-
 def quiet_empty_invocations() -> None:
     """Many invocations count nothing, by design (a sessions query, a start refused as a
     conflict), and Powertools warns about each one: in Lambda, a log line per request. An
