@@ -20,6 +20,7 @@ import boto3
 
 from tests.e2e.stack_clients import Subscriber, subscribed
 from tokencast.client import ApiKeyAuth, ClientOptions, Delta, StreamOptions, TokencastClient
+from tokencast.config import Settings
 from tokencast.core.store import SessionStore
 from tokencast.local.admin_client import AdminClient, AppSyncFaults
 from tokencast.local.bedrock.faults import prompt_fingerprint
@@ -27,6 +28,19 @@ from tokencast.local.stack import BackgroundStack
 
 #: Patient enough for a loaded 2-CPU machine, quick enough to keep the suite short.
 OPTIONS = ClientOptions(stream=StreamOptions(gap_grace_s=0.1, idle_poll_s=1.0, reconnect_base_s=0.05))
+
+
+#: How late a crashed worker's job may come back and still be the heartbeat's doing: its
+#: visibility, one long poll, and scheduling on a loaded 2-core machine (a 2 s slack was tight
+#: there). The queue's own visibility (the function timeout + 60 s) is far beyond it.
+REDELIVERY_SLACK_S = 10.0
+
+
+def assert_back_within_the_heartbeats_visibility(seconds: float, settings: Settings, what: str = "") -> None:
+    """A crashed worker's job came back after the visibility its heartbeat kept, not the queue's."""
+    bound = settings.visibility_timeout_s + REDELIVERY_SLACK_S
+    assert bound < settings.queue_visibility_timeout_s, "the bound must tell the two visibilities apart"
+    assert seconds <= bound, f"{what} received again after {seconds:.1f} s, more than {bound:.0f} s"
 
 
 def sdk(stack: BackgroundStack, auth: Any = None) -> TokencastClient:

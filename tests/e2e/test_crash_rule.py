@@ -14,7 +14,13 @@ import time
 
 import pytest
 
-from tests.e2e.fault_helpers import attempt_events, marked, raw_subscription, sdk
+from tests.e2e.fault_helpers import (
+    assert_back_within_the_heartbeats_visibility,
+    attempt_events,
+    marked,
+    raw_subscription,
+    sdk,
+)
 from tests.e2e.stack_clients import aws_clients, new_session_id
 from tokencast.config import Settings
 from tokencast.core.dlq import ATTR_ATTEMPTS, ATTR_ERROR_TYPE, ATTR_REASON, ATTR_SESSION_ID
@@ -57,7 +63,7 @@ async def test_a_worker_killed_on_every_attempt_ends_failed_with_a_reason_and_th
     # not the queue's own (function timeout + 60 s).
     received = {count: at for sid, count, at in poller.receives if sid == session_id}
     for kill, at in enumerate(killed_at, start=2):
-        assert received[kill] - at <= settings.visibility_timeout_s + 2, f"receive {kill}"
+        assert_back_within_the_heartbeats_visibility(received[kill] - at, settings, f"receive {kill}:")
 
     reason = f"processing was interrupted {settings.max_attempts} times; job moved to the dead-letter queue"
     [failed] = raw.terminal

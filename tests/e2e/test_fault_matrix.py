@@ -18,6 +18,7 @@ import time
 import pytest
 
 from tests.e2e.fault_helpers import (
+    assert_back_within_the_heartbeats_visibility,
     assert_exact_attempt,
     assert_no_stale_text,
     attempt_events,
@@ -134,8 +135,7 @@ async def test_worker_killed_mid_stream_is_redelivered_and_completes_as_attempt_
     # queue's own is the function timeout + 60 s), plus one long poll. The new environment's
     # cold start comes on top (printed, not asserted: it depends on the machine's load).
     [received_again] = [at for sid, count, at in poller.receives if sid == session_id and count == 2]
-    visibility = Settings.from_env().visibility_timeout_s
-    assert received_again - killed_at <= visibility + 2, "redelivered within the heartbeat's visibility"
+    assert_back_within_the_heartbeats_visibility(received_again - killed_at, Settings.from_env(), "the job")
     print(
         f"killed worker's job received again after {received_again - killed_at:.2f}s, "
         f"back on the model after {requests[1]['started_at'] - killed_at:.2f}s"
