@@ -73,7 +73,7 @@ def test_the_selections_are_the_models(constant, selection):
     ("interface", "model"),
     [
         ("TokenEvent", models.TokenEvent),
-        ("SessionInfo", models.Session),
+        ("Session", models.Session),
         ("SessionSummary", models.SessionSummary),
         ("Usage", models.Usage),
     ],

@@ -50,13 +50,13 @@ ENUMS: dict[type[StrEnum], str] = {
     Visibility: "VISIBILITIES",
 }
 
-#: Each wire model's TypeScript interface, named as in the Python SDK (tokencast.client.types
-#: hands a ``Session`` out as ``SessionInfo``), and its TSDoc.
+#: Each wire model's TypeScript interface, named as the schema and the Python SDK name it, and
+#: its TSDoc.
 INTERFACES: dict[type[models.WireModel], tuple[str, str]] = {
     models.Usage: ("Usage", "Token counts of an attempt, as the model reported them."),
     models.TokenEvent: ("TokenEvent", "One stored and published event of a session, identified by `(attempt, seq)`."),
     models.Session: (
-        "SessionInfo",
+        "Session",
         "The `Session` GraphQL type: what getSession, startStream and cancelStream return.",
     ),
     models.SessionSummary: (

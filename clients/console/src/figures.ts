@@ -3,7 +3,7 @@
  * time to first token, tokens per second, events published against tokens received (what
  * coalescing saved), and usage.
  */
-import type { SessionInfo, TokenEvent, TokencastClient, Usage } from "@tokencast/client";
+import type { Session, TokenEvent, TokencastClient, Usage } from "@tokencast/client";
 
 export interface Figures {
   attempt: number;
@@ -27,7 +27,7 @@ function ms(timestamp: string | null | undefined): number | null {
 }
 
 /** Pure: the figures of `session` from the events of its final attempt. */
-export function figuresOf(session: Pick<SessionInfo, "attempt" | "createdAt" | "usage">, events: TokenEvent[]): Figures {
+export function figuresOf(session: Pick<Session, "attempt" | "createdAt" | "usage">, events: TokenEvent[]): Figures {
   const mine = events.filter((e) => e.attempt === session.attempt);
   const firstToken = mine.find((e) => e.type === "TOKEN" && e.token.length > 0);
   const terminal = mine.find((e) => e.isComplete);

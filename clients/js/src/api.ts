@@ -8,7 +8,7 @@ import { CANCEL_STREAM, GET_EVENTS, GET_SESSION, LIST_SESSIONS, START_STREAM } f
 import { isTransient, toTokencastError } from "./errors.js";
 import type { GraphQLTransport, Variables } from "./transport.js";
 import { parsePage, parseSession, parseSessionPage } from "./types.js";
-import type { EventPage, SessionInfo, SessionPage, Visibility } from "./types.js";
+import type { EventPage, Session, SessionPage, Visibility } from "./types.js";
 
 export interface Message {
   role: "user" | "assistant";
@@ -48,20 +48,20 @@ export class Api {
     }
   }
 
-  async startStream(input: StartInput & { sessionId: string }): Promise<SessionInfo> {
+  async startStream(input: StartInput & { sessionId: string }): Promise<Session> {
     const { prompt, ...rest } = input;
     const fields = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
     const data = await this.call(START_STREAM, { prompt: prompt ?? null, input: fields });
     return parseSession(data.startStream);
   }
 
-  async cancelStream(sessionId: string): Promise<SessionInfo> {
+  async cancelStream(sessionId: string): Promise<Session> {
     const data = await this.call(CANCEL_STREAM, { sessionId });
     return parseSession(data.cancelStream);
   }
 
   /** The session, or null when there is none (or it is not the caller's to read). */
-  async getSession(sessionId: string): Promise<SessionInfo | null> {
+  async getSession(sessionId: string): Promise<Session | null> {
     const data = await this.call(GET_SESSION, { sessionId });
     return data.getSession == null ? null : parseSession(data.getSession);
   }

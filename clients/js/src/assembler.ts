@@ -16,7 +16,7 @@
  * - the stream is done when the terminal event of the current attempt has been applied.
  */
 import { STATUS_AFTER, isFinal, isTerminal } from "./types.js";
-import type { Delta, SessionInfo, SessionStatus, StreamResult, TokenEvent, Usage } from "./types.js";
+import type { Delta, Session, SessionStatus, StreamResult, TokenEvent, Usage } from "./types.js";
 
 export const DEFAULT_GAP_GRACE_S = 0.25;
 export const DEFAULT_MAX_GAP_BACKOFF_S = 4.0;
@@ -210,7 +210,7 @@ export class StreamAssembler {
    * nothing more for us. Call only when `session` is final and a catch-up from `cursor`
    * found nothing. A record of a lower attempt than ours is stale and ignored.
    */
-  settle(session: SessionInfo): Delta[] {
+  settle(session: Session): Delta[] {
     if (!isFinal(session.status) || session.attempt < this._attempt) return [];
     const deltas: Delta[] = [];
     if (session.attempt > this._attempt) deltas.push(...this.beginAttempt(session.attempt));

@@ -10,7 +10,7 @@ import { SessionNotFound } from "./errors.js";
 import { TokenStream } from "./stream.js";
 import type { StreamOptions } from "./stream.js";
 import type { GraphQLTransport, Variables } from "./transport.js";
-import type { EventPage, SessionInfo, SessionPage, SessionSummary } from "./types.js";
+import type { EventPage, Session, SessionPage, SessionSummary } from "./types.js";
 
 export interface ClientOptions {
   /** The GraphQL transport: `amplifyTransport(generateClient())` or `apolloTransport(client)`. */
@@ -86,17 +86,17 @@ export class TokencastClient {
   }
 
   /** `startStream` without listening (watch it later). */
-  start(input: StartInput): Promise<SessionInfo> {
+  start(input: StartInput): Promise<Session> {
     return this.api.startStream({ ...input, sessionId: input.sessionId ?? newSessionId() });
   }
 
   /** `cancelStream`: the owner's request to stop; its streams then end CANCELLED. */
-  cancel(sessionId: string): Promise<SessionInfo> {
+  cancel(sessionId: string): Promise<Session> {
     return this.api.cancelStream(sessionId);
   }
 
   /** `getSession`; rejects with SessionNotFound when there is none (or it is not yours). */
-  async getSession(sessionId: string): Promise<SessionInfo> {
+  async getSession(sessionId: string): Promise<Session> {
     const session = await this.api.getSession(sessionId);
     if (session === null) throw new SessionNotFound(`session ${sessionId} not found`, "NotFound");
     return session;

@@ -24,7 +24,7 @@ import { ClientClosed, ConnectionLost, SessionNotFound, StreamFailed, TokencastE
 import { ON_TOKEN_RECEIVED } from "./documents.js";
 import type { GraphQLTransport, LiveSubscription } from "./transport.js";
 import { isFinal, parseEvent } from "./types.js";
-import type { Delta, SessionInfo, SessionStatus, StreamResult, TokenEvent, Usage } from "./types.js";
+import type { Delta, Session, SessionStatus, StreamResult, TokenEvent, Usage } from "./types.js";
 
 export interface StreamOptions {
   /** Wait this long for a missing seq to arrive live before fetching it (ms). */
@@ -88,7 +88,7 @@ export class TokenStream implements AsyncIterable<Delta> {
   readonly follow: boolean;
   readonly stats: StreamStats;
   /** The session as startStream / getSession last returned it. */
-  session: SessionInfo | null = null;
+  session: Session | null = null;
 
   private readonly api: Api;
   private readonly transport: GraphQLTransport;
@@ -254,7 +254,7 @@ export class TokenStream implements AsyncIterable<Delta> {
   }
 
   /** Ask the server to stop this session (owner only); the stream then ends CANCELLED. */
-  cancel(): Promise<SessionInfo> {
+  cancel(): Promise<Session> {
     return this.api.cancelStream(this.sessionId);
   }
 
@@ -277,7 +277,7 @@ export class TokenStream implements AsyncIterable<Delta> {
   }
 
   /** Begin driving (after startStream, or after getSession for a late join). */
-  begin(session: SessionInfo | null): void {
+  begin(session: Session | null): void {
     this.session = session;
     this.started = true;
     this.lastProgress = this.clock();

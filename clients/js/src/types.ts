@@ -4,15 +4,18 @@
  * Built from the GraphQL wire shape by tolerant parsers on purpose: AppSync sends a
  * subscriber only the fields the triggering mutation selected, so optional fields may be
  * missing from live events. Mirrors tokencast/client/types.py; the object types themselves
- * (TokenEvent, SessionInfo, SessionSummary, Usage) are generated from its wire models.
+ * (TokenEvent, Session, SessionSummary, Usage) are generated from its wire models.
  */
 
 import { FINAL_STATUSES, STATUS_AFTER } from "./wire.generated.js";
-import type { SessionInfo, SessionStatus, SessionSummary, TokenEvent, Usage } from "./wire.generated.js";
+import type { Session, SessionStatus, SessionSummary, TokenEvent, Usage } from "./wire.generated.js";
 
 // The enums and the object types are generated from the Python side (`make generate`).
 export { EVENT_TYPES, FINAL_STATUSES, SESSION_STATUSES, STATUS_AFTER, VISIBILITIES } from "./wire.generated.js";
-export type { EventType, SessionInfo, SessionStatus, SessionSummary, TokenEvent, Usage, Visibility } from "./wire.generated.js";
+export type { EventType, Session, SessionStatus, SessionSummary, TokenEvent, Usage, Visibility } from "./wire.generated.js";
+
+/** @deprecated The same type under its old name: use `Session`, as the schema and the Python SDK name it. */
+export type SessionInfo = Session;
 
 /** What a stream yields: new text, or (`restarted`, empty text) "drop what you showed". */
 export interface Delta {
@@ -103,7 +106,7 @@ export function parseEvent(data: unknown): TokenEvent {
   };
 }
 
-export function parseSession(data: unknown): SessionInfo {
+export function parseSession(data: unknown): Session {
   if (!isObject(data) || data.sessionId == null) throw new TypeError("not a Session");
   return {
     sessionId: String(data.sessionId),

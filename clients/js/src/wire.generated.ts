@@ -53,7 +53,7 @@ export interface TokenEvent {
 }
 
 /** The `Session` GraphQL type: what getSession, startStream and cancelStream return. */
-export interface SessionInfo {
+export interface Session {
   sessionId: string;
   /** One of SessionStatus, or a value added after this client was written. */
   status: SessionStatus | string;
