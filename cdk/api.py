@@ -12,6 +12,7 @@ from aws_cdk import aws_appsync as appsync
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk.interfaces.aws_appsync import IGraphQLApiRef
 from constructs import Construct
 
 from cdk.auth import UserAuth
@@ -42,6 +43,8 @@ def schema_definition(schema_text: str, *, api_key_enabled: bool) -> str:
 
 @jsii.implements(appsync.ISchemaConfig)
 class _SchemaConfig:
+    # Properties, not plain attributes: jsii only serves class-level properties to JavaScript.
+    # The setters complete the interface (its members are read/write); CDK never calls them.
     def __init__(self, api_id: str, definition: str) -> None:
         self._api_id = api_id
         self._definition = definition
@@ -50,9 +53,17 @@ class _SchemaConfig:
     def api_id(self) -> str:
         return self._api_id
 
+    @api_id.setter
+    def api_id(self, value: str) -> None:
+        self._api_id = value
+
     @property
     def definition(self) -> str:
         return self._definition
+
+    @definition.setter
+    def definition(self, value: str) -> None:
+        self._definition = value
 
 
 @jsii.implements(appsync.ISchema)
@@ -62,8 +73,20 @@ class SchemaText:
     def __init__(self, definition: str) -> None:
         self.definition = definition
 
-    def bind(self, api: appsync.IGraphqlApi, *args, **kwargs) -> appsync.ISchemaConfig:
+    def bind(self, api: IGraphQLApiRef, *args: object, **kwargs: object) -> appsync.ISchemaConfig:
+        # ISchema types ``api`` as the bare reference, which carries only the ARN; the API that
+        # binds a schema is the GraphqlApi being constructed, and its id is what AppSync needs.
+        if not isinstance(api, appsync.GraphqlApiBase):
+            raise TypeError(f"SchemaText binds to a GraphqlApi, got {type(api).__name__}")
         return _SchemaConfig(api.api_id, self.definition)
+
+
+def _cfn_api(api: appsync.GraphqlApi) -> appsync.CfnGraphQLApi:
+    """The L1 resource under a GraphqlApi (``node.default_child`` is typed as any construct)."""
+    cfn = api.node.default_child
+    if not isinstance(cfn, appsync.CfnGraphQLApi):
+        raise TypeError(f"{api.node.path}: expected a CfnGraphQLApi default child, got {type(cfn).__name__}")
+    return cfn
 
 
 @dataclass(frozen=True)
@@ -139,7 +162,7 @@ class TokencastApi(Construct):
         # Logging is set on the L1 resource: the L2's log_config always adds a LogRetention
         # custom resource (a Node.js Lambda with a managed-policy role) just to set retention,
         # which the LogGroup below does natively.
-        cfn_api: appsync.CfnGraphQLApi = self.api.node.default_child
+        cfn_api = _cfn_api(self.api)
         cfn_api.log_config = appsync.CfnGraphQLApi.LogConfigProperty(
             cloud_watch_logs_role_arn=self.log_role.role_arn,
             field_log_level="ERROR",
@@ -194,8 +217,7 @@ class TokencastApi(Construct):
 
     @property
     def realtime_url(self) -> str:
-        cfn: appsync.CfnGraphQLApi = self.api.node.default_child
-        return cfn.attr_realtime_url
+        return _cfn_api(self.api).attr_realtime_url
 
     def add_resolvers(
         self, declaration: ResolverMap, functions: Mapping[str, lambda_.IFunction]
@@ -209,10 +231,12 @@ class TokencastApi(Construct):
         way a custom ``errorType`` reaches clients.
         """
         data_sources: dict[str, appsync.BaseDataSource] = {}
-        for name, spec in declaration.data_sources.items():
-            if spec.type is DataSourceType.AWS_LAMBDA:
-                fn = functions[spec.function]
-                source = self.api.add_lambda_data_source(name, fn, description=f"{spec.function} handler")
+        for name, source_spec in declaration.data_sources.items():
+            if source_spec.type is DataSourceType.AWS_LAMBDA:
+                if source_spec.function is None:  # ResolverMap refuses this; narrowed for the index
+                    raise ValueError(f"dataSources.{name}: a Lambda data source names no function")
+                fn = functions[source_spec.function]
+                source = self.api.add_lambda_data_source(name, fn, description=f"{source_spec.function} handler")
                 acknowledge_iam5(
                     source.node.find_child("ServiceRole"),
                     resources=[f"{fn.function_arn}:*"],
@@ -226,19 +250,16 @@ class TokencastApi(Construct):
                 data_sources[name] = self.api.add_none_data_source(name, description="in-AppSync passthrough")
 
         resolvers: dict[str, appsync.Resolver] = {}
-        for key, spec in declaration.resolvers.items():
+        for key, resolver_spec in declaration.resolvers.items():
             type_name, _, field_name = key.partition(".")
-            code_args = {}
-            if spec.code:
-                code_args = {
-                    "runtime": appsync.FunctionRuntime.JS_1_0_0,
-                    "code": appsync.Code.from_inline((ROOT / spec.code).read_text()),
-                }
-            resolvers[key] = data_sources[spec.data_source].create_resolver(
+            # No code: a unit resolver without runtime or code (None is the same as leaving it out).
+            code = appsync.Code.from_inline((ROOT / resolver_spec.code).read_text()) if resolver_spec.code else None
+            resolvers[key] = data_sources[resolver_spec.data_source].create_resolver(
                 f"{type_name}{field_name[0].upper()}{field_name[1:]}Resolver",
                 type_name=type_name,
                 field_name=field_name,
-                **code_args,
+                runtime=appsync.FunctionRuntime.JS_1_0_0 if code is not None else None,
+                code=code,
             )
         return resolvers
 

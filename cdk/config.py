@@ -41,7 +41,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from copy import copy
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -116,9 +116,17 @@ def _overrides(name: str, model: type[BaseModel], *, without: frozenset[str] = f
     return create_model(name, __base__=_ContextModel, **fields)
 
 
-#: The models have their own keys (``allowedModels``, ``defaultModel``): IAM is scoped to them.
-LimitOverrides = _overrides("LimitOverrides", Limits, without=frozenset({"allowed_models", "default_model"}))
-QuotaOverrides = _overrides("QuotaOverrides", Quotas)
+if TYPE_CHECKING:
+    # mypy cannot see fields made by create_model; to it these are context models whose fields
+    # are only ever read through model_dump (which is all the code below does with them).
+    class LimitOverrides(_ContextModel): ...
+
+    class QuotaOverrides(_ContextModel): ...
+
+else:
+    #: The models have their own keys (``allowedModels``, ``defaultModel``): IAM is scoped to them.
+    LimitOverrides = _overrides("LimitOverrides", Limits, without=frozenset({"allowed_models", "default_model"}))
+    QuotaOverrides = _overrides("QuotaOverrides", Quotas)
 
 
 def _json_object(raw: Any) -> Any:

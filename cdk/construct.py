@@ -197,7 +197,7 @@ class Tokencast(Construct):
 
         self.store, self.queues, self.auth, self.api, self.functions = store, queues, auth, api, functions
 
-    def publish_through(self, api: appsync.IGraphqlApi) -> iam.Grant:
+    def publish_through(self, api: appsync.IGraphqlApi, *, graphql_url: str | None = None) -> iam.Grant:
         """Send the worker's ``publishToken`` to ``api`` (e.g. the Merged API tokencast's API is
         a source of) instead of tokencast's own API.
 
@@ -205,35 +205,53 @@ class Tokencast(Construct):
         is connected to: a frontend subscribed on a Merged API receives events only when the
         worker publishes through that Merged API. Grants the worker ``appsync:GraphQL`` on the
         API's ``Mutation/publishToken`` field (the API must allow AWS_IAM, as tokencast's does).
+
+        ``graphql_url`` is the API's endpoint; it is read from a ``GraphqlApi`` defined in the
+        app, and required for an imported one (``GraphqlApi.from_graphql_api_attributes``),
+        which carries no URL.
         """
-        self.functions["process"].add_environment(PUBLISH_URL_ENV, api.graphql_url)
+        if graphql_url is None:
+            if not isinstance(api, appsync.GraphqlApi):
+                raise ValueError(
+                    f"publish_through: {api.node.path} is not a GraphqlApi of this app, so its URL is "
+                    "unknown; pass graphql_url= (the API's https://.../graphql endpoint)"
+                )
+            graphql_url = api.graphql_url
+        self.functions["process"].add_environment(PUBLISH_URL_ENV, graphql_url)
         return api.grant_mutation(self.functions["process"], "publishToken")
 
-    def add_outputs(self, scope: Construct) -> None:
-        """The outputs `tokencast ... --stack NAME` and frontends read (DescribeStacks → Outputs)."""
-        self.api.add_outputs(scope)
-        CfnOutput(scope, StackOutput.REGION, value=Stack.of(self).region, description="Region of the stack")
+    def add_outputs(self, stack: Stack) -> None:
+        """The outputs `tokencast ... --stack NAME` and frontends read (DescribeStacks → Outputs).
+
+        ``stack`` must be the Stack itself: an output's logical id is its key only directly
+        under a stack (under any other construct CDK adds a path and a hash), and the CLI reads
+        them by key.
+        """
+        if not Stack.is_stack(stack):
+            raise TypeError(f"add_outputs needs the Stack, got {stack.node.path or 'the App'}")
+        self.api.add_outputs(stack)
+        CfnOutput(stack, StackOutput.REGION, value=Stack.of(self).region, description="Region of the stack")
         CfnOutput(
-            scope, StackOutput.USER_POOL_ID, value=self.auth.user_pool.user_pool_id, description="Cognito user pool id"
+            stack, StackOutput.USER_POOL_ID, value=self.auth.user_pool.user_pool_id, description="Cognito user pool id"
         )
         CfnOutput(
-            scope,
+            stack,
             StackOutput.USER_POOL_CLIENT_ID,
             value=self.auth.client.user_pool_client_id,
             description="Cognito app client id (public, no secret)",
         )
         CfnOutput(
-            scope, StackOutput.JOBS_QUEUE_URL, value=self.queues.jobs_queue.queue_url, description="SQS jobs queue URL"
+            stack, StackOutput.JOBS_QUEUE_URL, value=self.queues.jobs_queue.queue_url, description="SQS jobs queue URL"
         )
         CfnOutput(
-            scope,
+            stack,
             StackOutput.DEAD_LETTER_QUEUE_URL,
             value=self.queues.dead_letter_queue.queue_url,
             description="SQS dead-letter queue URL (tokencast dlq)",
         )
-        CfnOutput(scope, StackOutput.TABLE_NAME, value=self.store.table_name, description="DynamoDB sessions table")
+        CfnOutput(stack, StackOutput.TABLE_NAME, value=self.store.table_name, description="DynamoDB sessions table")
         CfnOutput(
-            scope,
+            stack,
             StackOutput.ALARM_TOPIC_ARN,
             value=self.alarms.topic.topic_arn,
             description="SNS topic of the tokencast alarms",

@@ -98,7 +98,7 @@ class PipLocalBundling:
     def __init__(self, *, with_dependencies: bool = True) -> None:
         self.with_dependencies = with_dependencies
 
-    def try_bundle(self, output_dir: str, *args, **kwargs) -> bool:
+    def try_bundle(self, output_dir: str, *args: object, **kwargs: object) -> bool:
         out = Path(output_dir)
         if self.with_dependencies:
             subprocess.run(

@@ -33,6 +33,8 @@ def flatten_cfn_reference(node: Any) -> str:
     if isinstance(node, str):
         return node.replace("${", "<").replace("}", ">")
     if isinstance(node, dict) and "Fn::Join" in node:
+        delimiter: str
+        items: list[Any]
         delimiter, items = node["Fn::Join"]
         return delimiter.join(flatten_cfn_reference(i) for i in items)
     if isinstance(node, dict) and "Fn::Sub" in node:

@@ -111,6 +111,8 @@ class StreamWorker(Construct):
         arns = model_arns(stack, props.allowed_models)
         fn.add_to_role_policy(iam.PolicyStatement(actions=list(BEDROCK_ACTIONS), resources=list(arns.direct)))
         if arns.routed:
+            if fn.role is None:  # a Function made in a stack always has one (given or created)
+                raise ValueError(f"{fn.node.path}: the process function has no role to scope Bedrock access on")
             fn.add_to_role_policy(
                 iam.PolicyStatement(
                     actions=list(BEDROCK_ACTIONS),

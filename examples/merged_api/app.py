@@ -13,8 +13,8 @@ to. The frontend then configures Amplify or Apollo with the Merged API's URL
 
 An existing Merged API (created elsewhere) takes the same two steps with
 ``appsync.SourceApiAssociation(source_api=tokencast.api.api, merged_api=..., ...)`` and
-``tokencast.publish_through(merged_api)``. tests/infra/test_merged_api_example.py
-synthesizes this app.
+``tokencast.publish_through(merged_api, graphql_url=...)`` (an imported API carries no URL).
+tests/infra/test_merged_api_example.py synthesizes this app.
 """
 
 from __future__ import annotations

@@ -87,3 +87,49 @@ def test_outputs_give_the_frontend_one_endpoint(template):
 
 def test_example_files_exist():
     assert (EXAMPLE.parent / "team-schema.graphql").is_file() and Path(EXAMPLE).is_file()
+
+
+@pytest.fixture(scope="module")
+def team_stack(tmp_path_factory) -> tuple[Any, Any]:
+    """A bare team stack with the tokencast construct in it (not synthesized)."""
+    import aws_cdk as cdk
+
+    from cdk.config import TokencastConfig
+    from cdk.construct import Tokencast, TokencastProps
+
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("team.out")), context={"bundleDependencies": "false"})
+    stack = cdk.Stack(app, "Team")
+    config = TokencastConfig.from_context(app.node.try_get_context)
+    return stack, Tokencast(stack, "Tokencast", TokencastProps(config=config))
+
+
+def test_an_imported_merged_api_needs_its_url_and_gets_the_publish_grant(team_stack):
+    """An API made elsewhere (from_graphql_api_attributes) carries no URL: publish_through says
+    so instead of failing on a missing attribute, and takes the URL as an argument."""
+    from aws_cdk import aws_appsync as appsync
+
+    stack, tokencast = team_stack
+    merged = appsync.GraphqlApi.from_graphql_api_attributes(stack, "Merged", graphql_api_id="merged123")
+    with pytest.raises(ValueError, match="pass graphql_url="):
+        tokencast.publish_through(merged)
+    url = "https://merged123.appsync-api.eu-west-1.amazonaws.com/graphql"
+    tokencast.publish_through(merged, graphql_url=url)
+    from aws_cdk.assertions import Match, Template
+
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "lambdas.process.handler",
+            "Environment": {"Variables": Match.object_like({"TOKENCAST_GRAPHQL_URL": url})},
+        },
+    )
+    publish = json.dumps(template.find_resources("AWS::IAM::Policy"))
+    assert "merged123/types/Mutation/fields/publishToken" in publish
+
+
+def test_outputs_go_on_the_stack_itself(team_stack):
+    """Under any other construct an output's id gains a path and a hash, and the CLI reads them by key."""
+    stack, tokencast = team_stack
+    with pytest.raises(TypeError, match="needs the Stack"):
+        tokencast.add_outputs(tokencast)
