@@ -13,7 +13,8 @@ is not counted as pipeline delay.
   stored and published event per model delta, the original sample's pattern, with storage),
   ``coalesced`` (the default: first token at once, then one event per window) and
   ``adaptive`` (``TOKENCAST_DELAY_BUDGET_MS``: the window is what the budget leaves after a
-  flush, so as few events as the budget allows).
+  flush, counted from the oldest waiting delta and never faster than the publisher keeps up
+  with, so as few events as the budget allows).
 * **profiles**: ``local`` (no injected latency) and ``cloud-like`` (``--appsync-ms`` added to
   every mutation in the emulator, ``--dynamodb-ms`` to every DynamoDB request in moto).
 * **TTFT overhead** = (first text at a subscriber − just before ``startStream``) − the model's
