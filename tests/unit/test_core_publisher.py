@@ -319,16 +319,16 @@ def test_with_a_delay_budget_a_delta_after_a_pause_waits_its_window_to_merge(fak
 
 
 def test_the_budget_window_never_goes_below_zero_nor_above_the_budget(fakes):
-    from tokencast.core.coalescer import FlushLatency
+    from tokencast.core.coalescer import LatencyEstimate
 
-    latency = FlushLatency()
+    latency = LatencyEstimate()
     assert latency.high() is None
     latency.add(0.2)
     assert latency.high() == pytest.approx(0.2 + 4 * 0.1)
     coalescer = Coalescer(Sink(), fakes.RecordingTransport(), delay_budget_s=0.1)
     coalescer.flush_latency = latency
     assert coalescer.current_window() == 0.0
-    coalescer.flush_latency = FlushLatency()
+    coalescer.flush_latency = LatencyEstimate()
     coalescer.flush_latency.add(0.0)
     assert coalescer.current_window() == 0.1
 

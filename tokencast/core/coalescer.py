@@ -42,10 +42,10 @@ class _Control:
     cut_at: float | None = None  # when a TOKEN event was cut (its oldest delta waited until then)
 
 
-class FlushLatency:
-    """How long an event takes from its cut to the end of its publish: a smoothed estimate
-    plus four mean deviations (Jacobson's estimator, as TCP's retransmission timer), so
-    :meth:`high` sits near the top of what the pipeline has recently taken."""
+class LatencyEstimate:
+    """A recent duration (an event's cut to the end of its publish; a publish alone): a smoothed
+    mean plus four mean deviations (Jacobson's estimator, as TCP's retransmission timer), so
+    :meth:`high` sits near the top of what it has recently taken."""
 
     def __init__(self) -> None:
         self.mean: float | None = None
@@ -130,8 +130,9 @@ class Coalescer:
         self._window = window_s
         self._coalesce = coalesce
         self._budget = delay_budget_s
-        self.flush_latency = FlushLatency()
-        self.publish_time = FlushLatency()
+        #: an event's cut to the end of its publish, and a publish alone (the adaptive window's inputs)
+        self.flush_latency = LatencyEstimate()
+        self.publish_time = LatencyEstimate()
         self._idle_check = idle_check
         self._idle_interval = idle_interval_s
         self._on_failure = on_failure
